@@ -1,0 +1,51 @@
+"""The audit event of one hook invocation, and where it goes.
+
+A separate stream from the operational logs (engineering.md §3.4): it holds what a
+clinical safety review needs to reconstruct a decision: which rules in which version
+saw which data and what they answered. The patient reference leaves the process only
+pseudonymised (the store applies a keyed HMAC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from service.clinical.outcome import RuleOutcome
+
+__all__ = ["AuditEvent", "AuditSink", "CardRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class CardRecord:
+    uuid: str
+    rule_id: str
+    indicator: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    recorded_at: datetime
+    hook_instance: str
+    service_id: str
+    hook: str
+    knowledge_version: str
+    #: the raw FHIR id; the sink must pseudonymise it before it is stored
+    patient_id: str | None
+    rules: Sequence[RuleOutcome]
+    cards: Sequence[CardRecord]
+    #: prefetch key -> present / null / absent / operation-outcome
+    prefetch: Mapping[str, str]
+    #: prefetch key -> resources fetched from fhirServer for it
+    fhir_queries: Mapping[str, int]
+    client_iss: str | None
+    client_tenant: str | None
+    client_jti: str | None
+    latency_ms: float
+    status: int
+
+
+class AuditSink(Protocol):
+    async def record(self, event: AuditEvent) -> None: ...

@@ -1,0 +1,46 @@
+"""The patient's raw FHIR data for one hook call, and what could not be read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from cds_hooks.prefetch import PrefetchState
+
+__all__ = ["DataGap", "PatientRecord", "Resource"]
+
+Resource = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DataGap:
+    """A prefetch key whose data the service could not obtain, and why (no PHI)."""
+
+    key: str
+    reason: str
+
+
+@dataclass(slots=True)
+class PatientRecord:
+    """Resources by prefetch key, as parsed JSON; the snapshot selects from them."""
+
+    patient_id: str
+    resources: dict[str, list[Resource]] = field(default_factory=dict)
+    #: order-select / order-sign: the orders being drafted (context.draftOrders)
+    draft_orders: list[Resource] = field(default_factory=list)
+    states: dict[str, PrefetchState] = field(default_factory=dict)
+    gaps: list[DataGap] = field(default_factory=list)
+    #: resources fetched from fhirServer, by key (audit: queries made and their size)
+    fetched: dict[str, int] = field(default_factory=dict)
+
+    def all_resources(self) -> Iterator[Resource]:
+        for resources in self.resources.values():
+            yield from resources
+
+    @property
+    def patient(self) -> Resource | None:
+        for resource in self.all_resources():
+            if resource.get("resourceType") == "Patient":
+                return resource
+        return None

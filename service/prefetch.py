@@ -1,0 +1,66 @@
+"""The screening service's prefetch templates, inside the spec's recommended subset.
+
+Only ``patient`` and ``conditions`` are required: without an age and a cancer history
+no rule can be decided. Every other key improves the answer but is optional; when it
+cannot be read the cards say so instead of the hook failing.
+Code lists come from the value sets, so the queries ask for exactly what the rules read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+__all__ = ["IMAGING_VALUESETS", "LAB_VALUESETS", "REQUIRED_KEYS", "build_prefetch_templates"]
+
+#: Labs, scores and smoking status: LOINC-coded Observations.
+LAB_VALUESETS = (
+    "calcium-total-mass",
+    "calcium-total-molar",
+    "calcium-corrected",
+    "albumin",
+    "pain-severity",
+    "smoking-status-code",
+)
+#: Symptoms and signs that some EHRs record as Observations rather than Conditions.
+FINDING_VALUESETS = (
+    "mscc-neuro-signs",
+    "radicular-pain",
+    "spinal-pain-cervical",
+    "spinal-pain-thoracic",
+    "spinal-pain-lumbar",
+    "spinal-pain-unspecified",
+    "pain-feature-night",
+    "pancoast-signs",
+    "haemoptysis",
+)
+#: Spine and chest imaging: orders, studies, reports and procedures suppress or reword cards (R9).
+IMAGING_VALUESETS = ("mri-spine-whole", "mri-spine-region", "ct-spine", "chest-imaging", "mri-brachial-plexus")
+REQUIRED_KEYS = frozenset({"patient", "conditions"})
+# A page large enough for a typical record: prefetch pages beyond it are fetched only
+# when a client sends a next link; recent results come first thanks to _sort.
+_PAGE = 100
+
+CodeLookup = Callable[[str], Iterable[tuple[str, str]]]
+
+
+def _code_parameter(valuesets: Iterable[str], codes_of: CodeLookup) -> str:
+    pairs = sorted({pair for valueset in valuesets for pair in codes_of(valueset)})
+    return ",".join(f"{system}|{code}" for system, code in pairs)
+
+
+def build_prefetch_templates(codes_of: CodeLookup) -> dict[str, str]:
+    """Key → template; ``codes_of(valueset_id)`` yields ``(system, code)`` pairs (empty if absent)."""
+    patient = "patient={{context.patientId}}"
+    labs = _code_parameter(LAB_VALUESETS, codes_of)
+    findings = _code_parameter(FINDING_VALUESETS, codes_of)
+    imaging = _code_parameter(IMAGING_VALUESETS, codes_of)
+    return {
+        "patient": "Patient/{{context.patientId}}",
+        "conditions": f"Condition?{patient}",
+        "labs": f"Observation?{patient}&code={labs}&_sort=-date&_count={_PAGE}",
+        "findings": f"Observation?{patient}&code={findings}&_sort=-date&_count={_PAGE}",
+        "imagingOrders": f"ServiceRequest?{patient}&code={imaging}&_sort=-authored&_count={_PAGE}",
+        "imagingStudies": f"ImagingStudy?{patient}&_sort=-started&_count={_PAGE}",
+        "imagingReports": f"DiagnosticReport?{patient}&code={imaging}&_sort=-date&_count={_PAGE}",
+        "imagingProcedures": f"Procedure?{patient}&code={imaging}&_sort=-date&_count={_PAGE}",
+    }

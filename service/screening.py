@@ -1,0 +1,155 @@
+"""The MSCC screening CDS Service: request → patient data → rules → cards.
+
+It owns no I/O of its own: data comes from a :class:`PatientDataGatherer`, decisions from
+a :class:`Screener`, and each invocation is handed to an :class:`AuditSink`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from cds_hooks.contexts import parse_context
+from cds_hooks.errors import CDSHooksError
+from cds_hooks.models import CDSResponse, FeedbackRequest, ServiceDefinition
+from cds_hooks.registry import ClientIdentity, Invocation
+from service.audit import AuditEvent, AuditSink, CardRecord
+from service.clinical.outcome import Screener, Screening
+from service.fhir.gather import PatientDataGatherer
+from service.fhir.record import PatientRecord
+
+__all__ = ["HOOKS", "SERVICE_ID", "FeedbackSink", "ScreeningService"]
+
+SERVICE_ID = "mscc-screening"
+#: patient-view is the widely implemented encounter-time hook; encounter-start fits the
+#: intent better; the order hooks catch the moment an imaging order is being written.
+HOOKS = ("patient-view", "encounter-start", "order-select", "order-sign")
+_TITLE = "MSCC and spinal metastases screening (lung cancer)"
+_DESCRIPTION = (
+    "Screens people with a past or current lung cancer for metastatic spinal cord compression "
+    "(whole-spine MRI within 24 hours) and spinal metastases (whole-spine MRI within 1 week) "
+    "per NICE NG234/QS56, plus hypercalcaemia, Pancoast and NG12 suspected lung cancer cards."
+)
+_USAGE = "Needs the patient's Conditions; labs, findings and recent imaging improve the advice."
+
+
+class FeedbackSink(Protocol):
+    async def record_feedback(
+        self, service_id: str, feedback: FeedbackRequest, client: ClientIdentity | None
+    ) -> Mapping[str, Any]: ...
+
+
+class ScreeningService:
+    """Implements :class:`cds_hooks.registry.CDSService`."""
+
+    def __init__(
+        self,
+        *,
+        templates: Mapping[str, str],
+        gatherer: PatientDataGatherer,
+        screener: Screener | None,
+        knowledge_version: str,
+        audit: AuditSink | None = None,
+        feedback_sink: FeedbackSink | None = None,
+    ) -> None:
+        self._templates = dict(templates)
+        self._gatherer = gatherer
+        self._screener = screener
+        self._knowledge_version = knowledge_version
+        self._audit = audit
+        self._feedback_sink = feedback_sink
+        self._definitions = tuple(
+            ServiceDefinition(
+                hook=hook,
+                id=SERVICE_ID,
+                title=_TITLE,
+                description=_DESCRIPTION,
+                prefetch=self._templates,
+                usageRequirements=_USAGE,
+            )
+            for hook in HOOKS
+        )
+
+    @property
+    def id(self) -> str:
+        return SERVICE_ID
+
+    @property
+    def definitions(self) -> Sequence[ServiceDefinition]:
+        return self._definitions
+
+    async def handle(self, invocation: Invocation) -> CDSResponse:
+        started = time.perf_counter()
+        request = invocation.request
+        record: PatientRecord | None = None
+        screening = Screening(cards=(), rules=())
+        status = 500
+        try:
+            context = parse_context(request.hook, request.context)
+            record = await self._gatherer.gather(request, context)
+            if self._screener is not None:
+                screening = self._screener.screen(record, invocation.received_at)
+            status = 200
+        except CDSHooksError as exc:
+            status = exc.status_code
+            raise
+        finally:
+            invocation.annotations.update(self._annotations(record, screening))
+            if self._audit is not None:
+                await self._audit.record(self._audit_event(invocation, record, screening, status, started))
+        return CDSResponse(cards=list(screening.cards))
+
+    async def feedback(
+        self, service_id: str, feedback: FeedbackRequest, client: ClientIdentity | None
+    ) -> Mapping[str, Any]:
+        if self._feedback_sink is None:
+            return {"received": len(feedback.feedback)}
+        return await self._feedback_sink.record_feedback(service_id, feedback, client)
+
+    @staticmethod
+    def _annotations(record: PatientRecord | None, screening: Screening) -> dict[str, object]:
+        return {
+            "cards": len(screening.cards),
+            "rule_ids_fired": [outcome.rule_id for outcome in screening.rules if outcome.result == "fired"],
+            "prefetch_keys_missing": sorted(gap.key for gap in record.gaps) if record else [],
+            "fhir_calls": len(record.fetched) if record else 0,
+            "notes": len(screening.notes),
+        }
+
+    def _audit_event(
+        self,
+        invocation: Invocation,
+        record: PatientRecord | None,
+        screening: Screening,
+        status: int,
+        started: float,
+    ) -> AuditEvent:
+        request = invocation.request
+        patient_id = request.context.get("patientId")
+        client = invocation.client
+        return AuditEvent(
+            recorded_at=datetime.now(UTC),
+            hook_instance=request.hookInstance,
+            service_id=invocation.service_id,
+            hook=request.hook,
+            knowledge_version=self._knowledge_version,
+            patient_id=patient_id if isinstance(patient_id, str) else None,
+            rules=list(screening.rules),
+            cards=[
+                CardRecord(
+                    uuid=card.uuid or "",
+                    rule_id=card.source.topic.code if card.source.topic else "",
+                    indicator=card.indicator,
+                )
+                for card in screening.cards
+            ],
+            prefetch={key: state.value for key, state in record.states.items()} if record else {},
+            fhir_queries=dict(record.fetched) if record else {},
+            client_iss=client.issuer if client else None,
+            client_tenant=client.tenant if client else None,
+            client_jti=client.jti if client else None,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            status=status,
+        )

@@ -1,0 +1,67 @@
+"""Service settings: environment variables with the ``MSCC_`` prefix, or /run/secrets files.
+
+Nested groups use ``__``: ``MSCC_FHIR__BUDGET_S=0.4``, ``MSCC_CLINICAL__CANCER_SCOPE=any``.
+Priority (pydantic-settings): constructor arguments, environment, secrets directory,
+defaults. Nothing reads the environment at import time: :func:`load_settings` does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.clinical.policy import ClinicalPolicy
+from service.fhir.settings import FhirSettings
+
+__all__ = ["DEFAULT_PROFILES_DIR", "LimitSettings", "Mode", "Settings", "load_settings"]
+
+Mode = Literal["development", "production"]
+DEFAULT_PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+_SECRETS_DIR = Path("/run/secrets")
+
+
+class LimitSettings(BaseModel):
+    """Caps on what one request may cost us."""
+
+    #: 16 MiB holds a 10,000-resource prefetch with room to spare.
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    #: FHIR nests about 10 levels inside a Bundle; 64 refuses pathological documents.
+    max_json_depth: int = Field(default=64, ge=8)
+    #: Resources accepted across all prefetch Bundles of one request.
+    max_prefetch_entries: int = Field(default=20_000, ge=1)
+
+
+class Settings(BaseSettings):
+    """Everything a deployment can configure."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MSCC_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        secrets_dir=_SECRETS_DIR if _SECRETS_DIR.is_dir() else None,
+    )
+
+    #: ``production`` refuses insecure combinations (plain-http FHIR servers, no JWT issuers).
+    mode: Mode = "development"
+    #: Interface to listen on; a container sets 0.0.0.0.
+    host: str = "127.0.0.1"
+    #: TCP port of the CDS Hooks API and the health probes.
+    port: int = Field(default=8080, ge=1, le=65535)
+    #: The URL clients call (e.g. https://cds.example.org), behind any proxy. JWT ``aud``
+    #: is checked against it; in development the request's own URL is used when unset.
+    public_base_url: AnyHttpUrl | None = None
+    #: Folder with valuesets/, plandefinitions/ and manifest.json.
+    profiles_dir: Path = DEFAULT_PROFILES_DIR
+    #: Level of the JSON log lines on stderr.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    fhir: FhirSettings = Field(default_factory=FhirSettings)
+    clinical: ClinicalPolicy = Field(default_factory=ClinicalPolicy)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment (and secrets), with explicit overrides on top."""
+    return Settings(**overrides)
