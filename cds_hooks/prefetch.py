@@ -76,8 +76,11 @@ def _token_value(token: str, context: Mapping[str, Any]) -> str:
     value = context.get(field)
     if value is None:
         raise PrefetchTemplateError(f"context.{field} is not available for {{{{{token}}}}}")
-    if isinstance(value, bool) or not isinstance(value, _PRIMITIVES):
+    if not isinstance(value, _PRIMITIVES):
         raise PrefetchTemplateError(f"context.{field} is not a primitive value")
+    if isinstance(value, bool):
+        # JSON and FHIR search spell booleans in lower case; str(True) would not.
+        return "true" if value else "false"
     return str(value)
 
 
@@ -106,14 +109,20 @@ def classify_prefetch(declared: Iterable[str], prefetch: Mapping[str, Any] | Non
 
 # "Prefetch query restrictions": instance read, type search, token equality (:in),
 # date prefixes eq|lt|gt|ge|le, _count and _sort. Anything else makes a template
-# non-portable, because the client need not support it.
-_SEARCH_CONTROL = {"_count", "_sort"}
-_DATE_PREFIX = re.compile(r"^(eq|lt|gt|ge|le)?\d{4}|^\{\{")
+# non-portable, because the client need not support it. ``_id`` (token) and
+# ``_lastUpdated`` (date) are search parameters of every resource, not controls
+# (the spec's own example reads ``PractitionerRole?_id={{userPractitionerRoleId}}``).
+_UNDERSCORE_PARAMETERS = {"_count", "_sort", "_id", "_lastUpdated"}
+_DATE_PREFIX = re.compile(r"^(eq|lt|gt|ge|le)(\d{4}|\{\{)")
+# The spec's user read: "user": "{{context.userId}}" renders to Practitioner/<id> etc.
+_USER_READ = re.compile(r"^\{\{\s*context\.userId\s*\}\}$")
 
 
 def check_template_subset(template: str, date_params: Iterable[str] = ("date", "authored", "started")) -> None:
     """Raise :class:`PrefetchTemplateError` if ``template`` leaves the spec's RECOMMENDED subset."""
     path, _, query = template.partition("?")
+    if not query and _USER_READ.match(path):
+        return
     segments = [segment for segment in urlsplit(path).path.split("/") if segment]
     if not segments or not segments[0][:1].isupper():
         raise PrefetchTemplateError(f"template must start with a resource type: {template!r}")
@@ -126,11 +135,11 @@ def check_template_subset(template: str, date_params: Iterable[str] = ("date", "
     dates = set(date_params)
     for name, value in parse_qsl(query, keep_blank_values=True):
         base, _, modifier = name.partition(":")
-        if base.startswith("_") and base not in _SEARCH_CONTROL:
+        if base.startswith("_") and base not in _UNDERSCORE_PARAMETERS:
             raise PrefetchTemplateError(f"search control {name!r} is outside the prefetch subset")
         if modifier and modifier != "in":
             raise PrefetchTemplateError(f"modifier :{modifier} is outside the prefetch subset")
         if "." in base:
             raise PrefetchTemplateError(f"chained parameter {name!r} is outside the prefetch subset")
-        if base in dates and not _DATE_PREFIX.match(value):
+        if (base in dates or base == "_lastUpdated") and not _DATE_PREFIX.match(value):
             raise PrefetchTemplateError(f"date parameter {name}={value!r} needs an eq|lt|gt|ge|le prefix")

@@ -1,0 +1,117 @@
+"""The service's prefetch templates: the keys of DESIGN.md, inside the spec's subset, codes from the value sets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import parse_qs
+
+import pytest
+
+from cds_hooks.prefetch import check_template_subset, render_template
+from service.clinical.valuesets import ValueSetLibrary
+from service.prefetch import (
+    FINDING_VALUESETS,
+    IMAGING_VALUESETS,
+    LAB_VALUESETS,
+    REQUIRED_KEYS,
+    build_prefetch_templates,
+)
+from service.settings import DEFAULT_PROFILES_DIR
+
+KEYS = [
+    "patient",
+    "conditions",
+    "labs",
+    "findings",
+    "imagingOrders",
+    "imagingStudies",
+    "imagingReports",
+    "imagingProcedures",
+]
+CODED_KEYS = {
+    "labs": LAB_VALUESETS,
+    "findings": FINDING_VALUESETS,
+    "imagingOrders": IMAGING_VALUESETS,
+    "imagingReports": IMAGING_VALUESETS,
+    "imagingProcedures": IMAGING_VALUESETS,
+}
+
+
+def _two_codes_each(valueset_id: str) -> Iterable[tuple[str, str]]:
+    # shared codes across value sets must appear once in a query
+    return [("http://example.org/cs", f"{valueset_id}-a"), ("http://example.org/cs", "shared")]
+
+
+@pytest.fixture(scope="module")
+def library() -> ValueSetLibrary:
+    return ValueSetLibrary.load(DEFAULT_PROFILES_DIR / "valuesets")
+
+
+@pytest.fixture(scope="module")
+def templates(library: ValueSetLibrary) -> dict[str, str]:
+    # the same lookup create_app uses
+    return build_prefetch_templates(lambda vs: library.get(vs).codes if vs in library.ids else ())
+
+
+def _codes(template: str) -> list[str]:
+    [codes] = parse_qs(template.partition("?")[2])["code"]
+    return codes.split(",")
+
+
+def test_keys_are_those_of_the_design(templates: dict[str, str]) -> None:
+    assert list(templates) == KEYS
+    assert REQUIRED_KEYS == {"patient", "conditions"}
+    assert REQUIRED_KEYS <= set(templates)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_every_template_is_inside_the_recommended_subset(templates: dict[str, str], key: str) -> None:
+    check_template_subset(templates[key])
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_every_template_renders_from_a_patient_view_context(templates: dict[str, str], key: str) -> None:
+    rendered = render_template(templates[key], {"userId": "Practitioner/pr-1", "patientId": "s01-patient"})
+    assert "{{" not in rendered and "}}" not in rendered
+    assert "s01-patient" in rendered
+
+
+def test_reads_and_searches_target_the_intended_resources(templates: dict[str, str]) -> None:
+    assert templates["patient"] == "Patient/{{context.patientId}}"
+    assert templates["conditions"] == "Condition?patient={{context.patientId}}"
+    resource_types = {key: template.split("?")[0].split("/")[0] for key, template in templates.items()}
+    assert resource_types == {
+        "patient": "Patient",
+        "conditions": "Condition",
+        "labs": "Observation",
+        "findings": "Observation",
+        "imagingOrders": "ServiceRequest",
+        "imagingStudies": "ImagingStudy",
+        "imagingReports": "DiagnosticReport",
+        "imagingProcedures": "Procedure",
+    }
+
+
+def test_searches_are_bounded_and_newest_first(templates: dict[str, str]) -> None:
+    for key in KEYS[2:]:
+        query = parse_qs(templates[key].partition("?")[2])
+        assert query["_count"] == ["100"], key
+        assert query["_sort"][0].startswith("-"), key
+
+
+def test_code_lists_are_the_sorted_union_of_the_value_sets() -> None:
+    templates = build_prefetch_templates(_two_codes_each)
+    for key, valuesets in CODED_KEYS.items():
+        expected = sorted({"http://example.org/cs|shared"} | {f"http://example.org/cs|{vs}-a" for vs in valuesets})
+        assert _codes(templates[key]) == expected, key
+
+
+def test_the_real_value_sets_fill_every_code_list(templates: dict[str, str], library: ValueSetLibrary) -> None:
+    for key, valuesets in CODED_KEYS.items():
+        codes = set(_codes(templates[key]))
+        assert "" not in codes, key
+        loaded = [vs for vs in valuesets if vs in library.ids]
+        assert loaded, f"{key}: none of its value sets is loaded"
+        for valueset_id in loaded:
+            members = {f"{system}|{code}" for system, code in library.get(valueset_id).codes}
+            assert members <= codes, f"{key} misses codes of {valueset_id}"
