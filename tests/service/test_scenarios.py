@@ -1,0 +1,262 @@
+"""The scenario files of ``profiles/examples``: their structure, and the service's answer to each.
+
+The structural tests check the files alone (format, FHIR R4 validity, unique ids), so they pass
+whatever state the engine is in. The golden test posts every file to a real app whose clock is pinned
+to the scenario's reference time and compares the cards with the expectation written in the file,
+which was derived from the decision table in clinical-rules.md §2, not from the engine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.patient import Patient
+from pydantic import ValidationError
+
+from tests.scenarios import (
+    PREFETCH_KEYS,
+    PROFILES_DIR,
+    RULE_TOPIC_SYSTEM,
+    Scenario,
+    card_multiset,
+    load_scenario,
+    load_scenarios,
+    scenario_paths,
+)
+
+SCENARIO_FILES = scenario_paths()
+FILE_IDS = [path.stem for path in SCENARIO_FILES]
+by_file = pytest.mark.parametrize("path", SCENARIO_FILES, ids=FILE_IDS)
+
+SERVICE_URL = "/cds-services/mscc-screening"
+HOOKS = frozenset({"patient-view", "encounter-start", "order-select", "order-sign"})
+REQUIRED_KEYS = ("patient", "conditions")
+FHIR_SERVER = "https://ehr.example.org/fhir"
+#: FHIR ``id``: 1-64 of [A-Za-z0-9-.]
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+#: Every rule of clinical-rules.md §2 that verified codes can reach (R3 cannot: README.md).
+REACHABLE_RULES = frozenset({"R1", "R2", "R2b", "R4a", "R4b", "R4c", "R5", "R6a", "R6b", "R6c", "R7"})
+#: What a card detail says when a prefetch key could not be read.
+_GAP_WORDS = {
+    "labs": "lab",
+    "findings": "finding",
+    "imagingOrders": "imaging",
+    "imagingStudies": "imaging",
+    "imagingReports": "imaging",
+    "imagingProcedures": "imaging",
+}
+
+
+def _walk(value: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object nested in ``value``, itself included."""
+    if isinstance(value, dict):
+        yield value
+        for child in value.values():
+            yield from _walk(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _walk(child)
+
+
+def _all_resources(scenario: Scenario) -> list[dict[str, Any]]:
+    return [*scenario.resources(), *scenario.draft_orders()]
+
+
+def _fhir_errors(scenario: Scenario) -> list[str]:
+    """Validation errors of every resource the scenario would load into a FHIR server."""
+    errors = []
+    documents: list[tuple[str, Any]] = [(key, scenario.prefetch.get(key)) for key in PREFETCH_KEYS]
+    documents.append(("context.draftOrders", scenario.context.get("draftOrders")))
+    for where, document in documents:
+        if document is None:
+            continue
+        model = Patient if where == "patient" else Bundle
+        try:
+            model.model_validate(document)
+        except ValidationError as exc:
+            errors.append(f"{where}: {exc}")
+    return errors
+
+
+def _coded(resource: dict[str, Any], field: str) -> set[str]:
+    concept = resource.get(field) or {}
+    return {coding.get("code") for coding in concept.get("coding") or ()}
+
+
+# -- the collection as a whole -----------------------------------------------------------
+
+
+def test_there_are_at_least_forty_numbered_scenarios() -> None:
+    assert len(SCENARIO_FILES) >= 40
+    numbers = [int(path.name[:2]) for path in SCENARIO_FILES]
+    assert numbers == list(range(1, len(numbers) + 1)), "scenario numbers must run 01, 02, ... without gaps"
+
+
+def test_ids_are_unique_across_all_scenarios() -> None:
+    scenarios = load_scenarios()
+    resource_keys = Counter(
+        (resource["resourceType"], resource["id"]) for scenario in scenarios for resource in _all_resources(scenario)
+    )
+    patients = Counter(scenario.context["patientId"] for scenario in scenarios)
+    hook_instances = Counter(scenario.request["hookInstance"] for scenario in scenarios)
+    assert [key for key, count in resource_keys.items() if count > 1] == []
+    assert [key for key, count in patients.items() if count > 1] == []
+    assert [key for key, count in hook_instances.items() if count > 1] == []
+
+
+def test_expectations_cover_every_reachable_rule_and_hook() -> None:
+    scenarios = load_scenarios()
+    expected = [card for scenario in scenarios for card in scenario.expected_cards]
+    assert {card.rule_id for card in expected} >= REACHABLE_RULES
+    assert ("R1", "info") in {(card.rule_id, card.indicator) for card in expected}, "R9 downgrade of R1 untested"
+    assert any(not scenario.expected_cards for scenario in scenarios), "no scenario expects silence"
+    assert {scenario.hook for scenario in scenarios} == HOOKS
+    assert {scenario.sandbox for scenario in scenarios} == {True, False}
+
+
+# -- each file -----------------------------------------------------------------------------
+
+
+@by_file
+def test_scenario_is_a_well_formed_request(path: Path) -> None:
+    scenario = load_scenario(path)
+    request, context, prefetch = scenario.request, scenario.context, scenario.prefetch
+    assert scenario.hook in HOOKS
+    assert uuid.UUID(request["hookInstance"]).version == 4
+    assert "fhirAuthorization" not in request, "scenarios are prefetch-complete"
+    assert request.get("fhirServer", FHIR_SERVER) == FHIR_SERVER
+    assert str(context.get("userId", "")).startswith("Practitioner/")
+    assert context.get("patientId") == f"s{scenario.number:02d}-patient"
+    if scenario.hook == "encounter-start":
+        assert context.get("encounterId")
+    if scenario.hook in ("order-select", "order-sign"):
+        drafts = scenario.draft_orders()
+        assert context["draftOrders"]["resourceType"] == "Bundle"
+        assert drafts
+        assert all(order["status"] == "draft" for order in drafts)
+    if scenario.hook == "order-select":
+        draft_references = {f"{order['resourceType']}/{order['id']}" for order in scenario.draft_orders()}
+        assert context.get("selections")
+        assert set(context["selections"]) <= draft_references
+
+    assert set(prefetch) <= set(PREFETCH_KEYS)
+    for key in REQUIRED_KEYS:
+        assert prefetch.get(key) is not None, f"required prefetch key {key!r} must be sent"
+    assert prefetch["patient"]["resourceType"] == "Patient"
+    assert prefetch["patient"]["id"] == context["patientId"]
+    for key in PREFETCH_KEYS[1:]:
+        bundle = prefetch.get(key)
+        if bundle is None:
+            continue
+        assert bundle["resourceType"] == "Bundle"
+        assert bundle["type"] == "searchset"
+        assert bundle.get("total") == len(bundle.get("entry") or ())
+    if set(PREFETCH_KEYS) - set(prefetch):
+        # the service would have to query the server: no network in tests and no token to send
+        assert "fhirServer" not in request
+
+
+@by_file
+def test_scenario_resources_belong_to_its_patient(path: Path) -> None:
+    scenario = load_scenario(path)
+    prefix = f"s{scenario.number:02d}-"
+    patient_reference = f"Patient/{scenario.context['patientId']}"
+    for resource in _all_resources(scenario):
+        assert _FHIR_ID.match(resource["id"]), resource["id"]
+        assert resource["id"].startswith(prefix), resource["id"]
+        for field in ("subject", "patient"):
+            if field in resource:
+                assert resource[field] == {"reference": patient_reference}
+
+
+@by_file
+def test_scenario_codes_are_strings(path: Path) -> None:
+    scenario = load_scenario(path)
+    for node in _walk(scenario.request["prefetch"]):
+        if "system" in node and "code" in node:
+            assert isinstance(node["code"], str), f"{node['system']}: code {node['code']!r} must be a string"
+            assert node["code"].strip() == node["code"] != ""
+
+
+@by_file
+def test_scenario_validates_as_fhir_unless_malformed_on_purpose(path: Path) -> None:
+    scenario = load_scenario(path)
+    errors = _fhir_errors(scenario)
+    if scenario.sandbox:
+        assert errors == []
+    else:
+        assert errors, "sandbox: false promises data a strict FHIR server refuses, but every resource is valid"
+
+
+@by_file
+def test_scenario_conditions_keep_fhir_invariants(path: Path) -> None:
+    # fhir.resources checks structure and datatypes, not the FHIRPath invariants of Condition
+    scenario = load_scenario(path)
+    for resource in _all_resources(scenario):
+        if resource["resourceType"] != "Condition":
+            continue
+        verification = _coded(resource, "verificationStatus")
+        clinical = _coded(resource, "clinicalStatus")
+        if "entered-in-error" in verification:
+            assert not clinical, f"{resource['id']}: con-5, no clinicalStatus when entered-in-error"
+        elif any(
+            coding.get("code") == "problem-list-item"
+            for category in resource.get("category") or ()
+            for coding in category.get("coding") or ()
+        ):
+            assert clinical, f"{resource['id']}: con-3, a problem-list item needs a clinicalStatus"
+        if "abatementDateTime" in resource:
+            assert clinical <= {"inactive", "resolved", "remission"}, f"{resource['id']}: con-4"
+
+
+# -- the service's answer -----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@by_file
+async def test_service_returns_the_expected_cards(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario = load_scenario(path)
+    # The expectations assume the default clinical policy: no MSCC_ variable may change it.
+    for name in list(os.environ):
+        if name.upper().startswith("MSCC_"):
+            monkeypatch.delenv(name)
+    # Imported here so that the structural tests above run even while the service cannot be built.
+    from service.app import create_app
+    from service.settings import Settings
+
+    settings = Settings(profiles_dir=PROFILES_DIR, store={"url": f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}"})
+    app = create_app(settings, clock=lambda: scenario.reference_time)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        response = await client.post(SERVICE_URL, json=scenario.request)
+
+    assert response.status_code == 200, response.text
+    cards = response.json()["cards"]
+    for card in cards:
+        assert isinstance(card.get("uuid"), str) and card["uuid"]
+        assert 0 < len(card["summary"]) < 140
+        assert card["source"]["topic"]["system"] == RULE_TOPIC_SYSTEM
+        assert card["source"]["topic"]["code"]
+    expected = scenario.expected_multiset()
+    actual = card_multiset(cards)
+    assert actual == expected, (
+        f"{scenario.title}\nexpected {sorted(expected.elements())}\ngot {sorted(actual.elements())}"
+    )
+
+    omitted = {key for key in PREFETCH_KEYS if key not in scenario.prefetch}
+    if omitted and cards:
+        details = " ".join(card.get("detail", "") for card in cards).lower()
+        assert {_GAP_WORDS[key] for key in omitted if key in _GAP_WORDS} <= {
+            word for word in _GAP_WORDS.values() if word in details
+        }, "a card must say which data could not be checked"
