@@ -1,0 +1,201 @@
+"""Turn a rule's :class:`~service.clinical.rules.base.Plan` into a CDS Hooks Card.
+
+The card states the action and its time frame in the summary, lists in the detail the
+evidence that fired the rule and the data that was missing, names the guideline in
+``source`` (with the rule id in ``source.topic``, DESIGN.md), links to the guideline,
+and suggests one draft ServiceRequest (R4) when the rule has an order. It is built with
+the :mod:`cds_hooks.models` classes, which enforce the specification.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from datetime import tzinfo
+from typing import Any, Protocol
+
+from cds_hooks.models import Action, Card, Coding, Link, Source, Suggestion
+from service.clinical.patientdata import Finding, ImagingEvent, Item, Measurement, SmokingStatus
+from service.clinical.rules.base import Evidence, OrderPlan, Plan
+from service.clinical.rules.gaps import gap_lines
+from service.clinical.snapshot import PatientSnapshot
+
+__all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "RULES_SYSTEM", "OrderCodes", "render_card"]
+
+RULES_SYSTEM = "https://fhir.mscc-cds.org/CodeSystem/mscc-rules"
+OVERRIDE_SYSTEM = "https://fhir.mscc-cds.org/CodeSystem/override-reasons"
+OVERRIDE_REASONS = (
+    ("already-imaged", "Already imaged"),
+    ("patient-declined", "Patient declined"),
+    ("not-clinically-indicated", "Not clinically indicated"),
+    ("end-of-life-care", "End-of-life care"),
+    ("other", "Other"),
+)
+# More items than this per role would bury the card; the rest are counted.
+_MAX_PER_ROLE = 3
+# ServiceRequest.reasonReference targets allowed by FHIR R4.
+_REASON_TYPES = frozenset({"Condition", "Observation", "DiagnosticReport", "DocumentReference"})
+# "<140-character summary message" (CDS Hooks, Card attributes)
+_SUMMARY_MAX = 139
+_MARKDOWN = re.compile(r"([\\`*_<>\[\]])")
+
+
+class OrderCodes(Protocol):
+    """What a suggestion needs from the value sets: membership and displays."""
+
+    def contains(self, valueset_id: str, system: str, code: str) -> bool: ...
+
+    def display_of(self, system: str, code: str) -> str | None: ...
+
+
+def _summary(text: str) -> str:
+    # Summaries are short by construction; a value from the record (an absurd lab
+    # result) must still never make the card invalid.
+    return text if len(text) <= _SUMMARY_MAX else text[: _SUMMARY_MAX - 1] + "…"
+
+
+def _escape(text: str) -> str:
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def _when(item: Item, zone: tzinfo) -> str:
+    if isinstance(item, Finding):
+        parts = []
+        if item.onset:
+            parts.append(f"onset {item.onset.display(zone)}")
+        elif item.recorded:
+            parts.append(f"recorded {item.recorded.display(zone)}")
+        if item.clinical_status:
+            parts.append(item.clinical_status)
+        return ", ".join(parts)
+    if isinstance(item, Measurement):
+        return item.when.display(zone)
+    if isinstance(item, ImagingEvent):
+        state = "done" if item.state == "done" else "requested"
+        return f"{state} {item.when.display(zone)}" if item.when else state
+    return item.when.display(zone) if item.when else ""
+
+
+def _label(item: Item) -> str:
+    if isinstance(item, SmokingStatus):
+        return item.answer.display if item.answer else "smoking status"
+    return item.concept.display
+
+
+def _evidence_lines(evidence: Iterable[Evidence], zone: tzinfo) -> list[str]:
+    # One line per resource, with every role it plays (a thoracic back pain is both
+    # "spinal pain" and a "thoracic or cervical" feature); at most _MAX_PER_ROLE per
+    # leading role.
+    grouped: dict[int, tuple[Item, list[str], list[str]]] = {}
+    for entry in evidence:
+        item, roles, values = grouped.setdefault(id(entry.item), (entry.item, [], []))
+        if entry.role not in roles:
+            roles.append(entry.role)
+        if entry.value and entry.value not in values:
+            values.append(entry.value)
+    lines: list[str] = []
+    per_role: dict[str, int] = {}
+    for item, roles, values in grouped.values():
+        per_role[roles[0]] = per_role.get(roles[0], 0) + 1
+        if per_role[roles[0]] > _MAX_PER_ROLE:
+            continue
+        details = [text for text in (_when(item, zone), *values) if text]
+        suffix = f" ({'; '.join(details)})" if details else ""
+        role = "; ".join(roles)
+        role = role[:1].upper() + role[1:]
+        lines.append(f"- {_escape(role)}: {item.source.resource_type} “{_escape(_label(item))}”{_escape(suffix)}")
+    lines.extend(
+        f"- {_escape(role[:1].upper() + role[1:])}: {count - _MAX_PER_ROLE} more not listed"
+        for role, count in per_role.items()
+        if count > _MAX_PER_ROLE
+    )
+    return lines
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _detail(plan: Plan, snapshot: PatientSnapshot) -> str:
+    sections: list[tuple[str, list[str]]] = [
+        ("Why", [f"- {_escape(line)}" for line in plan.context] + _evidence_lines(plan.evidence, snapshot.zone)),
+        ("Recommended", [f"- {_escape(line)}" for line in plan.actions]),
+        ("Also", [f"- {_escape(line)}" for line in _unique(plan.also)]),
+        (
+            "Missing or unknown data",
+            [
+                f"- {_escape(line[:1].upper() + line[1:])}"
+                for line in _unique((*plan.missing, *gap_lines(snapshot, plan.rule.data_keys)))
+            ],
+        ),
+        ("Notes", [f"- {_escape(line)}" for line in plan.caveats]),
+    ]
+    body = "\n\n".join(f"**{title}**\n\n" + "\n".join(lines) for title, lines in sections if lines)
+    rule = plan.rule
+    return f"{body}\n\n_Rule {rule.id} ({_escape(rule.title)}), version {rule.version}._"
+
+
+def _links(plan: Plan) -> list[Link] | None:
+    urls: dict[str, str] = {}
+    for citation in plan.rule.citations:
+        if citation.url:
+            urls.setdefault(citation.url, citation.label)
+    return [Link(label=label, url=url, type="absolute") for url, label in urls.items()] or None
+
+
+def _service_request(plan: Plan, order: OrderPlan, snapshot: PatientSnapshot, codes: OrderCodes) -> dict[str, Any]:
+    coding = [
+        {"system": system, "code": code, **({"display": shown} if (shown := codes.display_of(system, code)) else {})}
+        for system, code in order.codes
+        if codes.contains(order.valueset, system, code)
+    ]
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "order",
+        "priority": order.priority,
+        "code": {"coding": coding, "text": order.text},
+        "subject": {"reference": f"Patient/{snapshot.patient_id}"},
+        "note": [{"text": order.note}],
+    }
+    reasons = _unique(
+        reference
+        for entry in plan.evidence
+        if entry.item.source.resource_type in _REASON_TYPES and (reference := entry.item.source.reference)
+    )
+    if reasons:
+        resource["reasonReference"] = [{"reference": reference} for reference in reasons]
+    return resource
+
+
+def _suggestions(
+    plan: Plan, snapshot: PatientSnapshot, codes: OrderCodes, new_uuid: Callable[[], str]
+) -> list[Suggestion] | None:
+    order = plan.order
+    if order is None or not any(codes.contains(order.valueset, system, code) for system, code in order.codes):
+        return None  # no verified code to order with: the card still says what to do
+    resource = _service_request(plan, order, snapshot, codes)
+    action = Action(type="create", description=f"{order.label} (draft, priority {order.priority})", resource=resource)
+    return [Suggestion(label=order.label, uuid=new_uuid(), isRecommended=True, actions=[action])]
+
+
+def render_card(plan: Plan, snapshot: PatientSnapshot, codes: OrderCodes, new_uuid: Callable[[], str]) -> Card:
+    """The CDS Hooks Card for ``plan``; ``new_uuid`` names the card and its suggestion."""
+    rule = plan.rule
+    primary = rule.citations[0]
+    suggestions = _suggestions(plan, snapshot, codes, new_uuid)
+    return Card(
+        uuid=new_uuid(),
+        summary=_summary(plan.summary),
+        detail=_detail(plan, snapshot),
+        indicator=plan.indicator,
+        source=Source(
+            label=primary.label,
+            url=primary.url,
+            topic=Coding(system=RULES_SYSTEM, code=rule.id, display=rule.title),
+        ),
+        suggestions=suggestions,
+        selectionBehavior="at-most-one" if suggestions else None,
+        overrideReasons=[Coding(system=OVERRIDE_SYSTEM, code=code, display=shown) for code, shown in OVERRIDE_REASONS],
+        links=_links(plan),
+    )

@@ -1,0 +1,172 @@
+"""Reading helpers shared by the FHIR readers: raw codings, validation, times.
+
+:class:`ReadContext` is one hook call's reading state: the value-set index, the hook
+time and zone, and the notes. Validation happens only through :meth:`ReadContext.validate`,
+which reads an offset-less dateTime as UTC (with a note) and reports a failure by
+resource type and place, never by value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from service.clinical.notes import Notes
+from service.clinical.patientdata import Concept
+from service.clinical.timing import TimeSpan, fix_missing_offsets, parse_time
+
+__all__ = [
+    "VALIDATION_ERRORS",
+    "McodeKind",
+    "ReadContext",
+    "Terminology",
+    "codings",
+    "mcode_kind",
+    "status_code",
+    "validation_reason",
+]
+
+#: What a malformed resource can raise while being validated or read (pydantic's
+#: ValidationError is a ValueError).
+VALIDATION_ERRORS = (ValueError, KeyError, TypeError)
+McodeKind = Literal["primary", "secondary"]
+_MCODE_PROFILES: dict[str, McodeKind] = {
+    "mcode-primary-cancer-condition": "primary",
+    "mcode-secondary-cancer-condition": "secondary",
+}
+_SAFE_LOC = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
+
+
+class Terminology(Protocol):
+    """What reading needs from :class:`service.clinical.valuesets.ValueSetLibrary`."""
+
+    @property
+    def ids(self) -> frozenset[str]: ...
+
+    def groups_of(self, system: str, code: str) -> frozenset[str]: ...
+
+    def display_of(self, system: str, code: str) -> str | None: ...
+
+
+def codings(concept: object) -> Iterable[tuple[str, str, object]]:
+    """``(system, code, display)`` of a raw CodeableConcept, skipping malformed codings."""
+    if not isinstance(concept, dict):
+        return
+    items = concept.get("coding")
+    if not isinstance(items, list):
+        return
+    for coding in items:
+        if isinstance(coding, dict):
+            system, code = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and isinstance(code, str):
+                yield system, code, coding.get("display")
+
+
+def status_code(concept: Any) -> str | None:
+    """The first code of a validated CodeableConcept (clinicalStatus, verificationStatus)."""
+    if concept is None:
+        return None
+    for coding in concept.coding or ():
+        if coding.code:
+            return str(coding.code)
+    return None
+
+
+def mcode_kind(resource: dict[str, Any]) -> McodeKind | None:
+    """Whether ``meta.profile`` names mCODE's Primary or SecondaryCancerCondition (any version)."""
+    meta = resource.get("meta")
+    profiles = meta.get("profile") if isinstance(meta, dict) else None
+    if not isinstance(profiles, list):
+        return None
+    for profile in profiles:
+        if isinstance(profile, str):
+            name = profile.split("|", 1)[0].rsplit("/", 1)[-1]
+            if name in _MCODE_PROFILES:
+                return _MCODE_PROFILES[name]
+    return None
+
+
+def validation_reason(error: Exception) -> str:
+    """Where validation failed, without any input value (it may be PHI)."""
+    errors = getattr(error, "errors", None)
+    if not callable(errors):
+        return type(error).__name__
+    places = []
+    for detail in errors()[:2]:
+        # Field names and list positions only: a key that does not look like a FHIR
+        # element name could be data, and stays out of the note.
+        loc = ".".join(
+            str(part) for part in detail.get("loc", ()) if isinstance(part, int) or _SAFE_LOC.match(str(part))
+        )
+        places.append(f"{loc or 'resource'}: {detail.get('type', 'invalid')}")
+    return "; ".join(places)
+
+
+class ReadContext:
+    """Terminology, hook time and notes for one hook call's reading."""
+
+    def __init__(self, terminology: Terminology, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("the hook time must be time-zone aware")
+        self.terms = terminology
+        self.at = at
+        self.zone = at.tzinfo
+        self.notes = Notes()
+
+    def match(self, concepts: Iterable[object]) -> tuple[frozenset[str], Concept | None]:
+        """Value-set ids of every coding (one index look-up each) and the first matching coding."""
+        groups: frozenset[str] = frozenset()
+        first: Concept | None = None
+        for concept in concepts:
+            for system, code, display in codings(concept):
+                found = self.terms.groups_of(system, code)
+                if found:
+                    groups |= found
+                    if first is None:
+                        first = self.concept(system, code, display, concept)
+        return groups, first
+
+    def concept(self, system: str, code: str, display: object, concept: object) -> Concept:
+        """The coding with the display the record gave it, else the value set's, else the text."""
+        text = concept.get("text") if isinstance(concept, dict) else None
+        shown = display if isinstance(display, str) and display.strip() else None
+        shown = shown or self.terms.display_of(system, code) or (text if isinstance(text, str) else None)
+        return Concept(system, code, shown or f"{system}|{code}")
+
+    def validate(self, model: Any, resource: dict[str, Any]) -> Any | None:
+        """``model.model_validate(resource)``, or ``None`` with a note when it is not valid R4B."""
+        kind = resource.get("resourceType")
+        try:
+            return model.model_validate(resource)
+        except VALIDATION_ERRORS as first_error:
+            fixed, changed = fix_missing_offsets(resource)
+            if changed:
+                try:
+                    validated = model.model_validate(fixed)
+                except VALIDATION_ERRORS:
+                    pass
+                else:
+                    self.notes.add(f"{kind}: date-time without UTC offset read as UTC")
+                    return validated
+            self.notes.add(f"{kind} skipped: not valid FHIR R4B ({validation_reason(first_error)})")
+            return None
+
+    def time(self, value: object) -> TimeSpan | None:
+        return parse_time(value, self.zone) if value is not None else None
+
+    def span(self, moment: object, period: Any) -> TimeSpan | None:
+        """A dateTime, else a Period as the span from its start to its end."""
+        if moment is not None:
+            return self.time(moment)
+        if period is None:
+            return None
+        start, end = self.time(period.start), self.time(period.end)
+        if start and end:
+            return TimeSpan(start.start, max(end.end, start.end), start.precision)
+        return start or end
+
+    def effective(self, model: Any) -> TimeSpan | None:
+        """Observation.effective[x]: dateTime, instant or Period."""
+        return self.span(model.effectiveDateTime or model.effectiveInstant, model.effectivePeriod)

@@ -1,0 +1,253 @@
+"""Select, validate and read FHIR resources into snapshot items.
+
+Selection is cheap and runs on every resource: ``resourceType`` plus one value-set index
+look-up per coding. Validation (``fhir.resources`` R4B) runs only on what was selected.
+Statuses are applied here, once, for every rule:
+
+* Condition: ``verificationStatus`` refuted or entered-in-error never counts; every
+  ``clinicalStatus`` is kept (a resolved lung cancer is still a past cancer), rules decide.
+* Observation: only ``final``, ``amended`` and ``corrected`` results count; a finding
+  whose ``valueBoolean`` is false is a recorded absence and does not count.
+* Imaging: see :mod:`service.clinical.fhirimaging`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+
+from service.clinical.bodysites import body_site_class
+from service.clinical.fhirimaging import IMAGING_TYPES, read_imaging
+from service.clinical.fhirraw import VALIDATION_ERRORS, ReadContext, Terminology, codings, mcode_kind, status_code
+from service.clinical.notes import Notes
+from service.clinical.patientdata import Concept, Finding, ImagingEvent, Measurement, SmokingStatus, SourceRef
+from service.clinical.timing import TimeSpan, parse_time
+from service.clinical.units import albumin_g_per_l, calcium_mmol_per_l
+
+__all__ = ["CALCIUM_GROUPS", "MEASUREMENT_GROUPS", "SMOKING_CODE_GROUP", "Reader", "Terminology"]
+
+CALCIUM_GROUPS = frozenset({"calcium-total-mass", "calcium-total-molar", "calcium-corrected"})
+MEASUREMENT_GROUPS = CALCIUM_GROUPS | {"albumin", "pain-severity"}
+SMOKING_CODE_GROUP = "smoking-status-code"
+_EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+_COUNTED_OBSERVATION = frozenset({"final", "amended", "corrected"})
+_UCUM = "http://unitsofmeasure.org"
+
+
+class Reader:
+    """Accumulates snapshot items from raw resources; one instance per hook call.
+
+    ``measurement_horizon`` and ``imaging_horizon``: results and imaging older than
+    every window that reads them cannot change a decision, so they are not validated.
+    """
+
+    def __init__(
+        self,
+        terminology: Terminology,
+        at: datetime,
+        *,
+        measurement_horizon: timedelta | None = None,
+        imaging_horizon: timedelta | None = None,
+    ) -> None:
+        self._context = ReadContext(terminology, at)
+        self._measurement_since = at - measurement_horizon if measurement_horizon else None
+        self._imaging_since = at - imaging_horizon if imaging_horizon else None
+        self.findings: list[Finding] = []
+        self.measurements: list[Measurement] = []
+        self.smoking: list[SmokingStatus] = []
+        self.imaging: list[ImagingEvent] = []
+
+    @property
+    def notes(self) -> Notes:
+        return self._context.notes
+
+    def read(self, resource: Mapping[str, Any], *, draft: bool) -> None:
+        """Select and read one raw resource; never raises on malformed input."""
+        if not isinstance(resource, dict):
+            return
+        kind = resource.get("resourceType")
+        try:
+            if kind == "Condition":
+                self._condition(resource)
+            elif kind == "Observation":
+                self._observation(resource)
+            elif kind in IMAGING_TYPES:
+                self._imaging(resource, draft=draft)
+        except VALIDATION_ERRORS as exc:
+            # A value the model accepted but this reader cannot use (e.g. an impossible
+            # date); the resource is skipped like an invalid one.
+            self.notes.add(f"{kind} skipped: unreadable ({type(exc).__name__})")
+
+    def birth_date(self, patient: dict[str, Any]) -> TimeSpan | None:
+        """Patient.birthDate, validated on its own.
+
+        The rules read nothing else of the Patient, and a US Core or Synthea Patient
+        carries dozens of extensions (race, ethnicity, birth place): validating them
+        cost more than the rest of a 100-resource screening, and a broken extension
+        would hide the age.
+        """
+        if "birthDate" not in patient:
+            return None
+        model = self._context.validate(Patient, {"resourceType": "Patient", "birthDate": patient["birthDate"]})
+        return self._context.time(model.birthDate) if model is not None else None
+
+    # -- Condition -------------------------------------------------------------------
+
+    def _condition(self, resource: dict[str, Any]) -> None:
+        context = self._context
+        groups, concept = context.match([resource.get("code")])
+        mcode = mcode_kind(resource)
+        if not groups and mcode is None:
+            return
+        model = context.validate(Condition, resource)
+        if model is None or status_code(model.verificationStatus) in _EXCLUDED_VERIFICATION:
+            return
+        sites = frozenset(
+            site
+            for body_site in model.bodySite or ()
+            for coding in body_site.coding or ()
+            if coding.system and coding.code and (site := body_site_class(coding.system, coding.code))
+        )
+        self.findings.append(
+            Finding(
+                source=SourceRef("Condition", model.id),
+                concept=concept or self._any_concept(resource.get("code")),
+                groups=groups,
+                onset=context.span(model.onsetDateTime, model.onsetPeriod),
+                recorded=context.time(model.recordedDate),
+                abated=context.span(model.abatementDateTime, model.abatementPeriod),
+                clinical_status=status_code(model.clinicalStatus),
+                mcode=mcode,
+                body_sites=sites,
+            )
+        )
+
+    def _any_concept(self, code: object) -> Concept:
+        # An mCODE cancer condition whose code is in no value set: cite its own coding.
+        for system, value, display in codings(code):
+            return self._context.concept(system, value, display, code)
+        text = code.get("text") if isinstance(code, dict) else None
+        return Concept("", "", text if isinstance(text, str) and text else "cancer condition (uncoded)")
+
+    # -- Observation -----------------------------------------------------------------
+
+    def _observation(self, resource: dict[str, Any]) -> None:
+        groups, concept = self._context.match([resource.get("code")])
+        if SMOKING_CODE_GROUP in groups:
+            self._smoking(resource)
+        elif groups & MEASUREMENT_GROUPS and concept is not None:
+            if self._measurement_since is None or self._may_be_since(resource, self._measurement_since):
+                self._measurement(resource, groups, concept)
+        else:
+            if not groups:
+                # A finding recorded as Observation.value ("Symptom" = Cough) counts too.
+                groups, concept = self._context.match([resource.get("valueCodeableConcept")])
+            if groups and concept is not None:
+                self._observed_finding(resource, groups, concept)
+
+    def _may_be_since(self, resource: dict[str, Any], since: datetime) -> bool:
+        # Cheap pre-filter on the raw date, before validation. Unparseable dates go on
+        # to validation, which reports them.
+        raw = resource.get("effectiveDateTime") or resource.get("effectiveInstant") or resource.get("issued")
+        period = resource.get("effectivePeriod")
+        if raw is None and isinstance(period, dict):
+            raw = period.get("end") or period.get("start")
+        span = parse_time(raw, self._context.zone) if isinstance(raw, str) else None
+        return span is None or span.end >= since
+
+    def _counted(self, resource: dict[str, Any]) -> Any | None:
+        if resource.get("status") not in _COUNTED_OBSERVATION:
+            return None
+        return self._context.validate(Observation, resource)
+
+    def _observed_finding(self, resource: dict[str, Any], groups: frozenset[str], concept: Concept) -> None:
+        model = self._counted(resource)
+        if model is None or model.valueBoolean is False:
+            return
+        self.findings.append(
+            Finding(
+                source=SourceRef("Observation", model.id),
+                concept=concept,
+                groups=groups,
+                onset=self._context.effective(model),
+                recorded=self._context.time(model.issued),
+            )
+        )
+
+    def _measurement(self, resource: dict[str, Any], groups: frozenset[str], concept: Concept) -> None:
+        model = self._counted(resource)
+        if model is None:
+            return
+        when = self._context.effective(model) or self._context.time(model.issued)
+        if when is None:
+            self.notes.add("Observation skipped: result without effective time")
+            return
+        quantity = model.valueQuantity
+        if quantity is not None and quantity.value is not None:
+            reported = quantity.code if quantity.code and quantity.system == _UCUM else quantity.unit or quantity.code
+            value, unit = Decimal(quantity.value), reported
+        elif model.valueInteger is not None:
+            value, unit = Decimal(model.valueInteger), None
+        else:
+            self.notes.add("Observation skipped: result without a numeric value")
+            return
+        checked = self._checked_unit(groups, value, unit)
+        if checked is not False:
+            self.measurements.append(
+                Measurement(SourceRef("Observation", model.id), concept, groups, when, value, checked)
+            )
+
+    def _checked_unit(self, groups: frozenset[str], value: Decimal, unit: str | None) -> str | Literal[False] | None:
+        """The unit to read a calcium or albumin result in; ``False`` when it cannot be read."""
+        if groups & CALCIUM_GROUPS:
+            kind, convert = "calcium", calcium_mmol_per_l
+        elif "albumin" in groups:
+            kind, convert = "albumin", albumin_g_per_l
+        else:
+            return unit
+        if unit is None:
+            unit = _customary_unit(groups, value)
+            self.notes.add(f"Observation: {kind} result without unit read as {unit}")
+        if convert(value, unit) is None:
+            self.notes.add(f"Observation skipped: {kind} unit not recognised")
+            return False
+        return unit
+
+    def _smoking(self, resource: dict[str, Any]) -> None:
+        model = self._counted(resource)
+        if model is None:
+            return
+        raw_answer = resource.get("valueCodeableConcept")
+        answer_groups, answer = self._context.match([raw_answer])
+        if answer is None:
+            answer = next((self._context.concept(*coding, raw_answer) for coding in codings(raw_answer)), None)
+        self.smoking.append(
+            SmokingStatus(SourceRef("Observation", model.id), self._context.effective(model), answer, answer_groups)
+        )
+
+    # -- imaging ---------------------------------------------------------------------
+
+    def _imaging(self, resource: dict[str, Any], *, draft: bool) -> None:
+        event = read_imaging(self._context, resource, draft=draft)
+        if event is None:
+            return
+        if self._imaging_since is not None and event.when is not None and event.when.end < self._imaging_since:
+            return
+        self.imaging.append(event)
+
+
+def _customary_unit(groups: frozenset[str], value: Decimal) -> str:
+    # The LOINC code fixes the property: 17861-6 and 49765-1 are mass concentrations
+    # reported in mg/dL, 2000-8 and 29265-6 substance concentrations in mmol/L. Serum
+    # albumin is 10-60 g/L, i.e. 1-6 g/dL: the magnitude tells the two apart.
+    if "calcium-total-mass" in groups:
+        return "mg/dL"
+    if groups & CALCIUM_GROUPS:
+        return "mmol/L"
+    return "g/dL" if value < 10 else "g/L"

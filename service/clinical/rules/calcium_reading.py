@@ -1,0 +1,102 @@
+"""CA_CORR of clinical-rules.md §2.1: the latest recent calcium, albumin-adjusted, in mmol/L.
+
+The latest total or corrected calcium within ``calcium_result_window_days`` is used. A
+reported corrected calcium (LOINC 29265-6) is taken as is; a total calcium is adjusted
+with the albumin nearest in time within ±``albumin_pairing_hours`` (NICE CKS formula).
+Without such an albumin the measured value is used and the card says it is unadjusted:
+cancer patients often have low albumin, so the true adjusted value is usually higher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Literal
+
+from service.clinical.patientdata import Measurement
+from service.clinical.policy import ClinicalPolicy
+from service.clinical.rules.base import Evidence
+from service.clinical.rules.gaps import unknown_reasons
+from service.clinical.snapshot import PatientSnapshot
+from service.clinical.units import adjusted_calcium, albumin_g_per_l, calcium_mmol_per_l
+
+__all__ = ["CALCIUM_VALUESETS", "CalciumFact", "CalciumReading", "derive_calcium", "format_mmol"]
+
+CALCIUM_VALUESETS = ("calcium-total-mass", "calcium-total-molar", "calcium-corrected")
+_HUNDREDTH = Decimal("0.01")
+_IMPLAUSIBLE = Decimal(1000)
+
+
+def format_mmol(value: Decimal) -> str:
+    """Two decimals, truncated so the shown value never crosses a band edge (2.999 is "2.99").
+
+    Implausible magnitudes (a unit error upstream) are shown in scientific notation.
+    """
+    if abs(value) >= _IMPLAUSIBLE:
+        return f"{value:.2E} mmol/L"
+    return f"{value.quantize(_HUNDREDTH, rounding=ROUND_DOWN)} mmol/L"
+
+
+@dataclass(frozen=True, slots=True)
+class CalciumReading:
+    """The calcium value the hypercalcaemia bands are applied to."""
+
+    mmol_per_l: Decimal
+    method: Literal["reported", "adjusted", "unadjusted"]
+    calcium: Measurement
+    albumin: Measurement | None
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CalciumFact:
+    reading: CalciumReading | None
+    #: why no reading could be made although one might exist (unreadable labs, no code list)
+    unknown: tuple[str, ...] = ()
+
+
+def _measured(item: Measurement) -> str:
+    return f"{item.value} {item.unit}" if item.unit else str(item.value)
+
+
+def derive_calcium(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> CalciumFact:
+    at = snapshot.at
+    window = timedelta(days=policy.calcium_result_window_days)
+    recent = [
+        item
+        for item in snapshot.measurements_in(CALCIUM_VALUESETS)
+        if item.when.may_be_within(at, window) and item.unit is not None
+    ]
+    if not recent:
+        return CalciumFact(None, unknown_reasons(snapshot, CALCIUM_VALUESETS, "calcium"))
+    # Latest first; at the same time, a laboratory's own corrected value wins over ours.
+    latest = max(recent, key=lambda item: (item.when.start, "calcium-corrected" in item.groups))
+    measured = calcium_mmol_per_l(latest.value, latest.unit or "")
+    if measured is None:  # the reader drops unknown units; kept for type safety
+        return CalciumFact(None)
+    if "calcium-corrected" in latest.groups:
+        evidence: tuple[Evidence, ...] = (Evidence(latest, "corrected calcium (reported)", _measured(latest)),)
+        return CalciumFact(CalciumReading(measured, "reported", latest, None, evidence))
+    albumin, albumin_g_l = _paired_albumin(snapshot, latest, timedelta(hours=policy.albumin_pairing_hours))
+    if albumin is None or albumin_g_l is None:
+        evidence = (Evidence(latest, "total calcium (not albumin-adjusted)", _measured(latest)),)
+        return CalciumFact(CalciumReading(measured, "unadjusted", latest, None, evidence))
+    adjusted = adjusted_calcium(measured, albumin_g_l)
+    evidence = (
+        Evidence(latest, "total calcium", f"{_measured(latest)} (adjusted {format_mmol(adjusted)})"),
+        Evidence(albumin, "albumin", _measured(albumin)),
+    )
+    return CalciumFact(CalciumReading(adjusted, "adjusted", latest, albumin, evidence))
+
+
+def _paired_albumin(
+    snapshot: PatientSnapshot, calcium: Measurement, pairing: timedelta
+) -> tuple[Measurement | None, Decimal | None]:
+    best: tuple[timedelta, Measurement, Decimal] | None = None
+    for item in snapshot.measurements_in(("albumin",)):
+        distance = abs(item.when.start - calcium.when.start)
+        grams = albumin_g_per_l(item.value, item.unit or "")
+        if distance <= pairing and grams is not None and (best is None or distance < best[0]):
+            best = (distance, item, grams)
+    return (best[1], best[2]) if best else (None, None)

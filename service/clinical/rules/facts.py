@@ -1,0 +1,216 @@
+"""The derived facts of clinical-rules.md §2.1, computed once per hook call.
+
+Each fact is three-valued (:class:`~service.clinical.rules.base.Fact`): true with the
+evidence that made it so; false; or unknown when nothing made it true *and* the data
+that could have was unavailable: a prefetch key that could not be read, or a concept
+group whose every value set is absent. A value set absent among others (e.g. no
+verified code for "night pain") only means that feature is never seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from service.clinical.patientdata import Finding
+from service.clinical.policy import ClinicalPolicy
+from service.clinical.rules.base import Evidence, Fact
+from service.clinical.rules.calcium_reading import CalciumFact, derive_calcium
+from service.clinical.rules.gaps import KEY_LABELS, unknown_reasons
+from service.clinical.snapshot import PatientSnapshot
+
+__all__ = [
+    "CANCER_ANY_GROUPS",
+    "CANCER_LUNG_GROUPS",
+    "NEURO_GROUPS",
+    "NG12_SYMPTOMS",
+    "PAIN_QUALITY_GROUPS",
+    "SPINAL_PAIN_GROUPS",
+    "Facts",
+    "Given",
+    "derive_facts",
+]
+
+CANCER_LUNG_GROUPS = ("lung-cancer-primary", "lung-cancer-history")
+#: cancer_scope "any": NG234 covers spinal metastases from every cancer
+CANCER_ANY_GROUPS = (*CANCER_LUNG_GROUPS, "malignancy-any", "malignancy-history-any")
+NEURO_GROUPS = ("mscc-neuro-signs", "radicular-pain")
+SPINAL_PAIN_GROUPS = ("spinal-pain-cervical", "spinal-pain-thoracic", "spinal-pain-lumbar", "spinal-pain-unspecified")
+#: CG75: "pain in the middle (thoracic) or upper (cervical) spine" is itself a feature
+PAIN_SITE_GROUPS = ("spinal-pain-thoracic", "spinal-pain-cervical")
+PAIN_QUALITY_GROUPS = (
+    "pain-feature-night",
+    "pain-feature-straining",
+    "pain-feature-tenderness",
+    "pain-feature-progressive",
+)
+NG12_SYMPTOMS = {
+    "ng12-cough": "cough",
+    "ng12-fatigue": "fatigue",
+    "ng12-dyspnoea": "shortness of breath",
+    "ng12-chest-pain": "chest pain",
+    "ng12-weight-loss": "weight loss",
+    "ng12-appetite-loss": "appetite loss",
+}
+#: NG12 gives no age other than 40 for the lung recommendations (1.1.1-1.1.3)
+NG12_MIN_AGE = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """The §2.1 facts (LUNG_CA, NEURO, SPINAL_PAIN, …) under the policy's windows."""
+
+    cancer: Fact
+    spine_mets: Fact
+    cord_compression: Fact
+    neuro: Fact
+    spinal_pain: Fact
+    pain_feature: Fact
+    pancoast_disease: Fact
+    pancoast_signs: Fact
+    calcium: CalciumFact
+    hypercalcaemia_dx: Fact
+    mri_contraindicated: Fact
+    ever_smoked: Fact
+    haemoptysis: Fact
+    #: one fact per NG12 1.1.2 symptom, keyed by value-set id
+    ng12_symptoms: dict[str, Fact]
+    ng12_consider: Fact
+    age_40: Fact
+
+
+@dataclass(frozen=True, slots=True)
+class Given:
+    """A rule's whole input: the snapshot, the team's policy, the derived facts."""
+
+    snapshot: PatientSnapshot
+    policy: ClinicalPolicy
+    facts: Facts
+
+
+def _fact(snapshot: PatientSnapshot, groups: Iterable[str], found: Iterable[Finding], role: str) -> Fact:
+    groups = tuple(groups)
+    evidence = tuple(Evidence(finding, role) for finding in found)
+    if evidence:
+        return Fact(True, evidence)
+    unknown = unknown_reasons(snapshot, groups, role)
+    return Fact(None if unknown else False, (), unknown)
+
+
+def derive_facts(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Facts:
+    """All §2.1 facts for ``snapshot`` under ``policy``'s windows."""
+    at = snapshot.at
+
+    def recent(days: int) -> Callable[[Finding], bool]:
+        window = timedelta(days=days)
+        return lambda item: item.is_current(at) and any(span.may_be_within(at, window) for span in item.times)
+
+    def ongoing(days: int) -> Callable[[Finding], bool]:
+        # SPINAL_PAIN: "active or onset within the window" (§2.1).
+        window = timedelta(days=days)
+        return lambda item: (
+            item.is_current(at) and (item.is_active or any(span.may_be_within(at, window) for span in item.times))
+        )
+
+    def fact(groups: Iterable[str], role: str, keep: Callable[[Finding], bool] | None = None) -> Fact:
+        groups = tuple(groups)
+        found = snapshot.findings_in(groups)
+        return _fact(snapshot, groups, (item for item in found if keep is None or keep(item)), role)
+
+    pain_window = policy.spinal_pain_window_days
+    symptom_window = policy.ng12_symptom_window_days
+    return Facts(
+        cancer=_cancer(snapshot, policy),
+        spine_mets=_spine_mets(snapshot),
+        cord_compression=fact(("cord-compression",), "cord compression", recent(policy.cord_compression_window_days)),
+        neuro=fact(NEURO_GROUPS, "neurological symptom or sign", recent(policy.neuro_window_days)),
+        spinal_pain=fact(SPINAL_PAIN_GROUPS, "spinal pain", ongoing(pain_window)),
+        pain_feature=_pain_feature(snapshot, policy, ongoing(pain_window)),
+        pancoast_disease=fact(("pancoast-tumour", "lung-cancer-upper-lobe"), "upper-lobe lung cancer"),
+        pancoast_signs=fact(("pancoast-signs",), "Pancoast sign", recent(policy.pancoast_signs_window_days)),
+        calcium=derive_calcium(snapshot, policy),
+        hypercalcaemia_dx=fact(("hypercalcaemia",), "hypercalcaemia diagnosis", lambda item: item.is_current(at)),
+        mri_contraindicated=fact(("mri-contraindicated",), "MRI contraindication", lambda item: item.is_current(at)),
+        ever_smoked=_ever_smoked(snapshot),
+        haemoptysis=fact(("haemoptysis",), "haemoptysis", recent(symptom_window)),
+        ng12_symptoms={
+            group: fact((group,), f"NG12 symptom: {name}", recent(symptom_window))
+            for group, name in NG12_SYMPTOMS.items()
+        },
+        ng12_consider=fact(("ng12-consider-cxr",), "NG12 1.1.3 finding", recent(symptom_window)),
+        age_40=_age_at_least(snapshot, NG12_MIN_AGE),
+    )
+
+
+def _cancer(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Fact:
+    # "Past or current diagnosis" (NICE): any clinical status counts, unlimited lookback.
+    any_scope = policy.cancer_scope == "any"
+    groups = CANCER_ANY_GROUPS if any_scope else CANCER_LUNG_GROUPS
+    role = "cancer" if any_scope else "lung cancer"
+    coded = snapshot.findings_in(groups)
+    # mCODE PrimaryCancerCondition: a lung body site makes it a lung cancer whatever its code.
+    profiled = tuple(
+        item
+        for item in snapshot.findings
+        if item.mcode == "primary" and (any_scope or "lung" in item.body_sites) and item not in coded
+    )
+    return _fact(snapshot, groups, (*coded, *profiled), role)
+
+
+def _spine_mets(snapshot: PatientSnapshot) -> Fact:
+    coded = snapshot.findings_in(("secondary-bone-malignancy",))
+    profiled = tuple(
+        item
+        for item in snapshot.findings
+        if item.mcode == "secondary" and "vertebral-column" in item.body_sites and item not in coded
+    )
+    return _fact(snapshot, ("secondary-bone-malignancy",), (*coded, *profiled), "known bone or spinal metastasis")
+
+
+def _pain_feature(snapshot: PatientSnapshot, policy: ClinicalPolicy, ongoing: Callable[[Finding], bool]) -> Fact:
+    evidence = [
+        Evidence(item, "thoracic or cervical spinal pain" if item.groups & set(PAIN_SITE_GROUPS) else "pain feature")
+        for item in snapshot.findings_in((*PAIN_SITE_GROUPS, *PAIN_QUALITY_GROUPS))
+        if ongoing(item)
+    ]
+    # "Severe" has no code: a 0-10 score at or above the policy threshold stands for it.
+    window = timedelta(days=policy.spinal_pain_window_days)
+    evidence.extend(
+        Evidence(score, "severe pain score", f"{score.value}/10")
+        for score in snapshot.measurements_in(("pain-severity",))
+        if score.when.may_be_within(snapshot.at, window) and score.value >= policy.severe_pain_score
+    )
+    if evidence:
+        return Fact(True, tuple(evidence))
+    groups = (*PAIN_SITE_GROUPS, *PAIN_QUALITY_GROUPS, "pain-severity")
+    unknown = unknown_reasons(snapshot, groups, "spinal pain features")
+    return Fact(None if unknown else False, (), unknown)
+
+
+def _ever_smoked(snapshot: PatientSnapshot) -> Fact:
+    # NG12 does not define "ever smoked": any current- or ex-smoker status ever recorded.
+    ever = tuple(
+        Evidence(item, "ever smoked") for item in snapshot.smoking if "smoking-status-ever" in item.answer_groups
+    )
+    if ever:
+        return Fact(True, ever)
+    if any("smoking-status-never" in item.answer_groups for item in snapshot.smoking):
+        return Fact(False)
+    if snapshot.smoking:
+        reason = "smoking status: recorded as unknown"
+    elif "labs" in snapshot.gap_keys:
+        reason = f"smoking status: could not read {KEY_LABELS['labs']}"
+    else:
+        reason = "smoking status: not recorded"
+    return Fact(None, (), (reason,))
+
+
+def _age_at_least(snapshot: PatientSnapshot, years: int) -> Fact:
+    age = snapshot.age
+    if age is None:
+        return Fact(None, (), ("age: no date of birth",))
+    truth = age.at_least(years)
+    if truth is None:
+        return Fact(None, (), (f"age: {age.display()} (partial date of birth)",))
+    return Fact(truth)

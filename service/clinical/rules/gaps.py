@@ -1,0 +1,49 @@
+"""Why a fact could not be ruled out: an absent value set or an unreadable prefetch key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from service.clinical.snapshot import PatientSnapshot
+from service.prefetch import FINDING_VALUESETS, LAB_VALUESETS
+
+__all__ = ["KEY_LABELS", "gap_lines", "unknown_reasons"]
+
+#: Prefetch keys as a clinician would name the data behind them.
+KEY_LABELS = {
+    "patient": "patient demographics",
+    "conditions": "conditions",
+    "labs": "laboratory results, pain scores and smoking status",
+    "findings": "symptoms and signs recorded as observations",
+    "imagingOrders": "imaging orders",
+    "imagingStudies": "imaging studies",
+    "imagingReports": "imaging reports",
+    "imagingProcedures": "imaging procedures",
+}
+
+
+def _keys_for(group: str) -> tuple[str, ...]:
+    # Conditions carry every finding; the prefetch queries observations only for the
+    # value sets listed in service.prefetch, so only those depend on those keys.
+    if group in LAB_VALUESETS:
+        return ("labs",)
+    return ("conditions", "findings") if group in FINDING_VALUESETS else ("conditions",)
+
+
+def unknown_reasons(snapshot: PatientSnapshot, groups: Iterable[str], topic: str) -> tuple[str, ...]:
+    """Why ``topic`` could not be ruled out: all its value sets absent, or a source unreadable."""
+    groups = tuple(groups)
+    if not any(group in snapshot.valuesets for group in groups):
+        return (f"{topic}: no code list available, not checked",)
+    unread = sorted({key for group in groups for key in _keys_for(group)} & snapshot.gap_keys)
+    return tuple(f"{topic}: could not read {KEY_LABELS.get(key, key)}" for key in unread)
+
+
+def gap_lines(snapshot: PatientSnapshot, keys: Iterable[str]) -> tuple[str, ...]:
+    """ "Could not read: …" for each unreadable prefetch key among ``keys`` (reason included, no PHI)."""
+    wanted = set(keys)
+    return tuple(
+        f"Could not read: {KEY_LABELS.get(gap.key, gap.key)} ({gap.reason})"
+        for gap in snapshot.gaps
+        if gap.key in wanted
+    )

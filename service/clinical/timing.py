@@ -1,0 +1,166 @@
+"""FHIR dates and times as spans of possible instants, and the windows rules test them against.
+
+A FHIR ``date``/``dateTime`` may be partial ("2026", "2026-05", "2026-05-20") or carry a
+time with a UTC offset. Each value becomes a :class:`TimeSpan`: the earliest and latest
+instant it can denote. Rules then ask one of two questions:
+
+* ``may_be_within``: could the event fall inside the window? Used for facts that make a
+  card fire: a screening tool should not miss a red flag because its date was coarse.
+* ``surely_within``: does every possible instant fall inside the window? Used for facts
+  that suppress or downgrade a card (R9): a card is only withheld on certain evidence.
+
+Dates without a time are read in the hook's time zone: a clinician's "20 May" is local.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Literal
+
+__all__ = [
+    "AgeRange",
+    "Precision",
+    "TimeSpan",
+    "age_range",
+    "fix_missing_offsets",
+    "parse_time",
+]
+
+Precision = Literal["year", "month", "day", "instant"]
+
+_PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
+# A full FHIR dateTime with seconds but no offset: FHIR requires the offset when a time is
+# present, yet EHR exports often drop it. It is read as UTC (and reported in the notes).
+_NO_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?$")
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSpan:
+    """The instants a FHIR time value can denote, both ends inclusive and time-zone aware."""
+
+    start: datetime
+    end: datetime
+    precision: Precision
+
+    @classmethod
+    def instant(cls, moment: datetime) -> TimeSpan:
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return cls(aware, aware, "instant")
+
+    def may_be_within(self, at: datetime, window: timedelta) -> bool:
+        """Some possible instant lies in ``[at - window, at]``."""
+        return self.end >= at - window and self.start <= at
+
+    def surely_within(self, at: datetime, window: timedelta) -> bool:
+        """The earliest possible instant lies in ``[at - window, at]`` (so the event is that recent)."""
+        return at - window <= self.start <= at
+
+    def surely_after(self, other: TimeSpan) -> bool:
+        return self.start >= other.end
+
+    def display(self, zone: tzinfo) -> str:
+        """The value at its own precision; instants in ``zone`` (the hook's time zone)."""
+        if self.precision == "year":
+            return f"{self.start:%Y}"
+        if self.precision == "month":
+            return f"{self.start:%Y-%m}"
+        if self.precision == "day":
+            return f"{self.start:%Y-%m-%d}"
+        local = self.start.astimezone(zone)
+        offset = local.isoformat()[-6:] if local.utcoffset() else "UTC"
+        return f"{local:%Y-%m-%d %H:%M} {offset}"
+
+    def short(self, zone: tzinfo) -> str:
+        """Compact form for a card summary: "01 Jun 09:30" (hook time zone) or "01 Jun 2026"."""
+        if self.precision == "instant":
+            return f"{self.start.astimezone(zone):%d %b %H:%M}"
+        return self.display(zone)
+
+
+def _span_of_date(year: int, month: int | None, day: int | None, zone: tzinfo) -> TimeSpan:
+    if month is None:
+        first, after = date(year, 1, 1), date(year + 1, 1, 1)
+        precision: Precision = "year"
+    elif day is None:
+        first = date(year, month, 1)
+        after = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+        precision = "month"
+    else:
+        first = date(year, month, day)
+        after = first + timedelta(days=1)
+        precision = "day"
+    start = datetime.combine(first, time(), zone)
+    return TimeSpan(start, datetime.combine(after, time(), zone) - _TICK, precision)
+
+
+def parse_time(value: object, zone: tzinfo) -> TimeSpan | None:
+    """A span for a FHIR time value: ``datetime``, ``date`` or (partial) string; else ``None``.
+
+    ``zone`` places date-only values (the hook's time zone). A ``datetime`` without
+    tzinfo is read as UTC; callers report that case before it reaches here.
+    """
+    if isinstance(value, datetime):
+        return TimeSpan.instant(value)
+    if isinstance(value, date):
+        return _span_of_date(value.year, value.month, value.day, zone)
+    if not isinstance(value, str):
+        return None
+    match = _PARTIAL.match(value)
+    try:
+        if match:
+            year, month, day = match.groups()
+            return _span_of_date(int(year), int(month) if month else None, int(day) if day else None, zone)
+        return TimeSpan.instant(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def fix_missing_offsets(value: object) -> tuple[object, bool]:
+    """A copy of a JSON value with offset-less dateTimes read as UTC (``Z``); and whether any was."""
+    if isinstance(value, str):
+        return (value + "Z", True) if _NO_OFFSET.match(value) else (value, False)
+    if isinstance(value, dict):
+        changed = False
+        fixed: dict[str, object] = {}
+        for key, item in value.items():
+            fixed[key], item_changed = fix_missing_offsets(item)
+            changed = changed or item_changed
+        return fixed, changed
+    if isinstance(value, list):
+        results = [fix_missing_offsets(item) for item in value]
+        return [item for item, _ in results], any(changed for _, changed in results)
+    return value, False
+
+
+@dataclass(frozen=True, slots=True)
+class AgeRange:
+    """Completed years at the hook time; a partial birth date gives a range."""
+
+    low: int
+    high: int
+
+    def at_least(self, years: int) -> bool | None:
+        """True/False when certain; ``None`` when the range straddles ``years``."""
+        if self.low >= years:
+            return True
+        if self.high < years:
+            return False
+        return None
+
+    def display(self) -> str:
+        return str(self.low) if self.low == self.high else f"{self.low}–{self.high}"
+
+
+def _completed_years(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def age_range(birth: TimeSpan, at: datetime) -> AgeRange:
+    """Age in completed years at ``at`` (its local date) for every possible birth date."""
+    today = at.date()
+    oldest = _completed_years(birth.start.date(), today)
+    youngest = _completed_years(birth.end.date(), today)
+    return AgeRange(low=max(youngest, 0), high=max(oldest, 0))

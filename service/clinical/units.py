@@ -1,0 +1,62 @@
+"""Laboratory units: calcium to mmol/L, albumin to g/L, and the albumin adjustment.
+
+Arithmetic is in ``Decimal`` so that band edges compare exactly (3.0 is 3.0, not
+2.9999999999999996) and every conversion is computed from one constant, never
+duplicated as a second set of band edges in another unit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+__all__ = [
+    "ALBUMIN_REFERENCE_G_PER_L",
+    "CALCIUM_MG_PER_DL_TO_MMOL_PER_L",
+    "adjusted_calcium",
+    "albumin_g_per_l",
+    "calcium_mmol_per_l",
+]
+
+#: 1 mg/dL = 0.25 mmol/L: the clinical conversion ("divide by 4"), not the molar-mass
+#: 0.2495 (40.08 g/mol). Three reasons: the decision table pairs its edges exactly so
+#: (3.5 mmol/L with 14 mg/dL, 3.0 with 12; clinical-rules.md §2.2); the two published
+#: correction formulas agree only under it (US +0.8 mg/dL per g/dL of albumin = CKS
+#: +0.02 mmol/L per g/L); and at an edge it picks the more urgent band, where 0.2495
+#: would read a reported 14.0 mg/dL as 3.493 mmol/L, i.e. moderate. The 0.2 % difference
+#: is far below a calcium assay's imprecision.
+CALCIUM_MG_PER_DL_TO_MMOL_PER_L = Decimal("0.25")
+#: CKS: adjusted Ca (mmol/L) = measured Ca + 0.02 × (40 − albumin g/L).
+ALBUMIN_REFERENCE_G_PER_L = Decimal(40)
+_ADJUSTMENT_PER_G_PER_L = Decimal("0.02")
+
+# Keys are lower-cased: UCUM is case-sensitive, but "mg/dl" and "mmol/l" are what many
+# laboratory systems send in Quantity.unit, and no other unit shares those spellings.
+_CALCIUM_TO_MMOL_PER_L = {
+    "mmol/l": Decimal(1),
+    "mg/dl": CALCIUM_MG_PER_DL_TO_MMOL_PER_L,
+    "mg/l": CALCIUM_MG_PER_DL_TO_MMOL_PER_L / 10,
+    # calcium is divalent: 2 mEq per mmol
+    "meq/l": Decimal("0.5"),
+}
+_ALBUMIN_TO_G_PER_L = {"g/l": Decimal(1), "g/dl": Decimal(10)}
+
+
+def calcium_mmol_per_l(value: Decimal, unit: str) -> Decimal | None:
+    """Calcium in mmol/L, or ``None`` when ``unit`` is not a calcium concentration unit we know."""
+    factor = _CALCIUM_TO_MMOL_PER_L.get(unit.strip().lower())
+    return None if factor is None else value * factor
+
+
+def albumin_g_per_l(value: Decimal, unit: str) -> Decimal | None:
+    """Albumin in g/L, or ``None`` when ``unit`` is not g/L or g/dL."""
+    factor = _ALBUMIN_TO_G_PER_L.get(unit.strip().lower())
+    return None if factor is None else value * factor
+
+
+def adjusted_calcium(calcium_mmol: Decimal, albumin_g_l: Decimal) -> Decimal:
+    """Albumin-adjusted calcium (mmol/L), NICE CKS formula.
+
+    It is approximate at extreme albumin, with paraproteinaemia or acidosis (ionised
+    calcium is the better test then); cards say so.
+    """
+    return calcium_mmol + _ADJUSTMENT_PER_G_PER_L * (ALBUMIN_REFERENCE_G_PER_L - albumin_g_l)

@@ -1,0 +1,131 @@
+"""R6a-c and R8: NICE NG12 suspected lung cancer for people without a known cancer."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.clinical.policy import ClinicalPolicy
+from tests.service.clinical.factories import (
+    BREAST_CANCER,
+    COUGH,
+    DYSPNOEA,
+    EX_SMOKER,
+    FATIGUE,
+    HAEMOPTYSIS,
+    NEVER_SMOKED,
+    NSCLC,
+    SMOKING_UNKNOWN,
+    THORACIC_BACK_PAIN,
+    THROMBOCYTOSIS,
+    ago,
+    cards_of,
+    condition,
+    outcome,
+    record,
+    screen,
+    smoking,
+)
+
+AGED_40 = "1986-06-01"  # 40th birthday on the hook date
+AGED_39 = "1986-06-02"
+
+
+def test_r6a_haemoptysis_at_40() -> None:
+    result = screen(record(condition(HAEMOPTYSIS, onset=ago(5)), birth_date=AGED_40))
+    assert cards_of(result) == [("R6a", "warning")]
+    assert "Age 40 at this check." in (result.cards[0].detail or "")
+
+
+def test_r6a_not_at_39() -> None:
+    assert cards_of(screen(record(condition(HAEMOPTYSIS, onset=ago(5)), birth_date=AGED_39))) == []
+
+
+def test_partial_birth_date_straddling_40_is_insufficient() -> None:
+    result = screen(record(condition(HAEMOPTYSIS, onset=ago(5)), birth_date="1986"))
+    assert outcome(result, "R6a") == "insufficient_data"
+    assert cards_of(result) == []
+
+
+def test_no_birth_date_is_insufficient() -> None:
+    result = screen(record(condition(HAEMOPTYSIS, onset=ago(5)), birth_date=None))
+    assert outcome(result, "R6a") == "insufficient_data"
+
+
+@pytest.mark.parametrize(
+    ("resources", "expected"),
+    [
+        ([condition(COUGH, onset=ago(10)), condition(FATIGUE, onset=ago(10))], [("R6b", "warning")]),
+        ([condition(COUGH, onset=ago(10)), smoking(EX_SMOKER)], [("R6b", "warning")]),
+        ([condition(COUGH, onset=ago(10)), smoking(NEVER_SMOKED)], []),
+        ([condition(COUGH, onset=ago(10)), condition(COUGH, onset=ago(3))], []),  # distinct symptoms count
+        ([condition(COUGH, onset=ago(91)), condition(FATIGUE, onset=ago(10))], []),
+    ],
+)
+def test_r6b_symptom_count_and_smoking(resources: list[dict[str, object]], expected: list[tuple[str, str]]) -> None:
+    assert cards_of(screen(record(*resources, birth_date=AGED_40))) == expected
+
+
+def test_r6b_one_symptom_with_unknown_smoking_is_insufficient() -> None:
+    for extra in ([], [smoking(SMOKING_UNKNOWN)]):
+        result = screen(record(condition(COUGH, onset=ago(3)), *extra, birth_date=AGED_40))
+        assert cards_of(result) == []
+        assert outcome(result, "R6b") == "insufficient_data"
+
+
+def test_r6b_never_and_ever_records_mean_ever() -> None:
+    resources = (condition(COUGH, onset=ago(3)), smoking(NEVER_SMOKED), smoking(EX_SMOKER))
+    assert cards_of(screen(record(*resources, birth_date=AGED_40))) == [("R6b", "warning")]
+
+
+def test_unknown_smoking_is_mentioned_when_it_decides_r6b() -> None:
+    resources = (condition(THROMBOCYTOSIS, onset=ago(3)), condition(COUGH, onset=ago(3)))
+    result = screen(record(*resources, birth_date=AGED_40))
+    assert cards_of(result) == [("R6c", "info")]
+    assert outcome(result, "R6b") == "insufficient_data"
+    assert "Smoking status: not recorded" in (result.cards[0].detail or "")
+    # without an NG12 symptom, smoking changes nothing and is not mentioned
+    alone = screen(record(condition(THROMBOCYTOSIS, onset=ago(3)), birth_date=AGED_40))
+    assert "Smoking status" not in (alone.cards[0].detail or "")
+
+
+def test_r6a_outranks_and_folds_r6b_and_r6c() -> None:
+    resources = (
+        condition(HAEMOPTYSIS, onset=ago(2)),
+        condition(COUGH, onset=ago(2)),
+        condition(DYSPNOEA, onset=ago(2)),
+        condition(THROMBOCYTOSIS, onset=ago(2)),
+    )
+    result = screen(record(*resources, birth_date=AGED_40))
+    assert cards_of(result) == [("R6a", "warning")]
+    assert (outcome(result, "R6b"), outcome(result, "R6c")) == ("suppressed", "suppressed")
+
+
+@pytest.mark.parametrize(
+    "cancer", [condition(NSCLC, clinical="resolved"), condition("Z85.118", "http://hl7.org/fhir/sid/icd-10-cm")]
+)
+def test_never_with_known_lung_cancer(cancer: dict[str, object]) -> None:
+    result = screen(record(cancer, condition(HAEMOPTYSIS, onset=ago(2)), birth_date=AGED_40))
+    assert cards_of(result) == []
+    assert outcome(result, "R6a") == "not_fired"
+
+
+def test_cancer_scope_any_counts_other_cancers() -> None:
+    resources = (condition(BREAST_CANCER), condition(HAEMOPTYSIS, onset=ago(2)))
+    assert cards_of(screen(record(*resources, birth_date=AGED_40))) == [("R6a", "warning")]
+    any_scope = ClinicalPolicy(cancer_scope="any")
+    assert cards_of(screen(record(*resources, birth_date=AGED_40), policy=any_scope)) == []
+
+
+def test_r8_adds_the_spinal_line() -> None:
+    resources = (condition(HAEMOPTYSIS, onset=ago(2)), condition(THORACIC_BACK_PAIN, onset=ago(5)))
+    result = screen(record(*resources, birth_date=AGED_40))
+    assert cards_of(result) == [("R6a", "warning")]
+    assert outcome(result, "R8") == "fired"
+    assert "consider spinal metastases" in (result.cards[0].detail or "")
+
+
+def test_r8_needs_an_r6a_or_r6b_card() -> None:
+    resources = (condition(THROMBOCYTOSIS, onset=ago(2)), condition(THORACIC_BACK_PAIN, onset=ago(5)))
+    result = screen(record(*resources, birth_date=AGED_40))
+    assert cards_of(result) == [("R6c", "info")]
+    assert outcome(result, "R8") == "not_fired"

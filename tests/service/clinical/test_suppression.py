@@ -1,0 +1,146 @@
+"""R9: recent imaging rewords or downgrades R1, suppresses R2 and R6b, mentions single-region MRI."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.clinical.policy import ClinicalPolicy
+from tests.service.clinical.factories import (
+    CHEST_XRAY,
+    COUGH,
+    DYSPNOEA,
+    MRI_LUMBAR,
+    MRI_WHOLE_SPINE,
+    NSCLC,
+    SNOMED,
+    THORACIC_BACK_PAIN,
+    URINARY_RETENTION,
+    ago,
+    cards_of,
+    condition,
+    order,
+    outcome,
+    procedure,
+    record,
+    report,
+    screen,
+    study,
+)
+
+
+def r1_patient(*imaging: dict[str, object], onset_days: float = 2, **options: object) -> list[dict[str, object]]:
+    return [condition(NSCLC), condition(URINARY_RETENTION, onset=ago(onset_days)), *imaging]
+
+
+def r2_patient(*imaging: dict[str, object]) -> list[dict[str, object]]:
+    return [condition(NSCLC), condition(THORACIC_BACK_PAIN, onset=ago(5)), *imaging]
+
+
+# -- R1 ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("hours", "reworded"), [(24, True), (25, False)])
+def test_r1_reworded_by_a_recent_whole_spine_order(hours: int, reworded: bool) -> None:
+    result = screen(record(*r1_patient(order(MRI_WHOLE_SPINE, authored=ago(hours=hours)))))
+    card = result.cards[0]
+    assert card.indicator == "critical"
+    assert ("whole-spine MRI requested" in card.summary) is reworded
+    assert (card.suggestions is None) is reworded
+    assert outcome(result, "R9") == ("fired" if reworded else "not_fired")
+
+
+def test_r1_reworded_by_the_order_being_signed() -> None:
+    draft = order(MRI_WHOLE_SPINE, authored=None, status="draft")
+    result = screen(record(*r1_patient(), drafts=[draft]))
+    assert cards_of(result) == [("R1", "critical")]
+    assert "requested 01 Jun 10:00" in result.cards[0].summary
+
+
+@pytest.mark.parametrize(
+    "done",
+    [
+        study(MRI_WHOLE_SPINE, started=ago(hours=20)),
+        report(MRI_WHOLE_SPINE, effective=ago(hours=70)),
+        procedure(MRI_WHOLE_SPINE, performed=ago(hours=72)),
+        order(MRI_WHOLE_SPINE, authored=ago(hours=30), status="completed"),
+    ],
+)
+def test_r1_downgraded_after_a_whole_spine_mri_since_onset(done: dict[str, object]) -> None:
+    result = screen(record(*r1_patient(done, onset_days=4)))
+    assert cards_of(result) == [("R1", "info")]
+    assert "review the result with the MSCC team" in result.cards[0].summary
+    assert outcome(result, "R1") == "fired"
+
+
+def test_r1_stays_critical_after_an_mri_before_the_onset_or_too_long_ago() -> None:
+    before_onset = study(MRI_WHOLE_SPINE, started=ago(days=3))
+    assert cards_of(screen(record(*r1_patient(before_onset, onset_days=2)))) == [("R1", "critical")]
+    too_old = study(MRI_WHOLE_SPINE, started=ago(hours=73))
+    assert cards_of(screen(record(*r1_patient(too_old, onset_days=10)))) == [("R1", "critical")]
+
+
+def test_r1_windows_are_policy() -> None:
+    policy = ClinicalPolicy(r1_order_window_hours=48)
+    result = screen(record(*r1_patient(order(MRI_WHOLE_SPINE, authored=ago(hours=40)))), policy=policy)
+    assert "whole-spine MRI requested" in result.cards[0].summary
+
+
+def test_single_region_mri_is_mentioned_and_suppresses_nothing() -> None:
+    result = screen(record(*r1_patient(study(MRI_LUMBAR, started=ago(hours=5)))))
+    assert cards_of(result) == [("R1", "critical")]
+    assert "Whole spine recommended – single-region study on" in (result.cards[0].detail or "")
+
+
+# -- R2 ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("imaging", "suppressed"),
+    [
+        (procedure(MRI_WHOLE_SPINE, performed=ago(14)), True),
+        (procedure(MRI_WHOLE_SPINE, performed=ago(days=14, minutes=1)), False),
+        (order(MRI_WHOLE_SPINE, authored=ago(7)), True),
+        (order(MRI_WHOLE_SPINE, authored=ago(days=7, minutes=1)), False),
+        (order("411611000119102", authored=ago(1), system=SNOMED), True),
+        (study(MRI_LUMBAR, started=ago(1)), False),
+    ],
+)
+def test_r2_suppression_windows(imaging: dict[str, object], suppressed: bool) -> None:
+    result = screen(record(*r2_patient(imaging)))
+    assert cards_of(result) == ([] if suppressed else [("R2", "warning")])
+    assert outcome(result, "R2") == ("suppressed" if suppressed else "fired")
+
+
+def test_r2_date_only_study_suppresses_only_when_surely_recent() -> None:
+    inside = procedure(MRI_WHOLE_SPINE, performed=(ago(13))[:10])
+    assert cards_of(screen(record(*r2_patient(inside)))) == []
+    month = procedure(MRI_WHOLE_SPINE, performed=ago(5)[:7])  # "2026-05": could be 31 days ago
+    assert cards_of(screen(record(*r2_patient(month)))) == [("R2", "warning")]
+
+
+def test_r2_order_without_a_date_does_not_suppress() -> None:
+    assert cards_of(screen(record(*r2_patient(order(MRI_WHOLE_SPINE, authored=None))))) == [("R2", "warning")]
+
+
+def test_unreadable_imaging_makes_r9_insufficient_and_the_card_says_so() -> None:
+    result = screen(record(*r2_patient(), gaps=["imagingOrders"]))
+    assert outcome(result, "R9") == "insufficient_data"
+    assert "Could not read: imaging orders" in (result.cards[0].detail or "")
+
+
+# -- R6b --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("imaging", "suppressed"),
+    [
+        (report(CHEST_XRAY, effective=ago(42)), True),
+        (report(CHEST_XRAY, effective=ago(43)), False),
+        (order("24627-2", authored=ago(14)), True),  # CT chest
+        (order(CHEST_XRAY, authored=ago(15)), False),
+    ],
+)
+def test_r6b_suppression_windows(imaging: dict[str, object], suppressed: bool) -> None:
+    resources = (condition(COUGH, onset=ago(5)), condition(DYSPNOEA, onset=ago(5)), imaging)
+    result = screen(record(*resources, birth_date="1970-01-01"))
+    assert cards_of(result) == ([] if suppressed else [("R6b", "warning")])
