@@ -5,57 +5,58 @@ The decision table of CDS Hooks 2.0 "Prefetch" (cds-hooks.md §1.4):
 ========================  ==================================================
 key state                 what we do
 ========================  ==================================================
-present (Bundle/resource)  use it
+present (Bundle/resource)  use it; a Bundle with a ``next`` link is completed
+                          from ``fhirServer`` (the client "MAY paginate")
 ``null``                  "no data exists": use nothing, never re-query
 absent                    query ``fhirServer``; if impossible and required: 412
 OperationOutcome          the client's query failed: as absent
 ========================  ==================================================
+
+All queries of one call run in parallel under one time budget: a query still running
+when it ends becomes a gap, and the answers that did arrive are kept.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Mapping
+from typing import Protocol
 
 from cds_hooks.contexts import HookContext, OrderSignContext
 from cds_hooks.errors import PayloadTooLarge, PreconditionFailed
 from cds_hooks.models import CDSRequest
 from cds_hooks.prefetch import PrefetchState, PrefetchTemplateError, classify_prefetch, render_template
+from service.fhir.budget import fetch_budget, remaining_s
+from service.fhir.bundle import bundle_resources, next_link
 from service.fhir.record import DataGap, PatientRecord, Resource
 
-__all__ = ["FhirFetchError", "FhirSearcher", "PatientDataGatherer", "bundle_resources"]
+__all__ = ["BUDGET_EXCEEDED", "FhirFetchError", "FhirSearcher", "PatientDataGatherer", "bundle_resources"]
+
+BUDGET_EXCEEDED = "no answer from the FHIR server within the time budget"
 
 
 class FhirFetchError(Exception):
-    """A query to the FHIR server failed; ``reason`` is safe to log (no PHI, no token)."""
+    """A query to the FHIR server failed; ``reason`` is safe to log (no PHI, no token).
 
-    def __init__(self, reason: str) -> None:
+    ``status`` is the server's HTTP status when it answered with a failure.
+    """
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.status = status
 
 
 class FhirSearcher(Protocol):
     """Runs rendered prefetch queries against a client's FHIR server."""
 
     async def fetch(self, base_url: str, query: str, access_token: str | None) -> list[Resource]:
-        """All resources the query returns (a read gives one); raise :class:`FhirFetchError`."""
+        """All resources the query returns (a read gives one); raise :class:`FhirFetchError`.
+
+        ``query`` is a rendered template relative to ``base_url`` (``Condition?patient=1``)
+        or an absolute URL, which must lie under ``base_url`` (a prefetch Bundle's next page).
+        """
         ...
-
-
-def bundle_resources(value: Any) -> list[Resource]:
-    """The resources of a prefetch value: a Bundle's entries, or a single resource."""
-    if not isinstance(value, Mapping):
-        return []
-    if value.get("resourceType") != "Bundle":
-        return [dict(value)]
-    resources = []
-    for entry in value.get("entry") or ():
-        resource = entry.get("resource") if isinstance(entry, Mapping) else None
-        # search.mode "outcome" entries are the server's OperationOutcome, not data
-        if isinstance(resource, dict) and resource.get("resourceType") != "OperationOutcome":
-            resources.append(resource)
-    return resources
 
 
 class PatientDataGatherer:
@@ -68,20 +69,25 @@ class PatientDataGatherer:
         searcher: FhirSearcher | None,
         *,
         max_entries: int,
+        budget_s: float | None = None,
     ) -> None:
         self._templates = dict(templates)
         self._required = required
         self._searcher = searcher
         self._max_entries = max_entries
+        self._budget_s = budget_s
 
     async def gather(self, request: CDSRequest, context: HookContext) -> PatientRecord:
         states = classify_prefetch(self._templates, request.prefetch)
         record = PatientRecord(patient_id=context.patientId, states=states)
         prefetch = request.prefetch or {}
         missing: list[str] = []
+        paged: dict[str, str] = {}
         for key, state in states.items():
             if state is PrefetchState.PRESENT:
                 record.resources[key] = bundle_resources(prefetch[key])
+                if (url := next_link(prefetch[key])) is not None:
+                    paged[key] = url
             elif state is PrefetchState.NULL:
                 record.resources[key] = []
             else:
@@ -89,8 +95,8 @@ class PatientDataGatherer:
         if isinstance(context, OrderSignContext):
             record.draft_orders = bundle_resources(context.draftOrders)
         self._check_size(record)
-        if missing:
-            await self._fetch_missing(request, context, record, missing)
+        if missing or paged:
+            await self._fetch(request, context, record, missing, paged)
             self._check_size(record)
         unobtainable = sorted(self._required & {gap.key for gap in record.gaps})
         if unobtainable:
@@ -108,31 +114,72 @@ class PatientDataGatherer:
     def _gap_reason(record: PatientRecord, key: str) -> str:
         return next(gap.reason for gap in record.gaps if gap.key == key)
 
-    async def _fetch_missing(
-        self, request: CDSRequest, context: HookContext, record: PatientRecord, keys: list[str]
+    async def _fetch(
+        self,
+        request: CDSRequest,
+        context: HookContext,
+        record: PatientRecord,
+        missing: list[str],
+        paged: dict[str, str],
     ) -> None:
         base = request.fhir_server_base
         if base is None or self._searcher is None:
-            reason = "not prefetched and no fhirServer to query" if base is None else "not prefetched"
-            record.gaps.extend(DataGap(key, reason) for key in keys)
+            reason = "no fhirServer to query" if base is None else "no FHIR client configured"
+            record.gaps.extend(DataGap(key, f"not prefetched and {reason}") for key in missing)
+            # Only the first page arrived: the rest may hold exactly what a rule needs.
+            record.gaps.extend(DataGap(key, f"prefetch has further pages and {reason}") for key in paged)
             return
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
         context_values = context.model_dump()
-        queries: dict[str, str] = {}
-        for key in keys:
+        searcher = self._searcher
+        jobs: dict[str, Awaitable[list[Resource]]] = {}
+        for key in missing:
             try:
-                queries[key] = render_template(self._templates[key], context_values)
+                query = render_template(self._templates[key], context_values)
             except PrefetchTemplateError as exc:
                 record.gaps.append(DataGap(key, f"template cannot be rendered: {exc}"))
-        searcher = self._searcher
-        results = await asyncio.gather(
-            *(searcher.fetch(base, query, token) for query in queries.values()), return_exceptions=True
-        )
-        for key, result in zip(queries, results, strict=True):
+                continue
+            jobs[key] = searcher.fetch(base, query, token)
+        for key, url in paged.items():
+            jobs[key] = searcher.fetch(base, url, token)
+        results = await self._run(jobs)
+        for key, result in results.items():
             if isinstance(result, FhirFetchError):
-                record.gaps.append(DataGap(key, result.reason))
-            elif isinstance(result, BaseException):
-                raise result
+                reason = f"further prefetch pages: {result.reason}" if key in paged else result.reason
+                record.gaps.append(DataGap(key, reason))
+            elif key in paged:
+                record.resources[key].extend(result)
+                record.fetched[key] = len(result)
             else:
                 record.resources[key] = result
                 record.fetched[key] = len(result)
+
+    async def _run(self, jobs: dict[str, Awaitable[list[Resource]]]) -> dict[str, list[Resource] | FhirFetchError]:
+        """Await every job in parallel; those still running when the budget ends become errors."""
+        if not jobs:
+            return {}
+        if self._budget_s is None:
+            outcomes = await asyncio.gather(*jobs.values(), return_exceptions=True)
+            return {key: self._outcome(value) for key, value in zip(jobs, outcomes, strict=True)}
+        with fetch_budget(self._budget_s) as deadline:
+            tasks = {key: asyncio.ensure_future(job) for key, job in jobs.items()}
+        try:
+            await asyncio.wait(tasks.values(), timeout=remaining_s(deadline))
+        finally:
+            late = [task for task in tasks.values() if not task.done()]
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        return {
+            key: FhirFetchError(BUDGET_EXCEEDED)
+            if task.cancelled()
+            else self._outcome(task.exception() or task.result())
+            for key, task in tasks.items()
+        }
+
+    @staticmethod
+    def _outcome(value: list[Resource] | BaseException) -> list[Resource] | FhirFetchError:
+        if isinstance(value, FhirFetchError) or not isinstance(value, BaseException):
+            return value
+        raise value

@@ -1,0 +1,290 @@
+"""The service's own FHIR queries against a real FHIR server (SEKMET) give the prefetch answer.
+
+Every sandbox scenario is loaded into one SEKMET instance (conftest). For each, the hook
+is called twice with the clock pinned to the scenario's referenceTime: once with the
+scenario's full prefetch, once with no prefetch at all and a bearer token for the
+sandbox. The cards (rule id and indicator, as a multiset) must be the same.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cds_hooks.contexts import parse_context
+from cds_hooks.models import CDSRequest
+from service.clinical.valuesets import ValueSetLibrary
+from service.fhir.client import FhirClient, build_http_client
+from service.fhir.gather import FhirFetchError, PatientDataGatherer
+from service.fhir.record import PatientRecord
+from service.fhir.settings import FhirSettings
+from service.prefetch import REQUIRED_KEYS, build_prefetch_templates
+from service.settings import DEFAULT_PROFILES_DIR
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+SERVICE_URL = "/cds-services/mscc-screening"
+KEYS = (
+    "patient",
+    "conditions",
+    "labs",
+    "findings",
+    "imagingOrders",
+    "imagingStudies",
+    "imagingReports",
+    "imagingProcedures",
+)
+EMPTY = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+BUDGET_S = 5.0
+VALUESETS = ValueSetLibrary.load(DEFAULT_PROFILES_DIR / "valuesets")
+TEMPLATES = build_prefetch_templates(lambda vs: VALUESETS.get(vs).codes if vs in VALUESETS.ids else ())
+
+
+def cards_of(body: dict[str, Any]) -> Counter[tuple[str, str]]:
+    return Counter((card["source"]["topic"]["code"], card["indicator"]) for card in body["cards"])
+
+
+def authorization(token: str) -> dict[str, Any]:
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "mscc-cds",
+    }
+
+
+def with_prefetch(scenario: Any) -> dict[str, Any]:
+    """The scenario as written, without a FHIR server to fall back on.
+
+    A key the scenario leaves out on purpose becomes what the sandbox holds for it: an
+    empty searchset (the sandbox has no data the scenario did not send).
+    """
+    request = copy.deepcopy(scenario.request)
+    request.pop("fhirServer", None)
+    request.pop("fhirAuthorization", None)
+    prefetch = request.setdefault("prefetch", {})
+    for key in KEYS:
+        value = prefetch.get(key, EMPTY)
+        prefetch[key] = EMPTY if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome" else value
+    return request
+
+
+def without_prefetch(scenario: Any, sandbox: Any, token: str | None = None) -> dict[str, Any]:
+    request = copy.deepcopy(scenario.request)
+    request.pop("prefetch", None)
+    request["fhirServer"] = sandbox.base_url
+    request["fhirAuthorization"] = authorization(token or sandbox.token)
+    return request
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.fromisoformat("2026-06-01T10:00:00+01:00")
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def sandbox_app(
+    sandbox: Any, make_settings: Callable[..., Any], running_app: Callable[..., Any], clock: Clock
+) -> Callable[..., Any]:
+    """``async with sandbox_app(**fhir_settings) as client``: the service allowed to call the sandbox."""
+
+    def open_app(**fhir: Any) -> Any:
+        fhir.setdefault("allowed_servers", [sandbox.base_url])
+        return running_app(make_settings(**fhir), clock=clock)
+
+    return open_app
+
+
+async def test_every_sandbox_scenario_gives_the_same_cards_from_the_fhir_server(
+    sandbox: Any, sandbox_app: Callable[..., Any], clock: Clock
+) -> None:
+    assert len(sandbox.scenarios) >= 10, "the example scenarios should be loaded into the sandbox"
+    differences = {}
+    fired: Counter[tuple[str, str]] = Counter()
+    async with sandbox_app() as client:
+        for scenario in sandbox.scenarios:
+            clock.now = scenario.reference_time
+            reference = await client.post(SERVICE_URL, json=with_prefetch(scenario))
+            fallback = await client.post(SERVICE_URL, json=without_prefetch(scenario, sandbox))
+            assert reference.status_code == 200, (scenario.name, reference.text)
+            assert fallback.status_code == 200, (scenario.name, fallback.text)
+            fired += cards_of(fallback.json())
+            if cards_of(reference.json()) != cards_of(fallback.json()):
+                differences[scenario.name] = (cards_of(reference.json()), cards_of(fallback.json()))
+    assert differences == {}
+    # the comparison must not be one of empty answers only: every rule with a sandbox
+    # scenario that expects it fired at least once from the FHIR server
+    expected_rules = {card.rule_id for scenario in sandbox.scenarios for card in scenario.expected_cards}
+    assert {rule_id for rule_id, _ in fired} == expected_rules
+
+
+PAGING_PATIENT = "int-paging-patient"
+
+
+@pytest.fixture(scope="module")
+def many_labs(sandbox: Any) -> int:
+    """A patient with more calcium results than one page of the labs template (_count=100) holds."""
+    count = 130
+    system, code = sorted(VALUESETS.get("calcium-total-molar").codes)[0]
+    start = datetime.fromisoformat("2026-01-01T08:00:00+01:00")
+    observations = [
+        {
+            "resourceType": "Observation",
+            "id": f"int-paging-obs-{index}",
+            "status": "final",
+            "subject": {"reference": f"Patient/{PAGING_PATIENT}"},
+            "code": {"coding": [{"system": system, "code": code}]},
+            "effectiveDateTime": (start + timedelta(hours=index)).isoformat(),
+            "valueQuantity": {"value": 2.3, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"},
+        }
+        for index in range(count)
+    ]
+    sandbox.transaction([{"resourceType": "Patient", "id": PAGING_PATIENT, "birthDate": "1950-01-01"}, *observations])
+    return count
+
+
+class TestPaging:
+    patient_id = PAGING_PATIENT
+
+    @staticmethod
+    async def gather(sandbox: Any, prefetch: dict[str, Any] | None, patient_id: str, **fhir: Any) -> PatientRecord:
+        settings = FhirSettings(
+            allowed_servers=[sandbox.base_url], budget_s=BUDGET_S, request_timeout_s=BUDGET_S, **fhir
+        )
+        request = CDSRequest.model_validate(
+            {
+                "hook": "patient-view",
+                "hookInstance": "0c7f6f0e-9d1e-4d59-9a0c-3c2f5a8f2b11",
+                "fhirServer": sandbox.base_url,
+                "fhirAuthorization": authorization(sandbox.token),
+                "context": {"userId": "Practitioner/u", "patientId": patient_id},
+                **({"prefetch": prefetch} if prefetch is not None else {}),
+            }
+        )
+        async with build_http_client(settings) as http:
+            client = FhirClient(http, settings, mode="development")
+            gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, client, max_entries=1000, budget_s=BUDGET_S)
+            return await gatherer.gather(request, parse_context(request.hook, request.context))
+
+    async def test_client_follows_next_links_across_pages(self, sandbox: Any, many_labs: int) -> None:
+        settings = FhirSettings(
+            allowed_servers=[sandbox.base_url], budget_s=BUDGET_S, request_timeout_s=BUDGET_S, max_pages=30
+        )
+        async with build_http_client(settings) as http:
+            client = FhirClient(http, settings, mode="development")
+            query = f"Observation?patient={self.patient_id}&_count=7"
+            resources = await client.fetch(sandbox.base_url, query, sandbox.token)
+        assert len({resource["id"] for resource in resources}) == len(resources) == many_labs
+
+    async def test_page_cap_is_a_failure_not_a_silent_truncation(self, sandbox: Any, many_labs: int) -> None:
+        settings = FhirSettings(
+            allowed_servers=[sandbox.base_url], budget_s=BUDGET_S, request_timeout_s=BUDGET_S, max_pages=3
+        )
+        async with build_http_client(settings) as http:
+            client = FhirClient(http, settings, mode="development")
+            with pytest.raises(FhirFetchError, match="more than 3 pages"):
+                await client.fetch(sandbox.base_url, f"Observation?patient={self.patient_id}&_count=7", sandbox.token)
+
+    async def test_the_hook_templates_read_every_page(self, sandbox: Any, many_labs: int) -> None:
+        record = await self.gather(sandbox, None, self.patient_id)
+        assert record.gaps == []
+        assert record.fetched["labs"] == many_labs
+
+    async def test_a_paged_prefetch_bundle_is_completed_from_the_server(self, sandbox: Any, many_labs: int) -> None:
+        with sandbox.client() as http:
+            query = {"patient": self.patient_id, "_count": "50"}
+            first_page = http.get(f"{sandbox.base_url}/Observation", params=query).json()
+        assert len(first_page["entry"]) == 50
+        prefetch = dict.fromkeys(KEYS, EMPTY) | {
+            "patient": {"resourceType": "Patient", "id": self.patient_id},
+            "labs": first_page,
+        }
+        record = await self.gather(sandbox, prefetch, self.patient_id)
+        assert record.gaps == []
+        assert record.fetched == {"labs": many_labs - 50}
+        assert len({resource["id"] for resource in record.resources["labs"]}) == many_labs
+
+
+class TestFailures:
+    async def test_wrong_token_is_412_when_required_data_is_missing(
+        self, sandbox: Any, sandbox_app: Callable[..., Any]
+    ) -> None:
+        scenario = sandbox.scenarios[0]
+        async with sandbox_app() as client:
+            response = await client.post(SERVICE_URL, json=without_prefetch(scenario, sandbox, token="wrong-token"))
+        assert response.status_code == 412
+        diagnostics = [issue["diagnostics"] for issue in response.json()["issue"]]
+        assert "prefetch key 'conditions': FHIR server refused the access token (401)" in diagnostics
+        assert "wrong-token" not in response.text
+
+    async def test_wrong_token_with_required_data_prefetched_evaluates_with_gaps(self, sandbox: Any) -> None:
+        scenario = sandbox.scenarios[0]
+        prefetch = {key: scenario.request["prefetch"][key] for key in ("patient", "conditions")}
+        settings = FhirSettings(allowed_servers=[sandbox.base_url], budget_s=BUDGET_S, request_timeout_s=BUDGET_S)
+        request = CDSRequest.model_validate(
+            without_prefetch(scenario, sandbox, token="wrong-token") | {"prefetch": prefetch}
+        )
+        async with build_http_client(settings) as http:
+            client = FhirClient(http, settings, mode="development")
+            gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, client, max_entries=1000, budget_s=BUDGET_S)
+            record = await gatherer.gather(request, parse_context(request.hook, request.context))
+        assert {gap.key for gap in record.gaps} == set(KEYS) - {"patient", "conditions"}
+        assert {gap.reason for gap in record.gaps} == {"FHIR server refused the access token (401)"}
+
+    async def test_server_not_on_the_allowlist_is_refused(self, sandbox: Any, sandbox_app: Callable[..., Any]) -> None:
+        scenario = sandbox.scenarios[0]
+        async with sandbox_app(allowed_servers=["https://ehr.example.org/fhir"]) as client:
+            response = await client.post(SERVICE_URL, json=without_prefetch(scenario, sandbox))
+        assert response.status_code == 412
+        assert "fhirServer not on the allowlist" in response.text
+
+    async def test_stopped_server_is_412_within_the_budget(
+        self, sandbox: Any, sandbox_app: Callable[..., Any], free_port: Callable[[], int]
+    ) -> None:
+        scenario = sandbox.scenarios[0]
+        stopped = f"http://127.0.0.1:{free_port()}/fhir"  # nothing listens there
+        request = without_prefetch(scenario, sandbox) | {"fhirServer": stopped}
+        async with sandbox_app(allowed_servers=[stopped], budget_s=0.35, request_timeout_s=0.25) as client:
+            started = time.perf_counter()
+            response = await client.post(SERVICE_URL, json=request)
+            elapsed = time.perf_counter() - started
+        assert response.status_code == 412
+        assert "FHIR server unreachable (ConnectError)" in response.text
+        assert elapsed < 0.35 + 0.5  # the budget, plus room for a loaded CI machine
+
+
+async def test_token_never_reaches_a_log_record_on_the_real_network_path(
+    sandbox: Any, make_settings: Callable[..., Any], running_app: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx and httpcore log at DEBUG on a real connection; none of it may carry the token."""
+    caplog.set_level(logging.DEBUG)
+    scenario = sandbox.scenarios[0]
+    settings = make_settings(log_level="DEBUG", allowed_servers=[sandbox.base_url])
+    async with running_app(settings, clock=lambda: scenario.reference_time) as client:
+        # the service quiets these two (service.logs); open them up again for the proof
+        for name in ("httpx", "httpcore"):
+            caplog.set_level(logging.DEBUG, logger=name)
+        ok = await client.post(SERVICE_URL, json=without_prefetch(scenario, sandbox))
+        refused = await client.post(SERVICE_URL, json=without_prefetch(scenario, sandbox, token="wrong-token-2f9d"))
+    assert (ok.status_code, refused.status_code) == (200, 412)
+    assert {record.name for record in caplog.records} & {"httpcore.http11", "httpcore.connection"}
+    for record in caplog.records:
+        rendered = f"{record.getMessage()} {record.__dict__!r} {record.exc_text or ''}"
+        assert sandbox.token not in rendered, record.name
+        assert "wrong-token-2f9d" not in rendered, record.name

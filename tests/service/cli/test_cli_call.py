@@ -1,0 +1,206 @@
+"""``mscc-cds call``: a CDS Client's discovery, prefetch and signed hook call, against fakes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import orjson
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from service.cli import main
+from service.cli.call import Caller, CallError, SigningKey, _thumbprint, add_arguments
+from service.cli.exitcodes import FAILURE
+from service.fhir.client import FhirClient, build_http_client
+from service.fhir.settings import FhirSettings
+
+pytestmark = pytest.mark.anyio
+
+SERVICE = "http://cds.test"
+FHIR = "http://fhir.test/fhir"
+TOKEN = "fhir-token-cli-1"
+TEMPLATES = {
+    "patient": "Patient/{{context.patientId}}",
+    "conditions": "Condition?patient={{context.patientId}}",
+    "labs": "Observation?patient={{context.patientId}}&code=http://loinc.org|17861-6",
+    "encounter": "Encounter/{{context.encounterId}}",
+    "author": "Practitioner/{{userPractitionerId}}",
+    "viewer": "Patient/{{userPatientId}}",
+}
+CARD = {
+    "uuid": "0b0c1d2e-0000-4000-8000-000000000001",
+    "summary": "Suspected MSCC",
+    "indicator": "critical",
+    "source": {"label": "mscc-cds", "topic": {"system": "x", "code": "R1"}},
+}
+
+
+def pem(key: Any) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def arguments(*extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(["--service", SERVICE, "--patient", "p1", "--fhir-server", FHIR, *extra])
+
+
+class TestSigningKey:
+    def test_es384_token_per_cds_hooks(self) -> None:
+        key = ec.generate_private_key(ec.SECP384R1())
+        signer = SigningKey(pem(key), issuer="https://ehr.test")
+        token = signer.token(f"{SERVICE}/cds-services/mscc-screening")
+        header = jwt.get_unverified_header(token)
+        assert header == {"alg": "ES384", "kid": signer.kid, "typ": "JWT"}
+        claims = jwt.decode(
+            token, key.public_key(), algorithms=["ES384"], audience=f"{SERVICE}/cds-services/mscc-screening"
+        )
+        assert claims["iss"] == "https://ehr.test"
+        assert claims["exp"] - claims["iat"] == 300
+        assert claims["jti"] != jwt.decode(signer.token("x"), options={"verify_signature": False})["jti"]
+
+    def test_rs384_for_rsa_keys_and_explicit_kid(self) -> None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        signer = SigningKey(pem(key), issuer="iss", kid="key-1")
+        token = signer.token("aud")
+        assert jwt.get_unverified_header(token)["alg"] == "RS384"
+        assert jwt.get_unverified_header(token)["kid"] == "key-1"
+        assert signer.public_jwk["kid"] == "key-1"
+        assert "d" not in signer.public_jwk  # public only
+
+    def test_default_kid_is_the_rfc7638_thumbprint(self) -> None:
+        # RFC 7638 §3.1 example
+        n = (
+            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjB"
+            "ZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8K"
+            "JZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xB"
+            "niIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
+        )
+        thumbprint = _thumbprint({"kty": "RSA", "n": n, "e": "AQAB", "alg": "RS256", "kid": "2011-04-29"})
+        assert thumbprint == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+
+    def test_unusable_keys(self, tmp_path: Path) -> None:
+        (tmp_path / "not-a-key.pem").write_text("hello")
+        with pytest.raises(CallError, match="not an unencrypted PEM private key"):
+            SigningKey.load(tmp_path / "not-a-key.pem", issuer="iss")
+        with pytest.raises(CallError, match="cannot read"):
+            SigningKey.load(tmp_path / "missing.pem", issuer="iss")
+
+
+class FakeEhrAndService:
+    def __init__(self) -> None:
+        self.service_requests: list[httpx.Request] = []
+        self.fhir_requests: list[httpx.Request] = []
+        self.hook_body: dict[str, Any] = {}
+
+    def service(self, request: httpx.Request) -> httpx.Response:
+        self.service_requests.append(request)
+        if request.method == "GET" and request.url.path == "/cds-services":
+            services = [
+                {"hook": "order-sign", "id": "other", "description": "d"},
+                {"hook": "patient-view", "id": "mscc-screening", "description": "d", "prefetch": TEMPLATES},
+            ]
+            return httpx.Response(200, json={"services": services})
+        if request.method == "POST" and request.url.path == "/cds-services/mscc-screening":
+            self.hook_body = orjson.loads(request.content)
+            return httpx.Response(200, json={"cards": [CARD]})
+        return httpx.Response(404)
+
+    def fhir(self, request: httpx.Request) -> httpx.Response:
+        self.fhir_requests.append(request)
+        path = request.url.path
+        if path == "/fhir/Patient/p1":
+            return httpx.Response(200, json={"resourceType": "Patient", "id": "p1"})
+        if path == "/fhir/Condition":
+            first = request.url.params.get("page") is None
+            link = [{"relation": "next", "url": f"{FHIR}/Condition?patient=p1&page=2"}] if first else []
+            entry = [{"resource": {"resourceType": "Condition", "id": "c1" if first else "c2"}}]
+            return httpx.Response(
+                200, json={"resourceType": "Bundle", "type": "searchset", "link": link, "entry": entry}
+            )
+        if path == "/fhir/Observation":
+            return httpx.Response(503, headers={"Retry-After": "3600"})
+        return httpx.Response(404, json={"resourceType": "OperationOutcome", "issue": []})
+
+
+async def run_caller(fakes: FakeEhrAndService, args: argparse.Namespace, signer: SigningKey | None) -> list[Any]:
+    settings = FhirSettings(allowed_servers=[FHIR], budget_s=5, request_timeout_s=5)
+    async with (
+        build_http_client(settings, transport=httpx.MockTransport(fakes.fhir)) as fhir_http,
+        httpx.AsyncClient(transport=httpx.MockTransport(fakes.service)) as service_http,
+    ):
+        fhir = FhirClient(fhir_http, settings, mode="development")
+        caller = Caller(service_http, fhir, args, fhir_server=FHIR, token=TOKEN, signer=signer)
+        return await caller.invoke(await caller.discover())
+
+
+async def test_call_flow_with_prefetch_from_the_fhir_server_and_a_signed_jwt() -> None:
+    fakes = FakeEhrAndService()
+    key = ec.generate_private_key(ec.SECP384R1())
+    signer = SigningKey(pem(key), issuer="https://ehr.test")
+    cards = await run_caller(fakes, arguments("--encounter", "e1"), signer)
+    assert cards == [CARD]
+
+    body = fakes.hook_body
+    assert body["hook"] == "patient-view"
+    assert body["fhirServer"] == FHIR
+    assert body["fhirAuthorization"]["access_token"] == TOKEN
+    assert body["context"] == {"userId": "Practitioner/mscc-cds-cli", "patientId": "p1", "encounterId": "e1"}
+    prefetch = body["prefetch"]
+    assert prefetch["patient"] == {"resourceType": "Patient", "id": "p1"}
+    assert [entry["resource"]["id"] for entry in prefetch["conditions"]["entry"]] == ["c1", "c2"]  # every page
+    assert "link" not in prefetch["conditions"]
+    assert prefetch["encounter"] is None  # a read of nothing: null
+    assert prefetch["author"] is None
+    assert "viewer" not in prefetch  # the template cannot be filled for a practitioner user
+    assert "labs" not in prefetch  # the client could not get it: the key is left out
+
+    discovery, hook = fakes.service_requests
+    for request, audience in ((discovery, f"{SERVICE}/cds-services"), (hook, f"{SERVICE}/cds-services/mscc-screening")):
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        jwt.decode(token, key.public_key(), algorithms=["ES384"], audience=audience, issuer="https://ehr.test")
+    assert {request.headers.get("Authorization") for request in fakes.fhir_requests} == {f"Bearer {TOKEN}"}
+
+
+async def test_hook_instance_is_fresh_per_call() -> None:
+    fakes = FakeEhrAndService()
+    await run_caller(fakes, arguments(), None)
+    first = fakes.hook_body["hookInstance"]
+    await run_caller(fakes, arguments(), None)
+    assert fakes.hook_body["hookInstance"] != first
+    assert "Authorization" not in fakes.service_requests[0].headers
+
+
+async def test_no_service_for_the_hook() -> None:
+    with pytest.raises(CallError, match="no service for patient-view with id 'nope'"):
+        await run_caller(FakeEhrAndService(), arguments("--service-id", "nope"), None)
+
+
+def test_usage_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["call", "--service", "http://127.0.0.1:9", "--patient", "p1", "--fhir-server", "http://127.0.0.1:9/fhir"]
+    assert main([*base, "--signing-key", str(tmp_path / "k.pem")]) == FAILURE
+    assert "--signing-key needs --issuer" in capsys.readouterr().err
+    assert main([*base, "--signing-key", str(tmp_path / "k.pem"), "--issuer", "i"]) == FAILURE
+    assert "cannot read the signing key" in capsys.readouterr().err
+    assert main([*base, "--hook", "encounter-start"]) == FAILURE
+    assert "needs --encounter" in capsys.readouterr().err
+    assert main(base) == FAILURE  # nothing listens on the discard port
+    assert "cannot reach the CDS Service at http://127.0.0.1:9/cds-services" in capsys.readouterr().err
+
+
+def test_jwks_out_writes_the_public_key_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key_file = tmp_path / "client.pem"
+    key_file.write_bytes(pem(ec.generate_private_key(ec.SECP384R1())))
+    jwks = tmp_path / "jwks.json"
+    base = ["call", "--service", "http://127.0.0.1:9", "--patient", "p1", "--fhir-server", "http://127.0.0.1:9/fhir"]
+    main([*base, "--signing-key", str(key_file), "--issuer", "https://ehr.test", "--jwks-out", str(jwks)])
+    (public,) = orjson.loads(jwks.read_bytes())["keys"]
+    assert public["kty"] == "EC" and public["alg"] == "ES384" and "d" not in public
+    assert public["kid"] in capsys.readouterr().err
