@@ -7,7 +7,9 @@ us at most ``max_bytes`` of memory and a few C-speed passes over them.
 from __future__ import annotations
 
 import re
+from array import array
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -19,7 +21,8 @@ __all__ = ["BodyLimits", "json_depth_exceeds", "read_json_body"]
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NON_BRACKET = re.compile(rb"[^\[\]{}]+")
-_INNERMOST_PAIR = re.compile(rb"\{\}|\[\]")
+# Openers become +1 and closers -1 (as signed bytes), so a running sum is the depth.
+_DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,24 +34,29 @@ class BodyLimits:
     #: FHIR R4 resources nest about 10 levels inside a Bundle; 64 leaves room for
     #: extensions on extensions while refusing pathological documents.
     max_depth: int = 64
+    #: JSON objects and arrays in one body. A 10,000-resource prefetch holds about
+    #: 300,000; the cap stops a body of tiny nested containers from costing seconds
+    #: of parsing on the event loop.
+    max_containers: int = 1_000_000
+
+
+def _brackets(data: bytes) -> bytes:
+    # Strings are blanked first: they may contain brackets.
+    return _NON_BRACKET.sub(b"", _JSON_STRING.sub(b"", data))
+
+
+def _depth_exceeds(brackets: bytes, max_depth: int) -> bool:
+    return bool(brackets) and max(accumulate(array("b", brackets.translate(_DEPTH_STEPS)))) > max_depth
 
 
 def json_depth_exceeds(data: bytes, max_depth: int) -> bool:
     """Whether the JSON document ``data`` nests deeper than ``max_depth``.
 
-    Strings are blanked first (they may contain brackets); then innermost ``{}``/``[]``
-    pairs are peeled off one level per pass, each pass a C-level regex substitution.
+    Two C-level regex passes reduce the document to its brackets; one running sum over
+    them gives the depth (about 0.7 s of CPU for a hostile 16 MiB body, against 8 s for
+    peeling nested pairs level by level).
     """
-    brackets = _NON_BRACKET.sub(b"", _JSON_STRING.sub(b"", data))
-    for _ in range(max_depth):
-        if not brackets:
-            return False
-        peeled = _INNERMOST_PAIR.sub(b"", brackets)
-        if peeled == brackets:
-            # unbalanced brackets: not our problem, the JSON parser rejects it
-            return False
-        brackets = peeled
-    return bool(brackets)
+    return _depth_exceeds(_brackets(data), max_depth)
 
 
 def _is_json_media_type(content_type: str | None) -> bool:
@@ -76,7 +84,10 @@ async def read_json_body(request: Request, limits: BodyLimits) -> Any:
     data = b"".join(chunks)
     if not data:
         raise MalformedRequest("The request body is empty.")
-    if json_depth_exceeds(data, limits.max_depth):
+    brackets = _brackets(data)
+    if brackets.count(b"[") + brackets.count(b"{") > limits.max_containers:
+        raise PayloadTooLarge(f"The request body holds more than {limits.max_containers} JSON objects and arrays.")
+    if _depth_exceeds(brackets, limits.max_depth):
         raise PayloadTooLarge(f"The request body nests deeper than {limits.max_depth} levels.")
     try:
         return orjson.loads(data)

@@ -148,9 +148,19 @@ def test_depth_is_measured_outside_strings(document: bytes, depth: int) -> None:
         assert json_depth_exceeds(document, depth - 1)
 
 
-def test_unbalanced_brackets_are_left_to_the_json_parser() -> None:
-    assert not json_depth_exceeds(b"[[[[", 2)
+def test_unbalanced_brackets_count_by_their_openers() -> None:
+    # Invalid JSON is the parser's to reject; the depth check only must not miss depth.
+    assert json_depth_exceeds(b"[[[[", 2)
     assert not json_depth_exceeds(b"[}", 2)
+    assert not json_depth_exceeds(b"]]]]", 2)
+
+
+async def test_more_containers_than_the_cap_is_413() -> None:
+    limits = BodyLimits(max_bytes=512, max_depth=8, max_containers=3)
+    assert await read_json_body(_request([b'[{}, [], "[[[["]']), limits) == [{}, [], "[[[["]
+    with pytest.raises(PayloadTooLarge, match="more than 3 JSON objects and arrays") as caught:
+        await read_json_body(_request([b"[{}, [], {}]"]), limits)
+    assert caught.value.status_code == 413
 
 
 def test_the_default_limits_fit_a_large_prefetch() -> None:

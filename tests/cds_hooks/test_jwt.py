@@ -6,6 +6,7 @@ fetch path (httpx, no redirects, size cap) is the production one.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -56,9 +57,10 @@ class SigningKey:
         return {**public, "kid": self.kid, "use": "sig", "alg": self.algorithm}
 
     def public_pem(self) -> bytes:
-        return self.private.public_key().public_bytes(
+        pem: bytes = self.private.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+        return pem
 
 
 def _ec_key(kid: str) -> SigningKey:
@@ -438,6 +440,20 @@ async def test_unknown_kid_refreshes_once_then_waits(es_key: SigningKey, jwks_se
 
 
 @pytest.mark.anyio
+async def test_concurrent_unknown_kids_share_one_fetch(jwks_server: JwksServer, es_key: SigningKey) -> None:
+    jku = jwks_server.publish("/jwks.json", jwks_of(es_key))
+    verifier = verifier_for(TrustedIssuer(ISSUER, jku=frozenset({jku})), jwks=JwksCache(clock=FakeClock()))
+    try:
+        tokens = [mint(_ec_key(f"made-up-{index}"), jku=jku) for index in range(5)]
+        results = await asyncio.gather(*(verifier.verify(token, AUDIENCE) for token in tokens), return_exceptions=True)
+        assert all(isinstance(result, Unauthorized) for result in results)
+        assert {result.reason for result in results if isinstance(result, Unauthorized)} == {"unknown_kid"}
+        assert jwks_server.hits["/jwks.json"] == 1
+    finally:
+        await verifier.aclose()
+
+
+@pytest.mark.anyio
 async def test_key_rotation_is_picked_up_after_the_refresh_interval(
     es_key: SigningKey, jwks_server: JwksServer
 ) -> None:
@@ -622,7 +638,7 @@ async def test_authenticator_reports_the_reason_but_never_the_token(es_key: Sign
     assert identity.issuer == ISSUER
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     token=st.one_of(
         st.text(max_size=300),
@@ -639,7 +655,7 @@ async def test_any_garbage_token_is_a_plain_rejection(es_verifier: ClientTokenVe
         await es_verifier.verify(token, AUDIENCE)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     header=st.dictionaries(
         st.sampled_from(["alg", "kid", "typ", "jku", "crit", "x5u"]),

@@ -1,0 +1,73 @@
+"""Prometheus metrics of one application (RED: rate, errors, duration; auth rejections).
+
+Each app gets its own :class:`~prometheus_client.CollectorRegistry`, so that several apps
+in one process (tests, replays) never share or double-register counters. Labels are
+low-cardinality by construction: no patient id, ``hookInstance`` or card uuid.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+__all__ = ["Metrics", "app_metrics", "outcome_of"]
+
+#: Around the spec's ~500 ms response target (engineering.md §3.2).
+_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0)
+
+
+def outcome_of(status: int) -> str:
+    """The ``outcome`` label of a response status."""
+    if status == 401:
+        return "auth_error"
+    if status >= 500:
+        return "server_error"
+    if status >= 400:
+        return "client_error"
+    return "ok"
+
+
+class Metrics:
+    """The counters and histograms the service updates."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "cds_requests_total",
+            "HTTP requests answered, by route and outcome.",
+            ["route", "outcome"],
+            registry=self.registry,
+        )
+        self.request_duration = Histogram(
+            "cds_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ["route"],
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.auth_rejections = Counter(
+            "cds_auth_rejections_total",
+            "Client JWTs refused, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def observe_request(self, route: str, status: int, duration_s: float) -> None:
+        self.requests.labels(route=route, outcome=outcome_of(status)).inc()
+        self.request_duration.labels(route=route).observe(duration_s)
+
+    def reject_token(self, reason: str) -> None:
+        self.auth_rejections.labels(reason=reason).inc()
+
+    def exposition(self) -> bytes:
+        """The text exposition format, for a scrape endpoint on a separate port."""
+        return generate_latest(self.registry)
+
+
+def app_metrics(app: FastAPI) -> Metrics:
+    """The metrics of ``app``, created on first use and kept in ``app.state``."""
+    metrics = getattr(app.state, "metrics", None)
+    if not isinstance(metrics, Metrics):
+        metrics = Metrics()
+        app.state.metrics = metrics
+    return metrics

@@ -1,0 +1,84 @@
+"""Wire security into the app: CORS, and the client JWT verifier for the router.
+
+``authenticate = install_security(app, settings)`` in ``create_app``; the result goes
+to :func:`cds_hooks.router.build_router`. ``None`` means calls are not authenticated,
+which only development mode allows (settings validation refuses it in production).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from cds_hooks.jwt import ClientTokenVerifier, InMemoryReplayCache, JwksCache, ReplayCache
+from cds_hooks.router import Authenticator
+from service.metrics import app_metrics
+from service.security.cors import install_cors
+from service.security.replay import RedisReplayCache
+from service.security.settings import AuthSettings
+from service.settings import Settings
+
+__all__ = ["build_verifier", "install_security"]
+
+logger = logging.getLogger("service.security")
+
+
+def build_verifier(auth: AuthSettings, *, on_rejected: Callable[[str], None] | None = None) -> ClientTokenVerifier:
+    """A :class:`ClientTokenVerifier` for ``auth`` (its Redis or in-memory replay cache)."""
+    replay: ReplayCache = (
+        RedisReplayCache(auth.replay_redis_url.get_secret_value())
+        if auth.replay_redis_url is not None
+        else InMemoryReplayCache()
+    )
+    jwks = JwksCache(
+        ttl_s=auth.jwks_cache_ttl_s,
+        refresh_interval_s=auth.jwks_refresh_interval_s,
+        timeout_s=auth.jwks_timeout_s,
+    )
+    return ClientTokenVerifier(
+        [issuer.trusted_issuer() for issuer in auth.issuers],
+        algorithms=auth.algorithms,
+        leeway_s=auth.leeway_s,
+        max_lifetime_s=auth.max_token_lifetime_s,
+        replay_cache=replay,
+        jwks=jwks,
+        on_rejected=on_rejected,
+    )
+
+
+def install_security(app: FastAPI, settings: Settings) -> Authenticator | None:
+    """Add CORS to ``app`` and build its authenticator (closed when the app shuts down)."""
+    development = settings.mode == "development"
+    install_cors(app, settings.cors, development=development)
+    if not settings.auth.active:
+        if not development:  # settings validation already refuses this; never trust one layer
+            raise RuntimeError("client authentication cannot be off in production")
+        logger.warning(
+            "CLIENT AUTHENTICATION IS OFF: any caller can invoke the service (development mode only)",
+            extra={"mode": settings.mode},
+        )
+        return None
+    verifier = build_verifier(settings.auth, on_rejected=app_metrics(app).reject_token)
+    _close_on_shutdown(app, verifier)
+    app.state.authenticator = verifier
+    return verifier
+
+
+def _close_on_shutdown(app: FastAPI, verifier: ClientTokenVerifier) -> None:
+    # Wrap the app's own lifespan rather than edit it: the verifier's JWKS client and
+    # Redis connections close after everything else has shut down.
+    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        try:
+            async with inner(application) as state:
+                yield state
+        finally:
+            await verifier.aclose()
+
+    app.router.lifespan_context = lifespan
