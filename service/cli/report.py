@@ -1,0 +1,79 @@
+"""``mscc-cds report``: the alert-fatigue view for clinical safety committees (text table, PNG chart)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from service.cli.exitcodes import FAILURE, OK, USAGE
+from service.cli.migrate import store_url
+from service.store.db import create_engine, display_url, sqlite_file
+from service.store.report import Report, build_report, format_report
+from service.store.schema import SchemaOutdated, require_head
+
+__all__ = ["HELP", "add_arguments", "run"]
+
+HELP = "Per rule: cards shown, accepted and overridden (with reasons) in a period; text and PNG."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--since", required=True, type=_date, metavar="DATE", help="first day of the period, YYYY-MM-DD (UTC)"
+    )
+    parser.add_argument(
+        "--until", type=_date, metavar="DATE", help="last day of the period, included (default: today, UTC)"
+    )
+    parser.add_argument("--db", metavar="URL", help="database URL (default: MSCC_STORE__URL)")
+    parser.add_argument("--png", type=Path, metavar="FILE", help="also draw the report as a PNG bar chart")
+
+
+def run(args: argparse.Namespace) -> int:
+    since: date = args.since
+    until: date = args.until or datetime.now(UTC).date()
+    if until < since:
+        print("mscc-cds report: --until is before --since", file=sys.stderr)
+        return USAGE
+    period = f"{since.isoformat()} to {until.isoformat()} (UTC)"
+    url = store_url(args.db)
+    database_file = sqlite_file(url)
+    if database_file is not None and not database_file.is_file():
+        # Opening it would create an empty database: a mistyped path must not pass silently.
+        print(f"mscc-cds report: no store at {database_file}", file=sys.stderr)
+        return FAILURE
+    start = datetime.combine(since, time.min, tzinfo=UTC)
+    # --until names the last day: the period ends at the following midnight.
+    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
+    try:
+        report = asyncio.run(_read(url, start, end))
+    except SchemaOutdated as exc:
+        print(f"mscc-cds report: {exc}", file=sys.stderr)
+        return FAILURE
+    except Exception as exc:  # unreachable database, bad credentials: say so plainly
+        print(f"mscc-cds report: cannot read {display_url(url)}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return FAILURE
+    print(format_report(report, period=period), end="")
+    if args.png is not None:
+        from service.store.chart import render_chart
+
+        render_chart(report, args.png, period=period)
+        print(f"chart written to {args.png}", file=sys.stderr)
+    return OK
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+async def _read(url: str, since: datetime, until: datetime) -> Report:
+    engine = create_engine(url)
+    try:
+        await require_head(engine)
+        return await build_report(engine, since=since, until=until)
+    finally:
+        await engine.dispose()

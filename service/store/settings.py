@@ -1,0 +1,75 @@
+"""Where feedback and the audit trail are kept, how patients are pseudonymised, and for how long."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+__all__ = ["DEFAULT_STORE_URL", "MIN_PSEUDONYM_KEY_LENGTH", "SUPPORTED_DRIVERS", "StoreSettings"]
+
+#: Relative to the working directory, so ``mscc-cds serve`` works from a fresh clone; the
+#: container image points it at its /data volume instead.
+DEFAULT_STORE_URL = "sqlite+aiosqlite:///./mscc-cds.sqlite3"
+#: The async drivers the store is tested with.
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+#: 32 characters: the 128 bits an HMAC key needs at the very least, as text (hex keys from
+#: ``openssl rand -hex 32`` have 64).
+MIN_PSEUDONYM_KEY_LENGTH = 32
+
+
+class StoreSettings(BaseModel):
+    """The database behind the feedback endpoint and the audit trail."""
+
+    #: SQLAlchemy URL: sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASSWORD@HOST:5432/DB.
+    #: Default: sqlite+aiosqlite:///./mscc-cds.sqlite3, a file in the working directory.
+    url: SecretStr = SecretStr(DEFAULT_STORE_URL)
+    #: Run `alembic upgrade head` at start-up. Unset: yes in development and for SQLite,
+    #: no for PostgreSQL in production (run `mscc-cds migrate` once per release instead).
+    migrate_on_start: bool | None = None
+    #: HMAC-SHA256 key that pseudonymises patient ids in the audit trail (at least 32 characters,
+    #: e.g. `openssl rand -hex 32`). Required in production; development uses a random key per process.
+    pseudonym_key: SecretStr | None = None
+    #: Audit records and feedback older than this many days are deleted (at start-up and every 6 hours).
+    retention_days: int = Field(default=400, ge=1)
+    #: Audit events waiting to be written; when full, new events are dropped and counted in the log.
+    audit_queue_size: int = Field(default=10_000, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _supported_url(cls, value: SecretStr) -> SecretStr:
+        try:
+            url = make_url(value.get_secret_value())
+        except ArgumentError:
+            raise ValueError("store.url is not a database URL") from None
+        if url.drivername not in SUPPORTED_DRIVERS:
+            raise ValueError(f"store.url must use one of {', '.join(SUPPORTED_DRIVERS)}, not {url.drivername}")
+        return value
+
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_PSEUDONYM_KEY_LENGTH:
+            raise ValueError(f"store.pseudonym_key needs at least {MIN_PSEUDONYM_KEY_LENGTH} characters")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.url.get_secret_value()).get_backend_name() == "sqlite"
+
+    def should_migrate_on_start(self, mode: Literal["development", "production"]) -> bool:
+        if self.migrate_on_start is not None:
+            return self.migrate_on_start
+        # A SQLite file belongs to this one process, so nobody else can migrate it; a shared
+        # PostgreSQL in production is migrated once per release by `mscc-cds migrate`.
+        return mode == "development" or self.is_sqlite
+
+    def production_problems(self) -> list[str]:
+        """Why these settings are unsafe in production mode (empty when they are fine)."""
+        if self.pseudonym_key is None:
+            return [
+                "store.pseudonym_key is required in production (MSCC_STORE__PSEUDONYM_KEY, e.g. openssl rand -hex 32)"
+            ]
+        return []
