@@ -6,30 +6,43 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
+import httpx
 from fastapi import FastAPI
 
 from cds_hooks.body import BodyLimits
 from cds_hooks.registry import ServiceRegistry
 from cds_hooks.router import build_router, install_error_handlers
 from service import __version__
+from service.clinical.engine import ClinicalScreener
 from service.clinical.knowledge import load_knowledge_version
 from service.clinical.valuesets import ValueSetLibrary
+from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import PatientDataGatherer
 from service.health import ReadinessCheck, build_health_router
+from service.logs import configure_logging, install_request_logging
 from service.prefetch import REQUIRED_KEYS, build_prefetch_templates
 from service.screening import ScreeningService
+from service.security.install import install_security
 from service.settings import Settings, load_settings
+from service.store.install import open_store
 
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    fhir_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
     """Build the service for ``settings`` (read from the environment when omitted).
 
     ``clock`` returns the hook time (aware datetime): the rules' windows and the
     patient's age are measured from it. Tests and scenario replays pin it.
+    ``fhir_transport`` replaces the network under the FHIR client (tests: httpx.MockTransport).
     """
     settings = settings or load_settings()
+    configure_logging(settings.log_level)
     valuesets = ValueSetLibrary.load(settings.profiles_dir / "valuesets")
     knowledge_version = load_knowledge_version(settings.profiles_dir)
 
@@ -37,18 +50,36 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         return valuesets.get(valueset_id).codes if valueset_id in valuesets.ids else ()
 
     templates = build_prefetch_templates(codes_of)
+    # One pooled client for every hook call's FHIR queries; closed by the lifespan.
+    fhir_http = build_http_client(settings.fhir, transport=fhir_transport)
     gatherer = PatientDataGatherer(
-        templates, REQUIRED_KEYS, searcher=None, max_entries=settings.limits.max_prefetch_entries
+        templates,
+        REQUIRED_KEYS,
+        searcher=FhirClient(fhir_http, settings.fhir, mode=settings.mode),
+        max_entries=settings.limits.max_prefetch_entries,
+        budget_s=settings.fhir.budget_s,
     )
+    # Feedback and audit trail; the database is opened (and migrated) by the lifespan.
+    store = open_store(settings)
     screening = ScreeningService(
-        templates=templates, gatherer=gatherer, screener=None, knowledge_version=knowledge_version
+        templates=templates,
+        gatherer=gatherer,
+        screener=ClinicalScreener(valuesets, settings.clinical),
+        knowledge_version=knowledge_version,
+        audit=store.audit,
+        feedback_sink=store.feedback,
     )
     registry = ServiceRegistry([screening])
-    checks: dict[str, ReadinessCheck] = {}
+    checks: dict[str, ReadinessCheck] = {"store": store.readiness}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        await store.start()
+        try:
+            yield
+        finally:
+            await store.stop()
+            await fhir_http.aclose()
 
     app = FastAPI(
         title="mscc-cds",
@@ -61,8 +92,17 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.state.settings = settings
     app.state.registry = registry
     install_error_handlers(app)
-    limits = BodyLimits(max_bytes=settings.limits.max_body_bytes, max_depth=settings.limits.max_json_depth)
+    limits = BodyLimits(
+        max_bytes=settings.limits.max_body_bytes,
+        max_depth=settings.limits.max_json_depth,
+        max_containers=settings.limits.max_json_containers,
+    )
     public_base_url = str(settings.public_base_url) if settings.public_base_url else None
-    app.include_router(build_router(registry, public_base_url=public_base_url, limits=limits, clock=clock))
+    authenticate = install_security(app, settings)
+    app.include_router(
+        build_router(registry, public_base_url=public_base_url, authenticate=authenticate, limits=limits, clock=clock)
+    )
     app.include_router(build_health_router(checks, __version__, knowledge_version))
+    # Added last, so outermost: it also sees CORS preflights and errors.
+    install_request_logging(app)
     return app

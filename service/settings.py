@@ -8,13 +8,15 @@ defaults. Nothing reads the environment at import time: :func:`load_settings` do
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.clinical.policy import ClinicalPolicy
 from service.fhir.settings import FhirSettings
+from service.security.settings import AuthSettings, CorsSettings, security_production_problems
+from service.store.settings import StoreSettings
 
 __all__ = ["DEFAULT_PROFILES_DIR", "LimitSettings", "Mode", "Settings", "load_settings"]
 
@@ -30,6 +32,9 @@ class LimitSettings(BaseModel):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     #: FHIR nests about 10 levels inside a Bundle; 64 refuses pathological documents.
     max_json_depth: int = Field(default=64, ge=8)
+    #: JSON objects and arrays in one body; a 10,000-resource prefetch holds about
+    #: 300,000, and the cap keeps a hostile body from costing seconds of parsing.
+    max_json_containers: int = Field(default=1_000_000, ge=1000)
     #: Resources accepted across all prefetch Bundles of one request.
     max_prefetch_entries: int = Field(default=20_000, ge=1)
 
@@ -60,6 +65,24 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     fhir: FhirSettings = Field(default_factory=FhirSettings)
     clinical: ClinicalPolicy = Field(default_factory=ClinicalPolicy)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    cors: CorsSettings = Field(default_factory=CorsSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Self:
+        # One validator gathers every group's objections, so an operator sees all of
+        # them at once instead of fixing one start-up failure at a time.
+        if self.mode != "production":
+            return self
+        problems = [
+            *security_production_problems(self.auth, self.cors, public_base_url=self.public_base_url),
+            *self.fhir.production_problems(),
+            *self.store.production_problems(),
+        ]
+        if problems:
+            raise ValueError("production mode refuses: " + "; ".join(problems))
+        return self
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -105,3 +105,13 @@ def test_invalid_values_are_refused_naming_the_field(
 
 def test_settings_is_the_class_load_settings_builds() -> None:
     assert type(load_settings()) is Settings
+
+
+def test_production_reports_every_unsafe_group_at_once() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(mode="production", fhir={"allowed_servers": ["http://ehr.example.org/fhir"]})
+    message = str(caught.value)
+    assert "production mode refuses" in message
+    assert "issuer" in message  # security: no trusted JWT issuer
+    assert "is not https" in message  # FHIR: a plain-http allowlist entry
+    assert "pseudonym" in message  # store: no HMAC key for the audit trail
