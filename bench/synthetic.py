@@ -61,13 +61,7 @@ def lung_cancer_patient(files: list[Path]) -> list[Resource]:
     candidates = []
     for file in files:
         resources = _resources(file)
-        codes = {
-            coding.get("code")
-            for resource in resources
-            if resource.get("resourceType") == "Condition"
-            for coding in resource.get("code", {}).get("coding", [])
-        }
-        if codes & _LUNG_CANCER:
+        if any(_is_lung_cancer(resource) for resource in resources):
             candidates.append(resources)
     if not candidates:
         raise SystemExit("no lung cancer patient was generated; raise --patients")
@@ -145,19 +139,25 @@ def _copies(resources: list[Resource]) -> Iterator[Resource]:
 
 
 def record_of_size(resources: list[Resource], size: int, at: datetime) -> list[Resource]:
-    """``size`` resources: the patient, every Condition, red flags, then the most recent rest.
+    """``size`` resources: the patient, red flags, the cancer, then the most recent rest.
 
-    Beyond what the patient has, Observations are repeated under new ids: a long
-    record is mostly labs and vitals, and that is what the snapshot must skip cheaply.
+    A hook sees a patient's recent record, so beyond the patient, the injected red flags
+    and the lung cancer Conditions the rest is the most recent resources of every type.
+    Beyond what the patient has, Observations are repeated under new ids: a long record
+    is mostly labs and vitals, and that is what the snapshot must skip cheaply.
     """
     patient_ref = _reference_patient(resources)
-    head = [resource for resource in resources if resource.get("resourceType") in ("Patient", "Condition")]
     # Synthea's lung cancer patients have all died by the reference date; the hook is
     # for a living patient, so the record is cut before death.
-    head = [{k: v for k, v in resource.items() if not k.startswith("deceased")} for resource in head]
-    head += red_flags(patient_ref, at)
+    patient = [
+        {key: value for key, value in resource.items() if not key.startswith("deceased")}
+        for resource in resources
+        if resource.get("resourceType") == "Patient"
+    ]
+    cancer = [resource for resource in resources if _is_lung_cancer(resource)]
+    head = patient + red_flags(patient_ref, at) + cancer
     rest = sorted(
-        (resource for resource in resources if resource.get("resourceType") not in ("Patient", "Condition")),
+        (resource for resource in resources if resource.get("resourceType") != "Patient" and resource not in cancer),
         key=_when,
         reverse=True,
     )
@@ -166,6 +166,12 @@ def record_of_size(resources: list[Resource], size: int, at: datetime) -> list[R
     while len(record) < size:
         record.append(next(supply))
     return record
+
+
+def _is_lung_cancer(resource: Resource) -> bool:
+    if resource.get("resourceType") != "Condition":
+        return False
+    return any(coding.get("code") in _LUNG_CANCER for coding in resource.get("code", {}).get("coding", []))
 
 
 def last_activity(resources: list[Resource]) -> datetime:

@@ -60,6 +60,14 @@ LOG_FIELDS = frozenset(
         "error_origin",
         "trace_id",
         "span_id",
+        # store: audit queue and retention counters (numbers only)
+        "count",
+        "total",
+        "written",
+        "dropped",
+        "failed",
+        "purged_audit_events",
+        "purged_feedback",
     }
 )
 # Long strings are where free text (and so PHI) would hide; ids and codes are short.

@@ -88,7 +88,10 @@ class ScreeningService:
         status = 500
         try:
             context = parse_context(request.hook, request.context)
-            record = await self._gatherer.gather(request, context)
+            # Collected first and checked second, so that a 412 is still audited and
+            # logged with the prefetch states and the gaps that caused it.
+            record = await self._gatherer.collect(request, context)
+            self._gatherer.require(record)
             if self._screener is not None:
                 screening = self._screener.screen(record, invocation.received_at)
             status = 200

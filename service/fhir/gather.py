@@ -78,6 +78,13 @@ class PatientDataGatherer:
         self._budget_s = budget_s
 
     async def gather(self, request: CDSRequest, context: HookContext) -> PatientRecord:
+        """:meth:`collect`, then :meth:`require`: the record, or 412."""
+        record = await self.collect(request, context)
+        self.require(record)
+        return record
+
+    async def collect(self, request: CDSRequest, context: HookContext) -> PatientRecord:
+        """Everything obtainable; what is not is in ``record.gaps`` (required or not)."""
         states = classify_prefetch(self._templates, request.prefetch)
         record = PatientRecord(patient_id=context.patientId, states=states)
         prefetch = request.prefetch or {}
@@ -98,12 +105,15 @@ class PatientDataGatherer:
         if missing or paged:
             await self._fetch(request, context, record, missing, paged)
             self._check_size(record)
+        return record
+
+    def require(self, record: PatientRecord) -> None:
+        """Raise 412 when data the rules cannot do without is missing from ``record``."""
         unobtainable = sorted(self._required & {gap.key for gap in record.gaps})
         if unobtainable:
             raise PreconditionFailed(
                 details=[f"prefetch key {key!r}: {self._gap_reason(record, key)}" for key in unobtainable]
             )
-        return record
 
     def _check_size(self, record: PatientRecord) -> None:
         total = sum(len(resources) for resources in record.resources.values()) + len(record.draft_orders)

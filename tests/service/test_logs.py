@@ -75,6 +75,12 @@ def test_only_allowlisted_fields_are_written() -> None:
     assert "s01-patient" not in json.dumps(line)
 
 
+def test_the_store_counters_reach_the_log() -> None:
+    # the audit queue's drops and failures must be visible to operations
+    line = formatted(record("audit events dropped", event="audit_dropped", total=3, count=1, dropped=3))
+    assert (line["total"], line["count"], line["dropped"]) == (3, 1, 3)
+
+
 def test_allowlisted_fields_carry_scalars_only() -> None:
     line = formatted(record(hook={"nested": "s01-patient"}, cards=object(), service_id="x" * 1000))
     assert "hook" not in line and "cards" not in line

@@ -1,0 +1,69 @@
+"""The screening service audits and annotates every invocation, failed ones included."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from cds_hooks.errors import PreconditionFailed
+from cds_hooks.models import CDSRequest
+from cds_hooks.registry import ClientIdentity, Invocation
+from service.audit import AuditEvent
+from service.fhir.gather import PatientDataGatherer
+from service.prefetch import REQUIRED_KEYS
+from service.screening import ScreeningService
+
+pytestmark = pytest.mark.anyio
+
+TEMPLATES = {"patient": "Patient/{{context.patientId}}", "conditions": "Condition?patient={{context.patientId}}"}
+
+
+class RecordingAudit:
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    async def record(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+
+def _invocation(prefetch: dict[str, object]) -> Invocation:
+    request = CDSRequest.model_validate(
+        {
+            "hook": "patient-view",
+            "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/p1", "patientId": "pat-1"},
+            "prefetch": prefetch,
+        }
+    )
+    client = ClientIdentity(issuer="https://ehr.example.org", jti="j-1", tenant="t-1")
+    return Invocation("mscc-screening", request, client, datetime(2026, 6, 1, 9, tzinfo=UTC))
+
+
+def _service(audit: RecordingAudit) -> ScreeningService:
+    gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, searcher=None, max_entries=100)
+    return ScreeningService(templates=TEMPLATES, gatherer=gatherer, screener=None, knowledge_version="k1", audit=audit)
+
+
+async def test_a_412_is_audited_with_the_prefetch_states_and_gaps() -> None:
+    audit = RecordingAudit()
+    invocation = _invocation({"patient": {"resourceType": "Patient", "id": "pat-1"}})
+    with pytest.raises(PreconditionFailed):
+        await _service(audit).handle(invocation)
+    [event] = audit.events
+    assert event.status == 412
+    assert event.prefetch == {"patient": "present", "conditions": "absent"}
+    assert (event.client_iss, event.client_tenant, event.client_jti) == ("https://ehr.example.org", "t-1", "j-1")
+    assert invocation.annotations["prefetch_keys_missing"] == ["conditions"]
+
+
+async def test_a_successful_call_is_audited_with_status_200() -> None:
+    audit = RecordingAudit()
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    invocation = _invocation({"patient": {"resourceType": "Patient", "id": "pat-1"}, "conditions": bundle})
+    response = await _service(audit).handle(invocation)
+    assert response.cards == []
+    [event] = audit.events
+    assert (event.status, event.patient_id, event.knowledge_version) == (200, "pat-1", "k1")
+    assert invocation.annotations["prefetch_keys_missing"] == []
