@@ -68,6 +68,7 @@ def create_app(
         knowledge_version=knowledge_version,
         audit=store.audit,
         feedback_sink=store.feedback,
+        allow_evaluation_time=settings.mode == "development",
     )
     registry = ServiceRegistry([screening])
     checks: dict[str, ReadinessCheck] = {"store": store.readiness}

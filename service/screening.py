@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cds_hooks.contexts import parse_context
-from cds_hooks.errors import CDSHooksError
+from cds_hooks.errors import CDSHooksError, MalformedRequest
 from cds_hooks.models import CDSResponse, FeedbackRequest, ServiceDefinition
 from cds_hooks.registry import ClientIdentity, Invocation
 from service.audit import AuditEvent, AuditSink, CardRecord
@@ -20,7 +20,7 @@ from service.clinical.outcome import Screener, Screening
 from service.fhir.gather import PatientDataGatherer
 from service.fhir.record import PatientRecord
 
-__all__ = ["HOOKS", "SERVICE_ID", "FeedbackSink", "ScreeningService"]
+__all__ = ["EVALUATION_TIME_EXTENSION", "HOOKS", "SERVICE_ID", "FeedbackSink", "ScreeningService"]
 
 SERVICE_ID = "mscc-screening"
 #: patient-view is the widely implemented encounter-time hook; encounter-start fits the
@@ -33,6 +33,10 @@ _DESCRIPTION = (
     "per NICE NG234/QS56, plus hypercalcaemia, Pancoast and NG12 suspected lung cancer cards."
 )
 _USAGE = "Needs the patient's Conditions; labs, findings and recent imaging improve the advice."
+#: Request extension that pins the evaluation time, e.g. to replay a recorded hook or a
+#: scenario from profiles/examples/. Honoured only in development mode: in production
+#: the rules' windows are always measured from the moment the hook arrives.
+EVALUATION_TIME_EXTENSION = "org.mscc-cds.evaluation-time"
 
 
 class FeedbackSink(Protocol):
@@ -53,6 +57,7 @@ class ScreeningService:
         knowledge_version: str,
         audit: AuditSink | None = None,
         feedback_sink: FeedbackSink | None = None,
+        allow_evaluation_time: bool = False,
     ) -> None:
         self._templates = dict(templates)
         self._gatherer = gatherer
@@ -60,6 +65,7 @@ class ScreeningService:
         self._knowledge_version = knowledge_version
         self._audit = audit
         self._feedback_sink = feedback_sink
+        self._allow_evaluation_time = allow_evaluation_time
         self._definitions = tuple(
             ServiceDefinition(
                 hook=hook,
@@ -93,7 +99,7 @@ class ScreeningService:
             record = await self._gatherer.collect(request, context)
             self._gatherer.require(record)
             if self._screener is not None:
-                screening = self._screener.screen(record, invocation.received_at)
+                screening = self._screener.screen(record, self._evaluation_time(invocation))
             status = 200
         except CDSHooksError as exc:
             status = exc.status_code
@@ -110,6 +116,18 @@ class ScreeningService:
         if self._feedback_sink is None:
             return {"received": len(feedback.feedback)}
         return await self._feedback_sink.record_feedback(service_id, feedback, client)
+
+    def _evaluation_time(self, invocation: Invocation) -> datetime:
+        pinned = (invocation.request.extension or {}).get(EVALUATION_TIME_EXTENSION)
+        if not self._allow_evaluation_time or pinned is None:
+            return invocation.received_at
+        try:
+            at = datetime.fromisoformat(pinned) if isinstance(pinned, str) else None
+        except ValueError:
+            at = None
+        if at is None or at.tzinfo is None:
+            raise MalformedRequest(f"extension {EVALUATION_TIME_EXTENSION} must be a dateTime with a UTC offset.")
+        return at
 
     @staticmethod
     def _annotations(record: PatientRecord | None, screening: Screening) -> dict[str, object]:

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     #: The URL clients call (e.g. https://cds.example.org), behind any proxy. JWT ``aud``
     #: is checked against it; in development the request's own URL is used when unset.
     public_base_url: AnyHttpUrl | None = None
+    #: Port of a separate Prometheus scrape endpoint (/metrics), kept off the EHR-facing
+    #: port so that only the monitoring network reaches it; unset: no endpoint.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     #: Folder with valuesets/, plandefinitions/ and manifest.json.
     profiles_dir: Path = DEFAULT_PROFILES_DIR
     #: Level of the JSON log lines on stderr.

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
+from prometheus_client import start_http_server
 
 from service.cli.exitcodes import OK
+from service.metrics import app_metrics
 from service.settings import load_settings
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -24,9 +26,13 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     from service.app import create_app
 
+    app = create_app(settings)
+    if settings.metrics_port is not None:
+        # prometheus_client serves the scrape endpoint from its own thread and port.
+        start_http_server(settings.metrics_port, addr=settings.host, registry=app_metrics(app).registry)
     # One worker per process: scale with replicas; access logs come from our own middleware.
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         access_log=False,

@@ -31,10 +31,11 @@ def _free_port() -> int:
 
 
 class RunningService:
-    def __init__(self, process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], base_url: str, log: Path, metrics_url: str) -> None:
         self.process = process
         self.base_url = base_url
         self.log = log
+        self.metrics_url = metrics_url
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
@@ -56,12 +57,13 @@ def _wait_until_live(service: RunningService) -> None:
 
 @pytest.fixture
 def running_service(tmp_path: Path) -> Iterator[RunningService]:
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     env = {name: value for name, value in os.environ.items() if not name.upper().startswith("MSCC_")}
     env.update(
         MSCC_HOST="127.0.0.1",
         MSCC_STORE__URL=f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}",
         MSCC_LOG_LEVEL="INFO",
+        MSCC_METRICS_PORT=str(metrics_port),
     )
     log = tmp_path / "service.log"
     with log.open("wb") as sink:
@@ -73,7 +75,7 @@ def running_service(tmp_path: Path) -> Iterator[RunningService]:
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    service = RunningService(process, f"http://127.0.0.1:{port}", log)
+    service = RunningService(process, f"http://127.0.0.1:{port}", log, f"http://127.0.0.1:{metrics_port}/metrics")
     try:
         _wait_until_live(service)
         yield service
@@ -138,3 +140,13 @@ def test_discovery_and_a_call_over_real_http(running_service: RunningService) ->
     running_service.process.terminate()
     running_service.process.wait(timeout=10)
     assert TOKEN not in running_service.log_text(), "the FHIR access token reached the log"
+
+
+def test_metrics_are_scraped_from_their_own_port(running_service: RunningService) -> None:
+    assert httpx.get(f"{running_service.base_url}/cds-services", timeout=10).status_code == 200
+    scrape = httpx.get(running_service.metrics_url, timeout=10)
+    assert scrape.status_code == 200
+    assert 'cds_requests_total{outcome="ok",route="/cds-services"} 1.0' in scrape.text
+    assert "cds_request_duration_seconds_bucket" in scrape.text
+    # and not on the EHR-facing port
+    assert httpx.get(f"{running_service.base_url}/metrics", timeout=10).status_code == 404

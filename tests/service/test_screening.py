@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cds_hooks.errors import PreconditionFailed
+from cds_hooks.errors import MalformedRequest, PreconditionFailed
 from cds_hooks.models import CDSRequest
 from cds_hooks.registry import ClientIdentity, Invocation
 from service.audit import AuditEvent
+from service.clinical.outcome import Screening
 from service.fhir.gather import PatientDataGatherer
 from service.prefetch import REQUIRED_KEYS
-from service.screening import ScreeningService
+from service.screening import EVALUATION_TIME_EXTENSION, ScreeningService
 
 pytestmark = pytest.mark.anyio
 
@@ -67,3 +68,52 @@ async def test_a_successful_call_is_audited_with_status_200() -> None:
     [event] = audit.events
     assert (event.status, event.patient_id, event.knowledge_version) == (200, "pat-1", "k1")
     assert invocation.annotations["prefetch_keys_missing"] == []
+
+
+class ClockRecordingScreener:
+    def __init__(self) -> None:
+        self.times: list[datetime] = []
+
+    def screen(self, record: object, at: datetime) -> Screening:
+        self.times.append(at)
+        return Screening(cards=(), rules=())
+
+
+def _pinned(at: object) -> Invocation:
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    invocation = _invocation({"patient": {"resourceType": "Patient", "id": "pat-1"}, "conditions": bundle})
+    invocation.request.extension = {EVALUATION_TIME_EXTENSION: at}
+    return invocation
+
+
+def _screening_service(allow: bool) -> tuple[ScreeningService, ClockRecordingScreener]:
+    screener = ClockRecordingScreener()
+    gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, searcher=None, max_entries=100)
+    service = ScreeningService(
+        templates=TEMPLATES,
+        gatherer=gatherer,
+        screener=screener,
+        knowledge_version="k1",
+        allow_evaluation_time=allow,
+    )
+    return service, screener
+
+
+async def test_development_may_pin_the_evaluation_time() -> None:
+    service, screener = _screening_service(allow=True)
+    await service.handle(_pinned("2026-06-01T10:00:00+01:00"))
+    assert screener.times == [datetime(2026, 6, 1, 9, tzinfo=UTC)]
+
+
+async def test_production_ignores_a_pinned_evaluation_time() -> None:
+    service, screener = _screening_service(allow=False)
+    invocation = _pinned("2020-01-01T00:00:00+00:00")
+    await service.handle(invocation)
+    assert screener.times == [invocation.received_at]
+
+
+@pytest.mark.parametrize("at", ["2026-06-01T10:00:00", "yesterday", 17])
+async def test_a_pinned_time_must_be_an_aware_datetime(at: object) -> None:
+    service, _ = _screening_service(allow=True)
+    with pytest.raises(MalformedRequest, match="evaluation-time"):
+        await service.handle(_pinned(at))
