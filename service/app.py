@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
@@ -45,11 +45,7 @@ def create_app(
     configure_logging(settings.log_level)
     valuesets = ValueSetLibrary.load(settings.profiles_dir / "valuesets")
     knowledge_version = load_knowledge_version(settings.profiles_dir)
-
-    def codes_of(valueset_id: str) -> Iterable[tuple[str, str]]:
-        return valuesets.get(valueset_id).codes if valueset_id in valuesets.ids else ()
-
-    templates = build_prefetch_templates(codes_of)
+    templates = build_prefetch_templates(valuesets.codes_of)
     # One pooled client for every hook call's FHIR queries; closed by the lifespan.
     fhir_http = build_http_client(settings.fhir, transport=fhir_transport)
     gatherer = PatientDataGatherer(

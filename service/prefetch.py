@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-__all__ = ["IMAGING_VALUESETS", "LAB_VALUESETS", "REQUIRED_KEYS", "build_prefetch_templates"]
+__all__ = [
+    "FINDING_VALUESETS",
+    "IMAGING_VALUESETS",
+    "LAB_VALUESETS",
+    "PREFETCH_KEYS",
+    "REQUIRED_KEYS",
+    "build_prefetch_templates",
+]
 
 #: Labs, scores and smoking status: LOINC-coded Observations.
 LAB_VALUESETS = (
@@ -64,3 +71,7 @@ def build_prefetch_templates(codes_of: CodeLookup) -> dict[str, str]:
         "imagingReports": f"DiagnosticReport?{patient}&code={imaging}&_sort=-date&_count={_PAGE}",
         "imagingProcedures": f"Procedure?{patient}&code={imaging}&_sort=-date&_count={_PAGE}",
     }
+
+
+#: Every prefetch key, in template order (the keys do not depend on the codes).
+PREFETCH_KEYS: tuple[str, ...] = tuple(build_prefetch_templates(lambda _valueset: ()))

@@ -24,7 +24,9 @@ from service.fhir.record import Resource
 __all__ = [
     "SCENARIO_EXTENSION",
     "Scenario",
+    "ScenarioCard",
     "ScenarioError",
+    "load_scenario",
     "load_scenarios",
     "shift_dates",
     "transaction_bundle",
@@ -68,15 +70,25 @@ class Scenario:
     sandbox: bool
 
     @property
+    def context(self) -> dict[str, Any]:
+        context: dict[str, Any] = self.request["context"]
+        return context
+
+    @property
+    def prefetch(self) -> dict[str, Any]:
+        """The prefetch as written (empty when the request sends none)."""
+        prefetch: dict[str, Any] = self.request.get("prefetch") or {}
+        return prefetch
+
+    @property
     def patient_id(self) -> str:
-        value = self.request["context"]["patientId"]
-        return str(value)
+        return str(self.context["patientId"])
 
     def resources(self) -> list[Resource]:
         """Every resource of the prefetch, once each (by type and id), in file order."""
         seen: set[tuple[str, str]] = set()
         resources: list[Resource] = []
-        for value in (self.request.get("prefetch") or {}).values():
+        for value in self.prefetch.values():
             for resource in bundle_resources(value):
                 key = (str(resource.get("resourceType")), str(resource.get("id")))
                 if resource.get("resourceType") == "OperationOutcome" or key in seen:
@@ -86,14 +98,16 @@ class Scenario:
         return resources
 
 
-def _scenario(path: Path) -> Scenario:
+def load_scenario(path: Path) -> Scenario:
+    """One scenario file; :class:`ScenarioError` when it is unreadable or not a scenario."""
     try:
         request = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
         raise ScenarioError(f"{path.name}: not readable JSON ({type(exc).__name__})") from None
     if not isinstance(request, dict) or not isinstance(request.get("context"), dict):
         raise ScenarioError(f"{path.name}: not a CDS Hooks request")
-    meta = (request.get("extension") or {}).get(SCENARIO_EXTENSION)
+    extension = request.get("extension")
+    meta = extension.get(SCENARIO_EXTENSION) if isinstance(extension, Mapping) else None
     if not isinstance(meta, Mapping):
         raise ScenarioError(f"{path.name}: no extension {SCENARIO_EXTENSION!r}")
     try:
@@ -120,7 +134,7 @@ def _scenario(path: Path) -> Scenario:
 
 def load_scenarios(examples_dir: Path, *, sandbox_only: bool = False) -> list[Scenario]:
     """Every ``*.json`` scenario of ``examples_dir``, sorted by file name."""
-    scenarios = [_scenario(path) for path in sorted(examples_dir.glob("*.json"))]
+    scenarios = [load_scenario(path) for path in sorted(examples_dir.glob("*.json"))]
     return [scenario for scenario in scenarios if scenario.sandbox or not sandbox_only]
 
 

@@ -15,13 +15,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.clinical.policy import ClinicalPolicy
 from service.fhir.settings import FhirSettings
+from service.paths import DEFAULT_PROFILES_DIR
 from service.security.settings import AuthSettings, CorsSettings, security_production_problems
 from service.store.settings import StoreSettings
 
 __all__ = ["DEFAULT_PROFILES_DIR", "LimitSettings", "Mode", "Settings", "load_settings"]
 
 Mode = Literal["development", "production"]
-DEFAULT_PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 _SECRETS_DIR = Path("/run/secrets")
 
 

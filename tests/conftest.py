@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+
+from service.store.settings import StoreSettings
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     """Run ``@pytest.mark.anyio`` tests on asyncio only: the service runs under uvicorn's asyncio loop."""
     return "asyncio"
+
+
+@pytest.fixture
+def clean_mscc_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MSCC_* variable of the machine running the tests leaks into them."""
+    for name in list(os.environ):
+        if name.upper().startswith("MSCC_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def store_settings(tmp_path: Path) -> StoreSettings:
+    """A throwaway SQLite store: the default one is a file in the working directory."""
+    return StoreSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}")

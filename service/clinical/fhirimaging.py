@@ -3,6 +3,10 @@
 An order (ServiceRequest ``active``/``draft``, ImagingStudy ``registered``) is "ordered"
 at its authoredOn; a ``completed`` order, an ``available`` study, an issued report or a
 ``completed`` procedure is "done" at its start. Proposals, plans and options are not orders.
+A ``draft`` ServiceRequest, and every order of the hook's ``draftOrders``, is marked
+``draft``: it is not an active order yet (clinical-rules.md §2.1) and may never be signed,
+so R9 never rewords or suppresses a card for it; it is still read for the single-region
+mention.
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ def read_imaging(context: ReadContext, resource: dict[str, Any], *, draft: bool)
     if state_when is None:
         return None
     model_id, state, when = state_when
-    return ImagingEvent(SourceRef(kind, model_id), concept, groups, state, when, draft)
+    unsigned = draft or (kind == "ServiceRequest" and resource.get("status") == "draft")
+    return ImagingEvent(SourceRef(kind, model_id), concept, groups, state, when, unsigned)
 
 
 def _state_and_time(

@@ -168,5 +168,19 @@ class ReadContext:
         return start or end
 
     def effective(self, model: Any) -> TimeSpan | None:
-        """Observation.effective[x]: dateTime, instant or Period."""
-        return self.span(model.effectiveDateTime or model.effectiveInstant, model.effectivePeriod)
+        """Observation.effective[x]: dateTime, instant, Period or Timing."""
+        span = self.span(model.effectiveDateTime or model.effectiveInstant, model.effectivePeriod)
+        return span or self._timing(model.effectiveTiming)
+
+    def _timing(self, timing: Any) -> TimeSpan | None:
+        """A Timing as the span from its first to its last event, else its repeat bounds."""
+        if timing is None:
+            return None
+        events = sorted(
+            (span for span in (self.time(event) for event in timing.event or ()) if span is not None),
+            key=lambda span: span.start,
+        )
+        if events:
+            return TimeSpan(events[0].start, max(span.end for span in events), events[0].precision)
+        bounds = timing.repeat.boundsPeriod if timing.repeat is not None else None
+        return self.span(None, bounds)

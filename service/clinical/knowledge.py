@@ -15,14 +15,13 @@ that does not describe what it runs. Regenerate it after editing an artifact::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 
+from service.clinical.artifactcli import CheckResult, check_or_write
 from service.clinical.valuesets import DEFAULT_PROFILES_DIR, KnowledgeError
 
 __all__ = [
@@ -107,23 +106,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Without ``--write`` it checks the manifest and prints the version (exit 1 if stale).
     """
-    parser = argparse.ArgumentParser(
-        prog="python -m service.clinical.knowledge", description="Check or regenerate profiles/manifest.json."
+    return check_or_write(
+        argv,
+        prog="python -m service.clinical.knowledge",
+        description="Check or regenerate profiles/manifest.json.",
+        write_help="regenerate the manifest from the artifacts",
+        write=lambda profiles_dir: (
+            f"wrote {profiles_dir / MANIFEST_NAME}: knowledgeVersion {write_manifest(profiles_dir)}"
+        ),
+        check=_check,
     )
-    parser.add_argument("--write", action="store_true", help="regenerate the manifest from the artifacts")
-    parser.add_argument("--profiles-dir", type=Path, default=DEFAULT_PROFILES_DIR, help="the profiles folder")
-    args = parser.parse_args(argv)
-    if args.write:
-        version = write_manifest(args.profiles_dir)
-        sys.stdout.write(f"wrote {args.profiles_dir / MANIFEST_NAME}: knowledgeVersion {version}\n")
-        return 0
+
+
+def _check(profiles_dir: Path) -> CheckResult:
     try:
-        version = load_knowledge_version(args.profiles_dir)
+        return True, f"knowledgeVersion {load_knowledge_version(profiles_dir)}"
     except KnowledgeError as exc:
-        sys.stderr.write(f"{exc}\n")
-        return 1
-    sys.stdout.write(f"knowledgeVersion {version}\n")
-    return 0
+        return False, str(exc)
 
 
 if __name__ == "__main__":

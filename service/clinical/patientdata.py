@@ -111,7 +111,8 @@ class ImagingEvent:
     state: Literal["ordered", "done"]
     #: ordered: authoredOn; done: started / effective / performed / occurrence
     when: TimeSpan | None
-    #: from the hook's draftOrders (being ordered right now)
+    #: a draft order (the hook's draftOrders, or status ``draft``): not yet active, so it
+    #: never rewords or suppresses a card (R9)
     draft: bool = False
 
 

@@ -16,15 +16,14 @@ After writing, regenerate the knowledge manifest (``python -m service.clinical.k
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from service.clinical.artifactcli import CheckResult, check_or_write
 from service.clinical.cards import RULES_SYSTEM
 from service.clinical.rules import RULES, RuleSpec
 from service.clinical.valuesets import DEFAULT_PROFILES_DIR, ValueSetLibrary
@@ -222,23 +221,23 @@ def _stale(profiles_dir: Path) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    return check_or_write(
+        argv,
         prog="python -m service.clinical.plandefinitions",
         description="Check or regenerate profiles/plandefinitions from the rule registry.",
+        write_help="regenerate the files",
+        write=lambda profiles_dir: (
+            f"wrote {len(write_plandefinitions(profiles_dir))} PlanDefinitions to {profiles_dir / 'plandefinitions'}"
+        ),
+        check=_check,
     )
-    parser.add_argument("--write", action="store_true", help="regenerate the files")
-    parser.add_argument("--profiles-dir", type=Path, default=DEFAULT_PROFILES_DIR, help="the profiles folder")
-    args = parser.parse_args(argv)
-    if args.write:
-        written = write_plandefinitions(args.profiles_dir)
-        sys.stdout.write(f"wrote {len(written)} PlanDefinitions to {args.profiles_dir / 'plandefinitions'}\n")
-        return 0
-    stale = _stale(args.profiles_dir)
+
+
+def _check(profiles_dir: Path) -> CheckResult:
+    stale = _stale(profiles_dir)
     if stale:
-        sys.stderr.write(f"stale PlanDefinitions: {', '.join(stale)}; run with --write\n")
-        return 1
-    sys.stdout.write("PlanDefinitions match the rule registry\n")
-    return 0
+        return False, f"stale PlanDefinitions: {', '.join(stale)}; run with --write"
+    return True, "PlanDefinitions match the rule registry"
 
 
 if __name__ == "__main__":

@@ -31,9 +31,10 @@ __all__ = [
 Precision = Literal["year", "month", "day", "instant"]
 
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
-# A full FHIR dateTime with seconds but no offset: FHIR requires the offset when a time is
-# present, yet EHR exports often drop it. It is read as UTC (and reported in the notes).
-_NO_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?$")
+# A FHIR dateTime with a time but no offset: FHIR requires the offset (and the seconds) when
+# a time is present, yet EHR exports often drop them. It is read as UTC (and reported in the
+# notes); missing seconds are read as ":00".
+_NO_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(?:\.\d{1,9})?)?$")
 _TICK = timedelta(microseconds=1)
 
 
@@ -121,7 +122,10 @@ def parse_time(value: object, zone: tzinfo) -> TimeSpan | None:
 def fix_missing_offsets(value: object) -> tuple[object, bool]:
     """A copy of a JSON value with offset-less dateTimes read as UTC (``Z``); and whether any was."""
     if isinstance(value, str):
-        return (value + "Z", True) if _NO_OFFSET.match(value) else (value, False)
+        match = _NO_OFFSET.match(value)
+        if match is None:
+            return value, False
+        return (value if match.group(1) else value + ":00") + "Z", True
     if isinstance(value, dict):
         changed = False
         fixed: dict[str, object] = {}

@@ -25,6 +25,8 @@ import orjson
 from fhir.resources.R4B.valueset import ValueSet, ValueSetComposeIncludeConcept
 from pydantic import ValidationError
 
+from service.paths import DEFAULT_PROFILES_DIR
+
 __all__ = [
     "DEFAULT_PROFILES_DIR",
     "DEFAULT_VALUESETS_DIR",
@@ -33,8 +35,6 @@ __all__ = [
     "ValueSetRecord",
 ]
 
-#: The repository's ``profiles`` folder (value sets, plan definitions, manifest).
-DEFAULT_PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
 #: Where ``ValueSetLibrary.load`` looks when given no folder.
 DEFAULT_VALUESETS_DIR = DEFAULT_PROFILES_DIR / "valuesets"
 
@@ -116,6 +116,11 @@ class ValueSetLibrary:
     def get(self, valueset_id: str) -> ValueSetRecord:
         """The loaded ValueSet ``valueset_id``; ``KeyError`` if there is none."""
         return self._records[valueset_id]
+
+    def codes_of(self, valueset_id: str) -> frozenset[Coding]:
+        """The ``(system, code)`` members of ``valueset_id``; empty when it is not loaded (as in :meth:`contains`)."""
+        record = self._records.get(valueset_id)
+        return record.codes if record is not None else frozenset()
 
     def display_of(self, system: str, code: str) -> str | None:
         """The display recorded for ``system|code`` in the value sets, if any."""

@@ -10,6 +10,8 @@ instead. WAL lets readers (reports, readiness) carry on while one writer writes.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -74,6 +76,26 @@ def _create_parent_folder(url: URL) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch the database file to WAL once; it stays so for every later connection.
+
+    The switch needs the file to itself and SQLite answers "database is locked" at once,
+    without its busy timeout, when another connection opens at the same moment (several
+    replicas migrating together). So it is retried, within the same busy timeout.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _take_over_sqlite_transactions(engine: AsyncEngine, *, in_memory: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
@@ -83,7 +105,7 @@ def _take_over_sqlite_transactions(engine: AsyncEngine, *, in_memory: bool) -> N
         try:
             cursor.execute("PRAGMA foreign_keys = ON")
             if not in_memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(cursor)
                 # WAL is safe with NORMAL: a power cut may lose the last commits, never corrupt.
                 cursor.execute("PRAGMA synchronous = NORMAL")
         finally:

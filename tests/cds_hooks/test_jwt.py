@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -177,6 +178,11 @@ def verifier_for(*issuers: TrustedIssuer, **options: Any) -> ClientTokenVerifier
     return ClientTokenVerifier(issuers, **options)
 
 
+def fetching_verifier(jku: str, **options: Any) -> AbstractAsyncContextManager[ClientTokenVerifier]:
+    """A verifier that fetches the issuer's keys from ``jku``; its HTTP client is closed on exit."""
+    return aclosing(verifier_for(TrustedIssuer(ISSUER, jku=frozenset({jku})), **options))
+
+
 async def rejection(verifier: ClientTokenVerifier, token: str, audience: str = AUDIENCE) -> str:
     with pytest.raises(Unauthorized) as caught:
         await verifier.verify(token, audience)
@@ -200,15 +206,12 @@ async def test_valid_es384_token_with_inline_jwks(es_key: SigningKey) -> None:
 @pytest.mark.anyio
 async def test_valid_rs384_token_with_allowlisted_jku(rs_key: SigningKey, jwks_server: JwksServer) -> None:
     jku = jwks_server.publish("/jwks.json", jwks_of(rs_key))
-    verifier = verifier_for(TrustedIssuer(ISSUER, jku=frozenset({jku})))
-    try:
+    async with fetching_verifier(jku) as verifier:
         identity = await verifier.verify(mint(rs_key, jku=jku), AUDIENCE)
         assert identity.issuer == ISSUER and identity.tenant is None
         # Without a jku header the issuer's allowlisted URLs are where its keys are looked up.
         await verifier.verify(mint(rs_key), AUDIENCE)
         assert jwks_server.hits["/jwks.json"] == 1
-    finally:
-        await verifier.aclose()
 
 
 @pytest.mark.anyio
@@ -395,12 +398,9 @@ async def test_tenant_allowlist(es_key: SigningKey) -> None:
 async def test_jku_not_on_the_allowlist_is_never_fetched(es_key: SigningKey, jwks_server: JwksServer) -> None:
     allowed = jwks_server.publish("/allowed.json", jwks_of(es_key))
     rogue = jwks_server.publish("/rogue.json", jwks_of(es_key))
-    verifier = verifier_for(TrustedIssuer(ISSUER, jku=frozenset({allowed})))
-    try:
+    async with fetching_verifier(allowed) as verifier:
         assert await rejection(verifier, mint(es_key, jku=rogue)) == TokenRejection.JKU_NOT_ALLOWED
         assert jwks_server.hits.get("/rogue.json", 0) == 0
-    finally:
-        await verifier.aclose()
 
 
 @pytest.mark.anyio
@@ -417,8 +417,7 @@ async def test_unknown_kid_refreshes_once_then_waits(es_key: SigningKey, jwks_se
     clock = FakeClock()
     jku = jwks_server.publish("/jwks.json", jwks_of(es_key))
     cache = JwksCache(clock=clock, refresh_interval_s=30, ttl_s=300)
-    verifier = verifier_for(TrustedIssuer(ISSUER, jku=frozenset({jku})), jwks=cache)
-    try:
+    async with fetching_verifier(jku, jwks=cache) as verifier:
         await verifier.verify(mint(es_key, jku=jku), AUDIENCE)
         assert jwks_server.hits["/jwks.json"] == 1
 
@@ -435,22 +434,17 @@ async def test_unknown_kid_refreshes_once_then_waits(es_key: SigningKey, jwks_se
         # Known keys keep working meanwhile, from the cache.
         await verifier.verify(mint(es_key, jku=jku), AUDIENCE)
         assert jwks_server.hits["/jwks.json"] == 2
-    finally:
-        await verifier.aclose()
 
 
 @pytest.mark.anyio
 async def test_concurrent_unknown_kids_share_one_fetch(jwks_server: JwksServer, es_key: SigningKey) -> None:
     jku = jwks_server.publish("/jwks.json", jwks_of(es_key))
-    verifier = verifier_for(TrustedIssuer(ISSUER, jku=frozenset({jku})), jwks=JwksCache(clock=FakeClock()))
-    try:
+    async with fetching_verifier(jku, jwks=JwksCache(clock=FakeClock())) as verifier:
         tokens = [mint(_ec_key(f"made-up-{index}"), jku=jku) for index in range(5)]
         results = await asyncio.gather(*(verifier.verify(token, AUDIENCE) for token in tokens), return_exceptions=True)
         assert all(isinstance(result, Unauthorized) for result in results)
         assert {result.reason for result in results if isinstance(result, Unauthorized)} == {"unknown_kid"}
         assert jwks_server.hits["/jwks.json"] == 1
-    finally:
-        await verifier.aclose()
 
 
 @pytest.mark.anyio
@@ -459,8 +453,7 @@ async def test_key_rotation_is_picked_up_after_the_refresh_interval(
 ) -> None:
     clock = FakeClock()
     jku = jwks_server.publish("/jwks.json", jwks_of(es_key))
-    verifier = verifier_for(TrustedIssuer(ISSUER, jku=frozenset({jku})), jwks=JwksCache(clock=clock))
-    try:
+    async with fetching_verifier(jku, jwks=JwksCache(clock=clock)) as verifier:
         await verifier.verify(mint(es_key), AUDIENCE)
         rotated = _ec_key("ec-2")
         jwks_server.publish("/jwks.json", jwks_of(es_key, rotated))
@@ -468,70 +461,53 @@ async def test_key_rotation_is_picked_up_after_the_refresh_interval(
         clock.now += 30
         assert (await verifier.verify(mint(rotated), AUDIENCE)).issuer == ISSUER
         assert jwks_server.hits["/jwks.json"] == 2
-    finally:
-        await verifier.aclose()
 
 
 @pytest.mark.anyio
 async def test_stale_set_is_refetched_after_its_ttl(es_key: SigningKey, jwks_server: JwksServer) -> None:
     clock = FakeClock()
     jku = jwks_server.publish("/jwks.json", jwks_of(es_key))
-    verifier = verifier_for(TrustedIssuer(ISSUER, jku=frozenset({jku})), jwks=JwksCache(clock=clock, ttl_s=300))
-    try:
+    async with fetching_verifier(jku, jwks=JwksCache(clock=clock, ttl_s=300)) as verifier:
         await verifier.verify(mint(es_key), AUDIENCE)
         clock.now += 301
         await verifier.verify(mint(es_key), AUDIENCE)
         assert jwks_server.hits["/jwks.json"] == 2
-    finally:
-        await verifier.aclose()
 
 
 @pytest.mark.anyio
 async def test_unreachable_jwks(es_key: SigningKey, jwks_server: JwksServer) -> None:
     jku = jwks_server.publish("/broken.json", {"error": "down"}, status=500)
-    verifier = verifier_for(TrustedIssuer(ISSUER, jku=frozenset({jku})))
-    try:
+    async with fetching_verifier(jku) as verifier:
         assert await rejection(verifier, mint(es_key, jku=jku)) == TokenRejection.JWKS_UNAVAILABLE
-    finally:
-        await verifier.aclose()
 
 
 @pytest.mark.anyio
 async def test_a_failed_refresh_keeps_the_known_keys(es_key: SigningKey, jwks_server: JwksServer) -> None:
     clock = FakeClock()
     jku = jwks_server.publish("/jwks.json", jwks_of(es_key))
-    verifier = verifier_for(TrustedIssuer(ISSUER, jku=frozenset({jku})), jwks=JwksCache(clock=clock, ttl_s=60))
-    try:
+    async with fetching_verifier(jku, jwks=JwksCache(clock=clock, ttl_s=60)) as verifier:
         await verifier.verify(mint(es_key), AUDIENCE)
         jwks_server.publish("/jwks.json", {}, status=503)
         clock.now += 61
         assert (await verifier.verify(mint(es_key), AUDIENCE)).issuer == ISSUER
         assert jwks_server.hits["/jwks.json"] == 2
-    finally:
-        await verifier.aclose()
 
 
 @pytest.mark.anyio
 async def test_redirects_from_the_jku_are_not_followed(es_key: SigningKey, jwks_server: JwksServer) -> None:
     target = jwks_server.publish("/elsewhere.json", jwks_of(es_key))
     jku = jwks_server.publish("/jwks.json", {}, status=302, headers={"Location": target})
-    verifier = verifier_for(TrustedIssuer(ISSUER, jku=frozenset({jku})))
-    try:
+    async with fetching_verifier(jku) as verifier:
         assert await rejection(verifier, mint(es_key, jku=jku)) == TokenRejection.JWKS_UNAVAILABLE
         assert jwks_server.hits.get("/elsewhere.json", 0) == 0
-    finally:
-        await verifier.aclose()
 
 
 @pytest.mark.anyio
 async def test_oversized_jwks_is_refused(es_key: SigningKey, jwks_server: JwksServer) -> None:
     padding = [{"kty": "oct", "kid": f"pad-{index}", "k": "x" * 64} for index in range(100)]
     jku = jwks_server.publish("/big.json", {"keys": [es_key.jwk(), *padding]})
-    verifier = verifier_for(TrustedIssuer(ISSUER, jku=frozenset({jku})), jwks=JwksCache(max_bytes=4096))
-    try:
+    async with fetching_verifier(jku, jwks=JwksCache(max_bytes=4096)) as verifier:
         assert await rejection(verifier, mint(es_key, jku=jku)) == TokenRejection.JWKS_UNAVAILABLE
-    finally:
-        await verifier.aclose()
 
 
 def test_jwk_set_keeps_only_public_signing_keys(es_key: SigningKey, rs_key: SigningKey) -> None:

@@ -16,6 +16,7 @@ from cds_hooks.errors import PreconditionFailed, Unauthorized
 from cds_hooks.models import DiscoveryResponse
 from cds_hooks.registry import ClientIdentity, ServiceRegistry
 from cds_hooks.router import Authenticator, build_router, install_error_handlers
+from tests.outcomes import assert_operation_outcome
 
 pytestmark = pytest.mark.anyio
 
@@ -48,16 +49,6 @@ async def client_for() -> AsyncIterator[Callable[[FastAPI], httpx.AsyncClient]]:
     yield make
     for client in clients:
         await client.aclose()
-
-
-def _assert_operation_outcome(response: httpx.Response, status: int, code: str) -> list[str]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    assert {issue["code"] for issue in body["issue"]} == {code}
-    assert "Traceback" not in response.text
-    return [issue["diagnostics"] for issue in body["issue"]]
 
 
 # -- discovery ---------------------------------------------------------------------------
@@ -102,14 +93,14 @@ async def test_an_unknown_service_is_404_before_its_body_is_read(fake_service: A
     response = await client_for(_app(ServiceRegistry([fake_service()]))).post(
         "/cds-services/nope", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert _assert_operation_outcome(response, 404, "not-found") == ["No CDS Service with this id."]
+    assert assert_operation_outcome(response, 404, "not-found") == ["No CDS Service with this id."]
 
 
 async def test_malformed_json_is_400(fake_service: Any, client_for: Any) -> None:
     response = await client_for(_app(ServiceRegistry([fake_service()]))).post(
         "/cds-services/echo", content=b'{"hook": ', headers={"content-type": "application/json"}
     )
-    [message] = _assert_operation_outcome(response, 400, "structure")
+    [message] = assert_operation_outcome(response, 400, "structure")
     assert message.startswith("The request body is not valid JSON")
 
 
@@ -126,7 +117,7 @@ async def test_a_request_missing_a_required_field_is_400_naming_it(
     fake_service: Any, client_for: Any, body: Any, detail: str
 ) -> None:
     response = await client_for(_app(ServiceRegistry([fake_service()]))).post("/cds-services/echo", json=body)
-    messages = _assert_operation_outcome(response, 400, "structure")
+    messages = assert_operation_outcome(response, 400, "structure")
     assert messages == ["The body is not a valid CDS Hooks request.", detail]
 
 
@@ -135,7 +126,7 @@ async def test_a_hook_the_service_does_not_handle_is_400(fake_service: Any, clie
     response = await client_for(_app(ServiceRegistry([echo]))).post(
         "/cds-services/echo", json={**REQUEST, "hook": "order-sign"}
     )
-    assert _assert_operation_outcome(response, 400, "not-supported") == [
+    assert assert_operation_outcome(response, 400, "not-supported") == [
         "CDS Service 'echo' does not support the hook 'order-sign'."
     ]
     assert echo.invocations == []
@@ -147,14 +138,14 @@ async def test_a_non_json_body_is_415(fake_service: Any, client_for: Any) -> Non
         content=b"hook=patient-view",
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
-    _assert_operation_outcome(response, 415, "not-supported")
+    assert_operation_outcome(response, 415, "not-supported")
 
 
 async def test_a_body_over_the_limit_is_413(fake_service: Any, client_for: Any) -> None:
     app = _app(ServiceRegistry([fake_service()]), limits=BodyLimits(max_bytes=1024, max_depth=16))
     padded = {**REQUEST, "prefetch": {"patient": {"resourceType": "Patient", "text": "x" * 2000}}}
     response = await client_for(app).post("/cds-services/echo", json=padded)
-    assert _assert_operation_outcome(response, 413, "too-costly") == ["The request body exceeds 1024 bytes."]
+    assert assert_operation_outcome(response, 413, "too-costly") == ["The request body exceeds 1024 bytes."]
 
 
 async def test_a_body_nested_too_deep_is_413(fake_service: Any, client_for: Any) -> None:
@@ -163,13 +154,13 @@ async def test_a_body_nested_too_deep_is_413(fake_service: Any, client_for: Any)
     for _ in range(20):
         deep = [deep]
     response = await client_for(app).post("/cds-services/echo", json={**REQUEST, "extension": {"x": deep}})
-    assert _assert_operation_outcome(response, 413, "too-costly") == ["The request body nests deeper than 16 levels."]
+    assert assert_operation_outcome(response, 413, "too-costly") == ["The request body nests deeper than 16 levels."]
 
 
 async def test_errors_raised_by_the_service_keep_their_status(fake_service: Any, client_for: Any) -> None:
     failing = fake_service(failure=PreconditionFailed(details=["prefetch key 'patient': not prefetched"]))
     response = await client_for(_app(ServiceRegistry([failing]))).post("/cds-services/echo", json=REQUEST)
-    messages = _assert_operation_outcome(response, 412, "incomplete")
+    messages = assert_operation_outcome(response, 412, "incomplete")
     assert messages[1] == "prefetch key 'patient': not prefetched"
 
 
@@ -178,7 +169,7 @@ async def test_an_unexpected_crash_is_a_bare_500(
 ) -> None:
     failing = fake_service(failure=RuntimeError("secret internal state p-1"))
     response = await client_for(_app(ServiceRegistry([failing]))).post("/cds-services/echo", json=REQUEST)
-    assert _assert_operation_outcome(response, 500, "exception") == ["The CDS Service could not process the request."]
+    assert assert_operation_outcome(response, 500, "exception") == ["The CDS Service could not process the request."]
     assert "secret" not in response.text and "RuntimeError" not in response.text
     assert any(record.name == "cds_hooks" and record.levelname == "ERROR" for record in caplog.records)
 
@@ -191,7 +182,7 @@ async def test_routing_errors_are_operation_outcomes(
     fake_service: Any, client_for: Any, method: str, path: str, status: int, code: str
 ) -> None:
     response = await client_for(_app(ServiceRegistry([fake_service()]))).request(method, path)
-    _assert_operation_outcome(response, status, code)
+    assert_operation_outcome(response, status, code)
 
 
 # -- feedback ----------------------------------------------------------------------------
@@ -208,7 +199,7 @@ async def test_feedback_is_handed_to_the_service(fake_service: Any, client_for: 
 async def test_invalid_feedback_is_400(fake_service: Any, client_for: Any) -> None:
     bad = {"feedback": [{**FEEDBACK["feedback"][0], "outcome": "accepted"}]}
     response = await client_for(_app(ServiceRegistry([fake_service()]))).post("/cds-services/echo/feedback", json=bad)
-    messages = _assert_operation_outcome(response, 400, "structure")
+    messages = assert_operation_outcome(response, 400, "structure")
     assert messages == [
         "The body is not a valid CDS Hooks feedback.",
         "feedback.0: Value error, acceptedSuggestions is required for accepted outcomes",
@@ -219,7 +210,7 @@ async def test_feedback_for_an_unknown_service_is_404(fake_service: Any, client_
     response = await client_for(_app(ServiceRegistry([fake_service()]))).post(
         "/cds-services/no/feedback", json=FEEDBACK
     )
-    _assert_operation_outcome(response, 404, "not-found")
+    assert_operation_outcome(response, 404, "not-found")
 
 
 # -- authentication ----------------------------------------------------------------------
@@ -287,7 +278,7 @@ async def test_a_refused_client_gets_a_bare_401_everywhere(
     echo = fake_service()
     client = client_for(_app(ServiceRegistry([echo]), authenticate=RecordingAuthenticator()))
     response = await client.request(method, path, json=REQUEST, headers={"authorization": "Bearer forged"})
-    assert _assert_operation_outcome(response, 401, "login") == ["Unauthorized."]
+    assert assert_operation_outcome(response, 401, "login") == ["Unauthorized."]
     assert response.headers["www-authenticate"] == "Bearer"
     assert "kid" not in response.text
     assert echo.invocations == [] and echo.feedback_calls == []

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -37,6 +35,8 @@ from service.fhir.settings import FhirSettings
 from service.scenarios import Scenario, load_scenarios
 from service.settings import DEFAULT_PROFILES_DIR, Settings
 from service.store.settings import StoreSettings
+from tests.inprocess import serve_app
+from tests.processes import free_port, start_service, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_VENV = ROOT / ".venv-fhir-sandbox"
@@ -103,38 +103,6 @@ def _ensure_sandbox_venv() -> Path:
     return SANDBOX_VENV / "bin" / "sekmet"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{url} process exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"{url} did not come up within {timeout_s} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate one process we started, by its own handle; kill it if it lingers."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     sekmet = _ensure_sandbox_venv()
@@ -181,11 +149,6 @@ def free_port_fixture() -> Callable[[], int]:
 
 
 @pytest.fixture
-def store_settings(tmp_path: Path) -> StoreSettings:
-    return StoreSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}")
-
-
-@pytest.fixture
 def make_settings(store_settings: StoreSettings) -> Callable[..., Settings]:
     """Development-mode settings with a private store; ``fhir`` fields as keyword arguments."""
 
@@ -209,10 +172,7 @@ def running_app() -> Callable[..., Any]:
         fhir_transport: httpx.AsyncBaseTransport | None = None,
     ) -> AsyncIterator[httpx.AsyncClient]:
         app = create_app(settings, clock=clock, fhir_transport=fhir_transport)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mscc.test") as client,
-        ):
+        async with serve_app(app, "http://mscc.test") as client:
             yield client
 
     return run
@@ -256,14 +216,7 @@ def service_url(
         "MSCC_STORE__URL": f"sqlite+aiosqlite:///{workdir / 'store.sqlite3'}",
     }
     log = workdir / "service.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--port", str(port)],
-            cwd=workdir,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_service(port, env, log, cwd=workdir)
     try:
         wait_until_up(f"{url}/readyz", process, log)
         yield url

@@ -8,7 +8,6 @@ signs is accepted by the real verifier.
 from __future__ import annotations
 
 import copy
-import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from service.cli import main
 from service.cli.exitcodes import CARDS, FAILURE, NO_CARDS, OK
+from tests.scenarios import card_multiset
 
 pytestmark = pytest.mark.integration
 
@@ -27,16 +27,9 @@ pytestmark = pytest.mark.integration
 SHIFTED_SCENARIOS = ("01-r1-neuro-urinary-retention", "11-r2-thoracic-back-pain", "78-healthy-patient")
 
 
-def multiset(cards: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
-    return Counter((card["source"]["topic"]["code"], card["indicator"]) for card in cards)
-
-
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def cli_env(clean_mscc_environment: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The in-process commands read MSCC_* like the service: a private store, nothing inherited."""
-    for name in list(os.environ):
-        if name.startswith("MSCC_"):
-            monkeypatch.delenv(name)
     monkeypatch.setenv("MSCC_STORE__URL", f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}")
 
 
@@ -56,7 +49,7 @@ def reference_cards(
 
         response = anyio.run(post)
         assert response.status_code == 200, response.text
-        return multiset(response.json()["cards"])
+        return card_multiset(response.json()["cards"])
 
     return answer
 
@@ -103,7 +96,7 @@ def test_screen_at_the_reference_time_matches_the_prefetch_answer(
         ]
     )
     cards = orjson.loads(capsys.readouterr().out)["cards"]
-    assert multiset(cards) == expected
+    assert card_multiset(cards) == expected
     assert code == (CARDS if cards else NO_CARDS)
 
 
@@ -191,7 +184,9 @@ def test_seed_shifted_then_call_and_screen_at_now_give_the_reference_cards(
                 ]
             )
             screened_cards = orjson.loads(capsys.readouterr().out)["cards"]
-            assert multiset(called_cards) == multiset(screened_cards) == expected[scenario.name], scenario.name
+            assert card_multiset(called_cards) == card_multiset(screened_cards) == expected[scenario.name], (
+                scenario.name
+            )
             assert call == screen == (CARDS if called_cards else NO_CARDS)
     finally:
         # the other tests screen the scenarios at their referenceTime

@@ -16,49 +16,35 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from cds_hooks.contexts import parse_context
 from cds_hooks.models import CDSRequest
+from service.cli.fhir_access import fhir_authorization
 from service.clinical.valuesets import ValueSetLibrary
 from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import FhirFetchError, PatientDataGatherer
 from service.fhir.record import PatientRecord
 from service.fhir.settings import FhirSettings
-from service.prefetch import REQUIRED_KEYS, build_prefetch_templates
+from service.prefetch import PREFETCH_KEYS, REQUIRED_KEYS, build_prefetch_templates
 from service.settings import DEFAULT_PROFILES_DIR
+from tests.bundles import searchset
+from tests.inprocess import SettableClock
+from tests.outcomes import assert_operation_outcome
+from tests.scenarios import card_multiset
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 SERVICE_URL = "/cds-services/mscc-screening"
-KEYS = (
-    "patient",
-    "conditions",
-    "labs",
-    "findings",
-    "imagingOrders",
-    "imagingStudies",
-    "imagingReports",
-    "imagingProcedures",
-)
-EMPTY = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+EMPTY = searchset()
 BUDGET_S = 5.0
 VALUESETS = ValueSetLibrary.load(DEFAULT_PROFILES_DIR / "valuesets")
-TEMPLATES = build_prefetch_templates(lambda vs: VALUESETS.get(vs).codes if vs in VALUESETS.ids else ())
+TEMPLATES = build_prefetch_templates(VALUESETS.codes_of)
 
 
-def cards_of(body: dict[str, Any]) -> Counter[tuple[str, str]]:
-    return Counter((card["source"]["topic"]["code"], card["indicator"]) for card in body["cards"])
-
-
-def authorization(token: str) -> dict[str, Any]:
-    return {
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "patient/*.read",
-        "subject": "mscc-cds",
-    }
+def cards_of(response: httpx.Response) -> Counter[tuple[str, str]]:
+    return card_multiset(response.json()["cards"])
 
 
 def with_prefetch(scenario: Any) -> dict[str, Any]:
@@ -71,7 +57,7 @@ def with_prefetch(scenario: Any) -> dict[str, Any]:
     request.pop("fhirServer", None)
     request.pop("fhirAuthorization", None)
     prefetch = request.setdefault("prefetch", {})
-    for key in KEYS:
+    for key in PREFETCH_KEYS:
         value = prefetch.get(key, EMPTY)
         prefetch[key] = EMPTY if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome" else value
     return request
@@ -81,26 +67,18 @@ def without_prefetch(scenario: Any, sandbox: Any, token: str | None = None) -> d
     request = copy.deepcopy(scenario.request)
     request.pop("prefetch", None)
     request["fhirServer"] = sandbox.base_url
-    request["fhirAuthorization"] = authorization(token or sandbox.token)
+    request["fhirAuthorization"] = fhir_authorization(token or sandbox.token)
     return request
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.fromisoformat("2026-06-01T10:00:00+01:00")
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SettableClock:
+    return SettableClock()
 
 
 @pytest.fixture
 def sandbox_app(
-    sandbox: Any, make_settings: Callable[..., Any], running_app: Callable[..., Any], clock: Clock
+    sandbox: Any, make_settings: Callable[..., Any], running_app: Callable[..., Any], clock: SettableClock
 ) -> Callable[..., Any]:
     """``async with sandbox_app(**fhir_settings) as client``: the service allowed to call the sandbox."""
 
@@ -112,7 +90,7 @@ def sandbox_app(
 
 
 async def test_every_sandbox_scenario_gives_the_same_cards_from_the_fhir_server(
-    sandbox: Any, sandbox_app: Callable[..., Any], clock: Clock
+    sandbox: Any, sandbox_app: Callable[..., Any], clock: SettableClock
 ) -> None:
     assert len(sandbox.scenarios) >= 10, "the example scenarios should be loaded into the sandbox"
     differences = {}
@@ -124,9 +102,9 @@ async def test_every_sandbox_scenario_gives_the_same_cards_from_the_fhir_server(
             fallback = await client.post(SERVICE_URL, json=without_prefetch(scenario, sandbox))
             assert reference.status_code == 200, (scenario.name, reference.text)
             assert fallback.status_code == 200, (scenario.name, fallback.text)
-            fired += cards_of(fallback.json())
-            if cards_of(reference.json()) != cards_of(fallback.json()):
-                differences[scenario.name] = (cards_of(reference.json()), cards_of(fallback.json()))
+            fired += cards_of(fallback)
+            if cards_of(reference) != cards_of(fallback):
+                differences[scenario.name] = (cards_of(reference), cards_of(fallback))
     assert differences == {}
     # the comparison must not be one of empty answers only: every rule with a sandbox
     # scenario that expects it fired at least once from the FHIR server
@@ -172,7 +150,7 @@ class TestPaging:
                 "hook": "patient-view",
                 "hookInstance": "0c7f6f0e-9d1e-4d59-9a0c-3c2f5a8f2b11",
                 "fhirServer": sandbox.base_url,
-                "fhirAuthorization": authorization(sandbox.token),
+                "fhirAuthorization": fhir_authorization(sandbox.token),
                 "context": {"userId": "Practitioner/u", "patientId": patient_id},
                 **({"prefetch": prefetch} if prefetch is not None else {}),
             }
@@ -211,7 +189,7 @@ class TestPaging:
             query = {"patient": self.patient_id, "_count": "50"}
             first_page = http.get(f"{sandbox.base_url}/Observation", params=query).json()
         assert len(first_page["entry"]) == 50
-        prefetch = dict.fromkeys(KEYS, EMPTY) | {
+        prefetch = dict.fromkeys(PREFETCH_KEYS, EMPTY) | {
             "patient": {"resourceType": "Patient", "id": self.patient_id},
             "labs": first_page,
         }
@@ -228,8 +206,7 @@ class TestFailures:
         scenario = sandbox.scenarios[0]
         async with sandbox_app() as client:
             response = await client.post(SERVICE_URL, json=without_prefetch(scenario, sandbox, token="wrong-token"))
-        assert response.status_code == 412
-        diagnostics = [issue["diagnostics"] for issue in response.json()["issue"]]
+        diagnostics = assert_operation_outcome(response, 412, "incomplete")
         assert "prefetch key 'conditions': FHIR server refused the access token (401)" in diagnostics
         assert "wrong-token" not in response.text
 
@@ -244,7 +221,7 @@ class TestFailures:
             client = FhirClient(http, settings, mode="development")
             gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, client, max_entries=1000, budget_s=BUDGET_S)
             record = await gatherer.gather(request, parse_context(request.hook, request.context))
-        assert {gap.key for gap in record.gaps} == set(KEYS) - {"patient", "conditions"}
+        assert {gap.key for gap in record.gaps} == set(PREFETCH_KEYS) - REQUIRED_KEYS
         assert {gap.reason for gap in record.gaps} == {"FHIR server refused the access token (401)"}
 
     async def test_server_not_on_the_allowlist_is_refused(self, sandbox: Any, sandbox_app: Callable[..., Any]) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +16,13 @@ from cds_hooks.models import CDSResponse, DiscoveryResponse, FeedbackRequest
 from cds_hooks.prefetch import check_template_subset
 from service import __version__
 from service.app import create_app
+from service.cli.fhir_access import fhir_authorization
+from service.prefetch import PREFETCH_KEYS
 from service.settings import load_settings
+from service.store.settings import StoreSettings
+from tests.bundles import searchset
+from tests.inprocess import serve_app
+from tests.outcomes import assert_operation_outcome
 
 pytestmark = pytest.mark.anyio
 
@@ -27,16 +31,6 @@ PINNED = datetime(2026, 6, 1, 10, 0, tzinfo=timezone(timedelta(hours=1)))
 SERVICE = "/cds-services/mscc-screening"
 EHR = "https://ehr.example.org/fhir"
 TOKEN = "opaque-fhir-token-app-test"
-KEYS = [
-    "patient",
-    "conditions",
-    "labs",
-    "findings",
-    "imagingOrders",
-    "imagingStudies",
-    "imagingReports",
-    "imagingProcedures",
-]
 HOOKS = ["patient-view", "encounter-start", "order-select", "order-sign"]
 
 PATIENT = {"resourceType": "Patient", "id": "t-patient", "birthDate": "1950-03-01", "gender": "female"}
@@ -57,14 +51,10 @@ DRAFT_ORDER = {
 OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
 
 
-def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
-
-
 FULL_PREFETCH: dict[str, Any] = {
     "patient": PATIENT,
     "conditions": searchset(CONDITION),
-    **{key: searchset() for key in KEYS[2:]},
+    **{key: searchset() for key in PREFETCH_KEYS[2:]},
 }
 
 
@@ -90,13 +80,7 @@ def hook_request(
         body["prefetch"] = prefetch
     if fhir_server is not None:
         body["fhirServer"] = fhir_server
-        body["fhirAuthorization"] = {
-            "access_token": TOKEN,
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "user/*.read",
-            "subject": "mscc-cds",
-        }
+        body["fhirAuthorization"] = fhir_authorization(TOKEN)
     return body
 
 
@@ -126,23 +110,16 @@ def ehr() -> FakeEhr:
 
 
 @pytest.fixture
-async def client_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ehr: FakeEhr) -> AsyncIterator[Client]:
+async def client_for(
+    clean_mscc_environment: None, store_settings: StoreSettings, ehr: FakeEhr
+) -> AsyncIterator[Client]:
     """Build the app for settings overrides, run its lifespan, and talk to it in process."""
-    for name in list(os.environ):
-        if name.upper().startswith("MSCC_"):
-            monkeypatch.delenv(name)
     async with AsyncExitStack() as stack:
 
         async def make(**overrides: Any) -> httpx.AsyncClient:
-            settings = load_settings(
-                store={"url": f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}"},
-                fhir={"allowed_servers": [EHR]},
-                **overrides,
-            )
+            settings = load_settings(store=store_settings, fhir={"allowed_servers": [EHR]}, **overrides)
             app = create_app(settings, clock=lambda: PINNED, fhir_transport=httpx.MockTransport(ehr))
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            transport = httpx.ASGITransport(app=app)
-            return await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
+            return await stack.enter_async_context(serve_app(app))
 
         yield make
 
@@ -150,16 +127,6 @@ async def client_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ehr: FakeE
 @pytest.fixture
 async def client(client_for: Client) -> httpx.AsyncClient:
     return await client_for()
-
-
-def assert_operation_outcome(response: httpx.Response, status: int) -> list[str]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    assert body["issue"] and all(issue["severity"] == "error" for issue in body["issue"])
-    assert "Traceback" not in response.text and 'File "' not in response.text
-    return [issue["diagnostics"] for issue in body["issue"]]
 
 
 def assert_cards(response: httpx.Response) -> CDSResponse:
@@ -178,7 +145,7 @@ async def test_discovery_lists_the_hooks_with_their_prefetch_templates(client: h
     for service in discovery.services:
         assert service.id == "mscc-screening"
         assert service.title and service.description
-        assert service.prefetch is not None and list(service.prefetch) == KEYS
+        assert service.prefetch is not None and list(service.prefetch) == list(PREFETCH_KEYS)
         for template in service.prefetch.values():
             check_template_subset(template)
     assert discovery.to_json() == response.json()
@@ -235,7 +202,7 @@ async def test_absent_keys_are_queried_from_fhir_server_with_the_token(client: h
 
 
 async def test_null_keys_mean_no_data_and_are_not_re_queried(client: httpx.AsyncClient, ehr: FakeEhr) -> None:
-    prefetch = dict.fromkeys(KEYS)
+    prefetch = dict.fromkeys(PREFETCH_KEYS)
     assert_cards(await client.post(SERVICE, json=hook_request(prefetch=prefetch, fhir_server=EHR)))
     assert ehr.requests == []
 

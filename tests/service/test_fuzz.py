@@ -42,6 +42,7 @@ from cds_hooks.models import (
 from service.app import create_app
 from service.settings import Settings
 from service.store.settings import StoreSettings
+from tests.scenarios import scenario_paths
 
 # -- arbitrary JSON against the models --------------------------------------------------
 
@@ -76,8 +77,7 @@ def _seeds() -> dict[type[WireModel], list[Any]]:
     """Valid objects of every model: the specification's own examples and a scenario request."""
     seeds: dict[type[WireModel], list[Any]] = {model: [] for model in MODELS}
     documents = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(SPEC_EXAMPLES.glob("*.json"))]
-    scenarios = sorted((Path(__file__).resolve().parents[2] / "profiles" / "examples").glob("[0-9][0-9]-*.json"))
-    documents.extend(json.loads(path.read_text(encoding="utf-8")) for path in scenarios[:1])
+    documents.extend(json.loads(path.read_text(encoding="utf-8")) for path in scenario_paths()[:1])
     for document in documents:
         top_level: tuple[type[WireModel], ...] = (CDSRequest, CDSResponse, DiscoveryResponse, FeedbackRequest, Action)
         for top in document if isinstance(document, list) else [document]:
@@ -239,8 +239,8 @@ def openapi_with_bodies(document: dict[str, Any]) -> dict[str, Any]:
     return enriched
 
 
-def test_generated_calls_never_get_a_5xx(tmp_path: Path) -> None:
-    app = create_app(Settings(store=StoreSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}")))
+def test_generated_calls_never_get_a_5xx(store_settings: StoreSettings) -> None:
+    app = create_app(Settings(store=store_settings))
     schema = schemathesis.openapi.from_dict(openapi_with_bodies(app.openapi()))
     schema.app = app
     strategy = schema.as_strategy(GenerationMode.POSITIVE) | schema.as_strategy(GenerationMode.NEGATIVE)

@@ -13,8 +13,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,10 +24,12 @@ from jwt.algorithms import ECAlgorithm
 
 from service.app import create_app
 from service.logs import LOG_FIELDS, AllowlistJsonFormatter, RequestLogMiddleware, configure_logging
+from service.scenarios import Scenario
 from service.security.settings import AuthSettings, TrustedIssuerSettings
 from service.settings import Settings
 from service.store.settings import StoreSettings
-from tests.scenarios import Scenario, load_scenario, scenario_paths
+from tests.inprocess import SettableClock
+from tests.scenarios import draft_orders, load_scenario, prefetched_resources, scenario_paths
 
 BASE_FIELDS = {"ts", "level", "logger", "event"}
 ISSUER = "https://ehr.example.org"
@@ -158,24 +158,16 @@ def mint(key: ec.EllipticCurvePrivateKey, path: str, tokens: list[str], **overri
     return {"Authorization": f"Bearer {token}"}
 
 
-class PinnedClock:
-    def __init__(self) -> None:
-        self.now = datetime.fromisoformat("2026-06-01T10:00:00+01:00")
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def logged_app(client_key: ec.EllipticCurvePrivateKey, tmp_path: Path) -> tuple[FastAPI, PinnedClock]:
+def logged_app(client_key: ec.EllipticCurvePrivateKey, store_settings: StoreSettings) -> tuple[FastAPI, SettableClock]:
     jwks = {"keys": [{**ECAlgorithm.to_jwk(client_key.public_key(), as_dict=True), "kid": "k1", "alg": "ES384"}]}
     settings = Settings(
         public_base_url=PUBLIC_BASE_URL,
         auth=AuthSettings(issuers=[TrustedIssuerSettings(issuer=ISSUER, jwks=jwks)]),
-        store=StoreSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}"),
+        store=store_settings,
         log_level="DEBUG",
     )
-    clock = PinnedClock()
+    clock = SettableClock()
     return create_app(settings, clock=clock), clock
 
 
@@ -193,7 +185,7 @@ def _strings(value: Any) -> Iterator[str]:
 def identifying_strings(scenario: Scenario) -> set[str]:
     """What must never be logged: ids of the patient and every resource, names, birth dates, identifiers."""
     found = {scenario.context.get("patientId"), scenario.context.get("encounterId"), scenario.context.get("userId")}
-    for resource in [*scenario.resources(), *scenario.draft_orders()]:
+    for resource in [*prefetched_resources(scenario), *draft_orders(scenario)]:
         found.add(resource.get("id"))
         if resource.get("resourceType") == "Patient":
             found.add(resource.get("birthDate"))
@@ -222,7 +214,9 @@ def test_there_are_scenarios_to_drive() -> None:
 
 @pytest.mark.anyio
 async def test_no_scenario_leaves_identifying_data_in_the_log(
-    logged_app: tuple[FastAPI, PinnedClock], client_key: ec.EllipticCurvePrivateKey, capsys: pytest.CaptureFixture[str]
+    logged_app: tuple[FastAPI, SettableClock],
+    client_key: ec.EllipticCurvePrivateKey,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     app, clock = logged_app
     scenarios = [load_scenario(path) for path in scenario_paths()]

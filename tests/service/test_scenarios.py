@@ -8,7 +8,6 @@ which was derived from the decision table in clinical-rules.md §2, not from the
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections import Counter
@@ -16,20 +15,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
+from service.app import create_app
+from service.prefetch import PREFETCH_KEYS, REQUIRED_KEYS
+from service.scenarios import Scenario
+from service.settings import DEFAULT_PROFILES_DIR, Settings
+from service.store.settings import StoreSettings
+from tests.inprocess import serve_app
 from tests.scenarios import (
-    PREFETCH_KEYS,
-    PROFILES_DIR,
     RULE_TOPIC_SYSTEM,
-    Scenario,
     card_multiset,
+    draft_orders,
+    expected_multiset,
     load_scenario,
     load_scenarios,
+    prefetched_resources,
     scenario_paths,
 )
 
@@ -39,7 +43,6 @@ by_file = pytest.mark.parametrize("path", SCENARIO_FILES, ids=FILE_IDS)
 
 SERVICE_URL = "/cds-services/mscc-screening"
 HOOKS = frozenset({"patient-view", "encounter-start", "order-select", "order-sign"})
-REQUIRED_KEYS = ("patient", "conditions")
 FHIR_SERVER = "https://ehr.example.org/fhir"
 #: FHIR ``id``: 1-64 of [A-Za-z0-9-.]
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -68,7 +71,12 @@ def _walk(value: Any) -> Iterator[dict[str, Any]]:
 
 
 def _all_resources(scenario: Scenario) -> list[dict[str, Any]]:
-    return [*scenario.resources(), *scenario.draft_orders()]
+    return [*prefetched_resources(scenario), *draft_orders(scenario)]
+
+
+def _id_prefix(scenario: Scenario) -> str:
+    """``sNN-``: every id of scenario NN starts with it (DESIGN.md)."""
+    return f"s{scenario.name[:2]}-"
 
 
 def _fhir_errors(scenario: Scenario) -> list[str]:
@@ -119,7 +127,7 @@ def test_expectations_cover_every_reachable_rule_and_hook() -> None:
     assert {card.rule_id for card in expected} >= REACHABLE_RULES
     assert ("R1", "info") in {(card.rule_id, card.indicator) for card in expected}, "R9 downgrade of R1 untested"
     assert any(not scenario.expected_cards for scenario in scenarios), "no scenario expects silence"
-    assert {scenario.hook for scenario in scenarios} == HOOKS
+    assert {scenario.request["hook"] for scenario in scenarios} == HOOKS
     assert {scenario.sandbox for scenario in scenarios} == {True, False}
 
 
@@ -130,21 +138,22 @@ def test_expectations_cover_every_reachable_rule_and_hook() -> None:
 def test_scenario_is_a_well_formed_request(path: Path) -> None:
     scenario = load_scenario(path)
     request, context, prefetch = scenario.request, scenario.context, scenario.prefetch
-    assert scenario.hook in HOOKS
+    hook = request["hook"]
+    assert hook in HOOKS
     assert uuid.UUID(request["hookInstance"]).version == 4
     assert "fhirAuthorization" not in request, "scenarios are prefetch-complete"
     assert request.get("fhirServer", FHIR_SERVER) == FHIR_SERVER
     assert str(context.get("userId", "")).startswith("Practitioner/")
-    assert context.get("patientId") == f"s{scenario.number:02d}-patient"
-    if scenario.hook == "encounter-start":
+    assert context.get("patientId") == f"{_id_prefix(scenario)}patient"
+    if hook == "encounter-start":
         assert context.get("encounterId")
-    if scenario.hook in ("order-select", "order-sign"):
-        drafts = scenario.draft_orders()
+    if hook in ("order-select", "order-sign"):
+        drafts = draft_orders(scenario)
         assert context["draftOrders"]["resourceType"] == "Bundle"
         assert drafts
         assert all(order["status"] == "draft" for order in drafts)
-    if scenario.hook == "order-select":
-        draft_references = {f"{order['resourceType']}/{order['id']}" for order in scenario.draft_orders()}
+    if hook == "order-select":
+        draft_references = {f"{order['resourceType']}/{order['id']}" for order in draft_orders(scenario)}
         assert context.get("selections")
         assert set(context["selections"]) <= draft_references
 
@@ -168,7 +177,7 @@ def test_scenario_is_a_well_formed_request(path: Path) -> None:
 @by_file
 def test_scenario_resources_belong_to_its_patient(path: Path) -> None:
     scenario = load_scenario(path)
-    prefix = f"s{scenario.number:02d}-"
+    prefix = _id_prefix(scenario)
     patient_reference = f"Patient/{scenario.context['patientId']}"
     for resource in _all_resources(scenario):
         assert _FHIR_ID.match(resource["id"]), resource["id"]
@@ -222,23 +231,13 @@ def test_scenario_conditions_keep_fhir_invariants(path: Path) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.usefixtures("clean_mscc_environment")  # the expectations assume the default clinical policy
 @by_file
-async def test_service_returns_the_expected_cards(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_service_returns_the_expected_cards(path: Path, store_settings: StoreSettings) -> None:
     scenario = load_scenario(path)
-    # The expectations assume the default clinical policy: no MSCC_ variable may change it.
-    for name in list(os.environ):
-        if name.upper().startswith("MSCC_"):
-            monkeypatch.delenv(name)
-    # Imported here so that the structural tests above run even while the service cannot be built.
-    from service.app import create_app
-    from service.settings import Settings
-
-    settings = Settings(profiles_dir=PROFILES_DIR, store={"url": f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}"})
+    settings = Settings(profiles_dir=DEFAULT_PROFILES_DIR, store=store_settings)
     app = create_app(settings, clock=lambda: scenario.reference_time)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
-    ):
+    async with serve_app(app) as client:
         response = await client.post(SERVICE_URL, json=scenario.request)
 
     assert response.status_code == 200, response.text
@@ -248,7 +247,7 @@ async def test_service_returns_the_expected_cards(path: Path, tmp_path: Path, mo
         assert 0 < len(card["summary"]) < 140
         assert card["source"]["topic"]["system"] == RULE_TOPIC_SYSTEM
         assert card["source"]["topic"]["code"]
-    expected = scenario.expected_multiset()
+    expected = expected_multiset(scenario)
     actual = card_multiset(cards)
     assert actual == expected, (
         f"{scenario.title}\nexpected {sorted(expected.elements())}\ngot {sorted(actual.elements())}"

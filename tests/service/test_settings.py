@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,8 @@ from service.settings import DEFAULT_PROFILES_DIR, LimitSettings, Settings, load
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No MSCC_* variable of the machine running the tests leaks into them."""
-    for name in list(os.environ):
-        if name.upper().startswith("MSCC_"):
-            monkeypatch.delenv(name)
+# No MSCC_* variable of the machine running the tests leaks into them.
+pytestmark = pytest.mark.usefixtures("clean_mscc_environment")
 
 
 def test_defaults() -> None:

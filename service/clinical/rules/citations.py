@@ -11,10 +11,12 @@ from service.clinical.rules.base import Citation
 
 __all__ = [
     "ACP_2011",
+    "ACR_LOW_BACK_PAIN",
     "ACR_MYELOPATHY",
     "ACR_PLEXOPATHY",
     "ASTRO_2024",
     "CG75",
+    "CHRISTIE_MSCC",
     "CKS_HYPERCALCAEMIA",
     "NG12_1_1_1",
     "NG12_1_1_2",
@@ -27,6 +29,7 @@ __all__ = [
     "NG234_NO_CANCER",
     "QS56_ST2",
     "QS56_ST3",
+    "QS56_ST4",
     "RADIOGRAPHICS_2008",
     "SCOTTISH_MSCC",
     "STATPEARLS_HYPERCALCAEMIA",
@@ -91,6 +94,20 @@ QS56_ST3 = Citation(
     "MSCC with neurological symptoms or signs.",
     "https://www.nice.org.uk/guidance/qs56",
 )
+QS56_ST4 = Citation(
+    "NICE QS56 (2023) statement 4",
+    "National Institute for Health and Care Excellence. Metastatic spinal cord compression in adults. Quality "
+    "standard QS56, updated September 2023. Statement 4: investigations for suspected MSCC with neurological "
+    "symptoms or signs are coordinated by an MSCC coordinator.",
+    "https://www.nice.org.uk/guidance/qs56",
+)
+CHRISTIE_MSCC = Citation(
+    "The Christie MSCC pathway (2023)",
+    "The Christie NHS Foundation Trust. Identifying patients with suspected MSCC (April 2023): MRI of the whole "
+    "spine within 24 hours; with a specific contraindication, CT of the whole spine with sagittal slices.",
+    "https://www.christie.nhs.uk/patients-and-visitors/services/metastatic-spinal-cord-compression-mscc/"
+    "information-about-mscc-for-healthcare-professionals/identifying-patients-with-suspected-mscc",
+)
 CG75 = Citation(
     "NICE CG75 (2008) key priorities",
     "National Institute for Health and Care Excellence. Metastatic spinal cord compression in adults: risk "
@@ -108,6 +125,13 @@ ACR_MYELOPATHY = Citation(
     "ACR Appropriateness Criteria Myelopathy (2021)",
     "Agarwal et al. ACR Appropriateness Criteria Myelopathy: 2021 update. J Am Coll Radiol 2021;18:S73. "
     "Variants 1-2: MRI of the spine is usually appropriate.",
+)
+ACR_LOW_BACK_PAIN = Citation(
+    "ACR Appropriateness Criteria Low Back Pain (2021) variant 7",
+    "Hutchins et al. ACR Appropriateness Criteria Low Back Pain: 2021 update. J Am Coll Radiol 2021;18:S361. "
+    "Variant 7: low back pain with or without radiculopathy and suspicion of cancer, infection or "
+    "immunosuppression; initial imaging.",
+    "https://acsearch.acr.org/list/GetAppendix?PanelName=Neurologic&TopicId=141",
 )
 ACP_2011 = Citation(
     "ACP high-value care: imaging for low back pain (2011)",

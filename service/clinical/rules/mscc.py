@@ -1,9 +1,10 @@
 """MSCC and spinal metastases in a person with cancer: R1, R2, R2b, and R3 (MRI contraindicated).
 
 Evidence: NICE NG234 (2023) https://www.nice.org.uk/guidance/ng234/chapter/Recommendations
-recs 1.3.2 (box 1), 1.3 box 2, 1.5.2, 1.8.1; QS56 statements 2-3
+recs 1.3.2 (box 1), 1.3 box 2, 1.5.2, 1.8.1; QS56 statements 2-4
 https://www.nice.org.uk/guidance/qs56; CG75 (2008) key priorities; the Scottish referral
-guidelines for R2b. See clinical-rules.md §1.1-1.2 and §2.2.
+guidelines for R2b; ACR Low Back Pain variant 7 (R2); the Christie pathway (R3, CT when MRI
+is contraindicated). See clinical-rules.md §1.1-1.3 and §2.2.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from dataclasses import replace
 from service.clinical.rules.base import Plan, RuleSpec, Truth, Verdict, all_of, any_of
 from service.clinical.rules.citations import (
     ACP_2011,
+    ACR_LOW_BACK_PAIN,
     ACR_MYELOPATHY,
     ASTRO_2024,
     CG75,
+    CHRISTIE_MSCC,
     NG234_1_3_2,
     NG234_1_5_2,
     NG234_1_8_1,
@@ -23,11 +26,13 @@ from service.clinical.rules.citations import (
     NG234_IMAGING,
     QS56_ST2,
     QS56_ST3,
+    QS56_ST4,
     SCOTTISH_MSCC,
 )
 from service.clinical.rules.common import RULES_DATE, RULES_VERSION, SAFETY_NET, cancer_noun, ct_whole_spine
 from service.clinical.rules.common import whole_spine_mri as _whole_spine_mri
 from service.clinical.rules.facts import CANCER_ANY_GROUPS, NEURO_GROUPS, PAIN_QUALITY_GROUPS, SPINAL_PAIN_GROUPS, Given
+from service.clinical.rules.suppression import IMAGING_KEYS
 
 __all__ = [
     "R1",
@@ -41,7 +46,6 @@ __all__ = [
 ]
 
 _FINDING_KEYS = ("conditions", "findings")
-_IMAGING_KEYS = ("imagingOrders", "imagingStudies", "imagingReports", "imagingProcedures")
 
 R1 = RuleSpec(
     id="R1",
@@ -59,9 +63,9 @@ R1 = RuleSpec(
     family="spine",
     rank=10,
     superseded_by=(),
-    citations=(NG234_1_5_2, NG234_1_3_2, NG234_1_8_1, QS56_ST3, CG75, ACR_MYELOPATHY, ASTRO_2024),
+    citations=(NG234_1_5_2, NG234_1_3_2, NG234_1_8_1, QS56_ST3, QS56_ST4, CG75, ACR_MYELOPATHY, ASTRO_2024),
     valuesets=(*CANCER_ANY_GROUPS, *NEURO_GROUPS, "cord-compression"),
-    data_keys=(*_FINDING_KEYS, *_IMAGING_KEYS),
+    data_keys=(*_FINDING_KEYS, *IMAGING_KEYS),
 )
 
 R2 = RuleSpec(
@@ -80,7 +84,7 @@ R2 = RuleSpec(
     family="spine",
     rank=40,
     superseded_by=("R1",),
-    citations=(NG234_BOX2, NG234_IMAGING, QS56_ST2, CG75, ACP_2011),
+    citations=(NG234_BOX2, NG234_IMAGING, QS56_ST2, CG75, ACR_LOW_BACK_PAIN, ACP_2011),
     valuesets=(
         *CANCER_ANY_GROUPS,
         *SPINAL_PAIN_GROUPS,
@@ -88,7 +92,7 @@ R2 = RuleSpec(
         "pain-severity",
         "secondary-bone-malignancy",
     ),
-    data_keys=(*_FINDING_KEYS, "labs", *_IMAGING_KEYS),
+    data_keys=(*_FINDING_KEYS, "labs", *IMAGING_KEYS),
 )
 
 R2B = RuleSpec(
@@ -126,7 +130,7 @@ R3 = RuleSpec(
     family="spine",
     rank=10,
     superseded_by=(),
-    citations=(NG234_IMAGING,),
+    citations=(NG234_IMAGING, CHRISTIE_MSCC),
     valuesets=("mri-contraindicated", "ct-spine"),
     data_keys=_FINDING_KEYS,
 )
@@ -161,7 +165,7 @@ _CODING_CAVEAT = (
 
 
 def mscc_suspected(given: Given) -> Verdict:
-    """R1 - NICE NG234 recs 1.3.2, 1.5.2, 1.8.1; QS56 statement 3; CG75.
+    """R1 - NICE NG234 recs 1.3.2, 1.5.2, 1.8.1; QS56 statements 3-4; CG75.
 
     https://www.nice.org.uk/guidance/ng234/chapter/Recommendations
     """

@@ -26,6 +26,7 @@ from service.clinical.rules.base import (
 from service.clinical.rules.citations import NG12_1_1_1, NG12_1_1_2, NG12_1_1_3, NG234_NO_CANCER
 from service.clinical.rules.common import RULES_DATE, RULES_VERSION, chest_xray
 from service.clinical.rules.facts import CANCER_ANY_GROUPS, NG12_SYMPTOMS, SPINAL_PAIN_GROUPS, Given
+from service.clinical.rules.suppression import IMAGING_KEYS
 
 __all__ = [
     "R6A",
@@ -102,7 +103,8 @@ R6B = _spec(
     superseded_by=("R6a",),
     citations=(NG12_1_1_2,),
     valuesets=(*CANCER_ANY_GROUPS, *NG12_SYMPTOMS, "smoking-status-code", "smoking-status-ever", "chest-imaging"),
-    data_keys=("patient", "conditions", "findings", "labs", "imagingOrders", "imagingStudies", "imagingReports"),
+    # R9 reads recent chest imaging from every imaging key, procedures included.
+    data_keys=("patient", "conditions", "findings", "labs", *IMAGING_KEYS),
     health_status_inputs=("smoking status (LOINC 72166-2)",),
 )
 R6C = _spec(

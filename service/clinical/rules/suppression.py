@@ -6,12 +6,15 @@ only certain evidence withholds advice (:meth:`TimeSpan.surely_within`):
 * R1 is never suppressed. A completed whole-spine MRI after the earliest neurological
   onset and within ``r1_study_window_hours`` downgrades it to info ("review the result");
   else an active whole-spine MRI order within ``r1_order_window_hours`` rewords it
-  ("make sure it is done and reported within 24 h").
+  ("confirm it is reported within 24 h; coordinator and dexamethasone still apply").
 * R2 is suppressed by a whole-spine MRI done within ``r2_study_window_days`` or ordered
   within ``r2_order_window_days``; R6b by a chest X-ray or CT done within
   ``r6_study_window_days`` or ordered within ``r6_order_window_days``.
 * Only whole-spine codes count (NICE wants the whole spine). A single-region spine MRI
   suppresses nothing; the spinal cards mention it.
+* Only active orders count as "ordered" (§2.1: ServiceRequest active/completed): a draft,
+  e.g. the order being selected or signed in this hook call, may never be signed, and
+  withholding R2's "MSCC coordinator within 24 hours" for it would lose advice.
 """
 
 from __future__ import annotations
@@ -66,12 +69,12 @@ class RecentImaging:
 
 
 def _recent(events: tuple[ImagingEvent, ...], state: str, given: Given, window: timedelta) -> list[Timed]:
-    """Events in ``state`` that surely happened within ``window`` before the hook time."""
+    """Events in ``state``, not drafts, that surely happened within ``window`` before the hook time."""
     at = given.snapshot.at
     return [
         (event.when, event)
         for event in events
-        if event.state == state and event.when is not None and event.when.surely_within(at, window)
+        if event.state == state and not event.draft and event.when is not None and event.when.surely_within(at, window)
     ]
 
 
@@ -150,10 +153,12 @@ def _r1(plans: dict[str, Plan], given: Given, whole: tuple[ImagingEvent, ...]) -
     if not ordered:
         return False
     when, order = _latest(ordered)
+    # The summary keeps the two actions that do not wait for the scan (§2.3: "dexamethasone /
+    # coordinator still apply"): a reader of the summary alone must not take the order as enough.
     plans["R1"] = replace(
         plan,
-        summary=f"Suspected MSCC: whole-spine MRI requested {when.short(zone)} – make sure it is done and "
-        "reported within 24 h",
+        summary=f"Suspected MSCC: whole-spine MRI requested {when.short(zone)} – confirm reported within 24 h; "
+        "MSCC coordinator now, dexamethasone 16 mg",
         actions=(
             f"Whole-spine MRI already requested ({when.display(zone)}): confirm it is done and reported within "
             "24 hours of the suspicion (NG234 1.5.2).",

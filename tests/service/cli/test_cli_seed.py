@@ -15,6 +15,7 @@ from service.cli.exitcodes import FAILURE
 from service.cli.seed import SeedError, seed_scenarios
 from service.scenarios import Scenario, ScenarioError, load_scenarios, shift_dates, transaction_bundle
 from service.settings import DEFAULT_PROFILES_DIR
+from tests.bundles import searchset
 
 REFERENCE = datetime.fromisoformat("2026-06-01T10:00:00+01:00")
 NOW = datetime.fromisoformat("2026-11-24T15:30:00+00:00")
@@ -58,10 +59,6 @@ CONDITION = {
         "profile": ["http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-primary-cancer-condition"],
     },
 }
-
-
-def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
 
 
 class TestShiftDates:
@@ -155,6 +152,7 @@ class TestLoader:
             b'{"context": {"patientId": "p"}}',
             b'{"context": {"patientId": "p"}, "extension": {"org.mscc-cds.scenario": '
             b'{"referenceTime": "2026-06-01T10:00:00"}}}',
+            b'{"context": {"patientId": "p"}, "extension": ["not", "an", "object"]}',
         ],
     )
     def test_broken_files_are_named(self, tmp_path: Path, content: bytes) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.clinical.policy import ClinicalPolicy
+from service.clinical.rules import RULES_BY_ID
 from tests.service.clinical.factories import (
     BACKACHE,
     BONE_METASTASIS,
@@ -168,6 +169,43 @@ def test_r1_supersedes_r2_and_folds_it() -> None:
     assert cards_of(result) == [("R1", "critical")]
     assert outcome(result, "R2") == "suppressed"
     assert "Also met – R2 Spinal metastases suspected" in (result.cards[0].detail or "")
+
+
+# -- citations (§2.2 "Citation" column; URLs from §1) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "label", "url"),
+    [
+        # R1: "NG234 1.3.2, 1.5.2, 1.8.1; QS56 st. 3–4; CG75; …"
+        ("R1", "NICE QS56 (2023) statement 4", "https://www.nice.org.uk/guidance/qs56"),
+        # R2: "…; US: ACR LBP var. 7, ACP 2011"
+        (
+            "R2",
+            "ACR Appropriateness Criteria Low Back Pain (2021) variant 7",
+            "https://acsearch.acr.org/list/GetAppendix?PanelName=Neurologic&TopicId=141",
+        ),
+        # R3: "NG234 1.5.x (S); Christie pathway"
+        (
+            "R3",
+            "The Christie MSCC pathway (2023)",
+            "https://www.christie.nhs.uk/patients-and-visitors/services/metastatic-spinal-cord-compression-mscc/"
+            "information-about-mscc-for-healthcare-professionals/identifying-patients-with-suspected-mscc",
+        ),
+    ],
+)
+def test_rules_cite_every_anchor_of_the_decision_table(rule_id: str, label: str, url: str) -> None:
+    citations = {citation.label: citation for citation in RULES_BY_ID[rule_id].citations}
+    assert label in citations
+    assert citations[label].url == url
+
+
+def test_r2_card_links_to_the_us_anchor() -> None:
+    card = screen(record(lung_cancer(), condition(THORACIC_BACK_PAIN, onset=ago(3)))).cards[0]
+    assert card.links is not None
+    assert "https://acsearch.acr.org/list/GetAppendix?PanelName=Neurologic&TopicId=141" in {
+        str(link.url) for link in card.links
+    }
 
 
 # -- R3 ---------------------------------------------------------------------------------

@@ -129,3 +129,11 @@ def test_r8_needs_an_r6a_or_r6b_card() -> None:
     result = screen(record(*resources, birth_date=AGED_40))
     assert cards_of(result) == [("R6c", "info")]
     assert outcome(result, "R8") == "not_fired"
+
+
+def test_r6b_card_says_when_imaging_procedures_could_not_be_read() -> None:
+    # R9 reads chest X-rays and CTs from Procedures too: an unreadable key may hide one.
+    resources = (condition(COUGH, onset=ago(5)), condition(DYSPNOEA, onset=ago(5)))
+    result = screen(record(*resources, birth_date="1970-01-01", gaps=["imagingProcedures"]))
+    assert cards_of(result) == [("R6b", "warning")]
+    assert "Could not read: imaging procedures" in (result.cards[0].detail or "")

@@ -112,6 +112,19 @@ def test_effective_variants_and_issued_fallback() -> None:
     assert result.notes == ("Observation skipped: result without effective time",)
 
 
+def test_effective_timing_is_read() -> None:
+    # Observation.effective[x] is dateTime | Period | Timing | instant (FHIR R4): a Timing's
+    # events are the times it was observed.
+    lab = observation(CALCIUM_MASS, value=10, unit="mg/dL", effectiveTiming={"event": [ago(2), ago(1)]})
+    sign = observation(URINARY_RETENTION, SNOMED, effectiveTiming={"event": [ago(1)]})
+    result = snap(lab, sign)
+    assert result.notes == ()
+    when = result.snapshot.measurements[0].when
+    assert (when.start.isoformat(), when.end.isoformat()) == (ago(2), ago(1))
+    onset = result.snapshot.findings[0].onset
+    assert onset is not None and onset.start.isoformat() == ago(1)
+
+
 def test_units_reported_missing_and_unknown() -> None:
     no_unit = observation(CALCIUM_MASS, value=12, effective=ago(1))
     odd_unit = observation(CALCIUM_MASS, value=12, unit="kg", effective=ago(1))
@@ -205,6 +218,13 @@ def test_draft_orders_without_authored_on_are_now() -> None:
     assert event.when is not None and event.when.start == AT
 
 
+def test_a_draft_service_request_in_the_record_is_a_draft() -> None:
+    event = snap(order(MRI_WHOLE_SPINE, authored=ago(hours=1), status="draft")).snapshot.imaging[0]
+    assert event.draft and event.state == "ordered"
+    active = snap(order(MRI_WHOLE_SPINE, authored=ago(hours=1))).snapshot.imaging[0]
+    assert not active.draft
+
+
 def test_imaging_older_than_every_window_is_dropped() -> None:
     assert snap(study(MRI_WHOLE_SPINE, started=ago(400))).snapshot.imaging == ()
 
@@ -225,6 +245,13 @@ def test_datetime_without_offset_is_read_as_utc_with_a_note() -> None:
     finding = snap(condition(URINARY_RETENTION, onset="2026-05-30T08:00:00")).snapshot.findings
     assert finding[0].onset is not None
     assert finding[0].onset.start.isoformat() == "2026-05-30T08:00:00+00:00"
+
+
+def test_datetime_without_seconds_or_offset_is_read_as_utc_with_a_note() -> None:
+    result = snap(condition(URINARY_RETENTION, onset="2026-05-30T08:15"))
+    onset = result.snapshot.findings[0].onset
+    assert onset is not None and onset.start.isoformat() == "2026-05-30T08:15:00+00:00"
+    assert result.notes == ("Condition: date-time without UTC offset read as UTC",)
 
 
 def test_note_for_offset_less_time_counts_repeats() -> None:

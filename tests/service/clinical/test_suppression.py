@@ -49,11 +49,32 @@ def test_r1_reworded_by_a_recent_whole_spine_order(hours: int, reworded: bool) -
     assert outcome(result, "R9") == ("fired" if reworded else "not_fired")
 
 
-def test_r1_reworded_by_the_order_being_signed() -> None:
-    draft = order(MRI_WHOLE_SPINE, authored=None, status="draft")
-    result = screen(record(*r1_patient(), drafts=[draft]))
+def test_reworded_r1_summary_keeps_the_immediate_actions() -> None:
+    # §2.3: "MRI already requested …; confirm … within 24 h …; dexamethasone / coordinator still apply".
+    result = screen(record(*r1_patient(order(MRI_WHOLE_SPINE, authored=ago(hours=2)))))
+    summary = result.cards[0].summary
+    assert "whole-spine MRI requested" in summary and "24 h" in summary
+    assert "MSCC coordinator now" in summary and "dexamethasone 16 mg" in summary
+    assert len(summary) < 140
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["hook draftOrders", "prefetch, status draft"],
+)
+def test_r1_is_not_reworded_by_a_draft_order(where: str) -> None:
+    # §2.1/§2.3: only an *active* ServiceRequest is an order; a draft may never be signed.
+    draft = order(MRI_WHOLE_SPINE, authored=ago(hours=1), status="draft")
+    if where == "hook draftOrders":
+        patient_record = record(*r1_patient(), drafts=[draft])
+    else:
+        patient_record = record(*r1_patient(draft))
+    result = screen(patient_record)
+    card = result.cards[0]
     assert cards_of(result) == [("R1", "critical")]
-    assert "requested 01 Jun 10:00" in result.cards[0].summary
+    assert "requested" not in card.summary and "contact the MSCC coordinator now" in card.summary
+    assert card.suggestions is not None
+    assert outcome(result, "R9") == "not_fired"
 
 
 @pytest.mark.parametrize(
@@ -118,6 +139,17 @@ def test_r2_date_only_study_suppresses_only_when_surely_recent() -> None:
     assert cards_of(screen(record(*r2_patient(month)))) == [("R2", "warning")]
 
 
+@pytest.mark.parametrize("in_hook", [True, False])
+def test_r2_is_not_suppressed_by_a_draft_order(in_hook: bool) -> None:
+    # order-select / order-sign: the whole-spine MRI being drafted is not yet an active order,
+    # and the card's other advice (MSCC coordinator within 24 h) must not disappear with it.
+    draft = order(MRI_WHOLE_SPINE, authored=ago(hours=1), status="draft")
+    patient_record = record(*r2_patient(), drafts=[draft]) if in_hook else record(*r2_patient(draft))
+    result = screen(patient_record)
+    assert cards_of(result) == [("R2", "warning")]
+    assert outcome(result, "R2") == "fired"
+
+
 def test_r2_order_without_a_date_does_not_suppress() -> None:
     assert cards_of(screen(record(*r2_patient(order(MRI_WHOLE_SPINE, authored=None))))) == [("R2", "warning")]
 
@@ -144,3 +176,10 @@ def test_r6b_suppression_windows(imaging: dict[str, object], suppressed: bool) -
     resources = (condition(COUGH, onset=ago(5)), condition(DYSPNOEA, onset=ago(5)), imaging)
     result = screen(record(*resources, birth_date="1970-01-01"))
     assert cards_of(result) == ([] if suppressed else [("R6b", "warning")])
+
+
+def test_r6b_is_not_suppressed_by_a_draft_chest_xray() -> None:
+    resources = (condition(COUGH, onset=ago(5)), condition(DYSPNOEA, onset=ago(5)))
+    draft = order(CHEST_XRAY, authored=ago(hours=1), status="draft")
+    result = screen(record(*resources, birth_date="1970-01-01", drafts=[draft]))
+    assert cards_of(result) == [("R6b", "warning")]

@@ -107,6 +107,12 @@ def test_fix_missing_offsets_copies_and_reads_as_utc() -> None:
     assert fix_missing_offsets({"x": "2026-05-20", "y": 3}) == ({"x": "2026-05-20", "y": 3}, False)
 
 
+def test_fix_missing_offsets_adds_missing_seconds() -> None:
+    # "2026-05-20T10:00" lacks both seconds and offset (FHIR requires both once a time is given).
+    assert fix_missing_offsets(["2026-05-20T10:00"]) == (["2026-05-20T10:00:00Z"], True)
+    assert fix_missing_offsets("2026-05-20T10:00+01:00") == ("2026-05-20T10:00+01:00", False)
+
+
 @pytest.mark.parametrize(
     ("birth", "expected"),
     [

@@ -227,6 +227,11 @@ def test_get_returns_the_record(library: ValueSetLibrary) -> None:
 def test_absent_groups_have_no_members(library: ValueSetLibrary) -> None:
     assert not library.contains("pain-feature-night", SNOMED, "36163009")
     assert "pain-feature-night" not in library.ids
+    assert library.codes_of("pain-feature-night") == frozenset()
+
+
+def test_codes_of_a_loaded_value_set_are_its_members(library: ValueSetLibrary) -> None:
+    assert library.codes_of("haemoptysis") == library.get("haemoptysis").codes
 
 
 def test_display_of(library: ValueSetLibrary) -> None:

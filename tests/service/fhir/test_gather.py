@@ -16,8 +16,10 @@ from cds_hooks.contexts import HookContext, parse_context
 from cds_hooks.errors import PayloadTooLarge, PreconditionFailed
 from cds_hooks.models import CDSRequest
 from cds_hooks.prefetch import PrefetchState
+from service.cli.fhir_access import fhir_authorization
 from service.fhir.gather import BUDGET_EXCEEDED, FhirFetchError, FhirSearcher, PatientDataGatherer
 from service.fhir.record import DataGap, PatientRecord, Resource
+from tests.bundles import searchset
 
 pytestmark = pytest.mark.anyio
 
@@ -36,17 +38,6 @@ CONDITION = {"resourceType": "Condition", "id": "c-1"}
 CALCIUM = {"resourceType": "Observation", "id": "o-1"}
 ENCOUNTER = {"resourceType": "Encounter", "id": "e-1"}
 OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
-
-
-def searchset(*resources: Resource, next_url: str | None = None) -> dict[str, Any]:
-    bundle: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [{"resource": r} for r in resources],
-    }
-    if next_url is not None:
-        bundle["link"] = [{"relation": "next", "url": next_url}]
-    return bundle
 
 
 FULL_PREFETCH = {
@@ -96,13 +87,7 @@ def _request(
     if server is not None:
         body["fhirServer"] = server
         if token:
-            body["fhirAuthorization"] = {
-                "access_token": TOKEN,
-                "token_type": "Bearer",
-                "expires_in": 300,
-                "scope": "user/*.read",
-                "subject": "mscc-cds",
-            }
+            body["fhirAuthorization"] = fhir_authorization(TOKEN)
     return CDSRequest.model_validate(body)
 
 

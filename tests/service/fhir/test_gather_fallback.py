@@ -13,10 +13,12 @@ import pytest
 from cds_hooks.contexts import parse_context
 from cds_hooks.errors import PreconditionFailed
 from cds_hooks.models import CDSRequest
+from service.cli.fhir_access import fhir_authorization
 from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import BUDGET_EXCEEDED, PatientDataGatherer
 from service.fhir.settings import FhirSettings
 from service.prefetch import REQUIRED_KEYS, build_prefetch_templates
+from tests.bundles import searchset
 
 pytestmark = pytest.mark.anyio
 
@@ -29,17 +31,6 @@ def codes_of(valueset_id: str) -> Iterable[tuple[str, str]]:
 
 
 TEMPLATES = build_prefetch_templates(codes_of)
-
-
-def searchset(*resources: dict[str, Any], next_url: str | None = None) -> dict[str, Any]:
-    value: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [{"resource": r} for r in resources],
-    }
-    if next_url:
-        value["link"] = [{"relation": "next", "url": next_url}]
-    return value
 
 
 PATIENT = {"resourceType": "Patient", "id": "p1"}
@@ -86,13 +77,7 @@ def request(prefetch: dict[str, Any] | None = None, fhir_server: str | None = BA
     }
     if fhir_server:
         body["fhirServer"] = fhir_server
-        body["fhirAuthorization"] = {
-            "access_token": TOKEN,
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "patient/*.read",
-            "subject": "mscc-cds",
-        }
+        body["fhirAuthorization"] = fhir_authorization(TOKEN)
     if prefetch is not None:
         body["prefetch"] = prefetch
     return CDSRequest.model_validate(body)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +20,8 @@ from service.app import create_app
 from service.security.settings import AuthSettings, TrustedIssuerSettings
 from service.settings import Settings
 from service.store.settings import StoreSettings
+from tests.bundles import searchset
+from tests.inprocess import serve_app
 
 ISSUER = "https://ehr.example.org"
 PUBLIC_BASE_URL = "https://cds.example.org"
@@ -60,12 +61,6 @@ def token_for(client_key: ec.EllipticCurvePrivateKey) -> Callable[..., str]:
 
 
 @pytest.fixture
-def store_settings(tmp_path: Path) -> StoreSettings:
-    """A throwaway SQLite store: the default one is a file in the working directory."""
-    return StoreSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}")
-
-
-@pytest.fixture
 def secure_settings(client_jwks: dict[str, Any], store_settings: StoreSettings) -> Settings:
     return Settings(
         public_base_url=PUBLIC_BASE_URL,
@@ -74,12 +69,9 @@ def secure_settings(client_jwks: dict[str, Any], store_settings: StoreSettings) 
     )
 
 
-@asynccontextmanager
-async def _serve(app: FastAPI, base_url: str = PUBLIC_BASE_URL) -> AsyncIterator[httpx.AsyncClient]:
-    # The lifespan opens (and migrates) the store; ASGITransport alone would not run it.
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as client:
-            yield client
+def _serve(app: FastAPI, base_url: str = PUBLIC_BASE_URL) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    # The default origin is the one the client JWTs name in their audience.
+    return serve_app(app, base_url)
 
 
 Serve = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -112,7 +104,7 @@ def hook_request() -> dict[str, Any]:
         "context": {"userId": "Practitioner/sec-user-1", "patientId": patient_id},
         "prefetch": {
             "patient": {"resourceType": "Patient", "id": patient_id, "birthDate": "1950-01-01"},
-            "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": []},
+            "conditions": searchset(),
         },
     }
 

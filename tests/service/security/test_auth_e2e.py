@@ -17,6 +17,7 @@ from service.metrics import Metrics
 from service.security.settings import AuthSettings
 from service.settings import Settings
 from service.store.settings import StoreSettings
+from tests.outcomes import assert_operation_outcome
 
 pytestmark = pytest.mark.anyio
 
@@ -33,12 +34,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def assert_bare_401(response: httpx.Response) -> None:
-    assert response.status_code == 401
+    assert assert_operation_outcome(response, 401, "login") == ["Unauthorized."]
     assert response.headers["www-authenticate"] == "Bearer"
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    assert [issue["code"] for issue in body["issue"]] == ["login"]
-    assert body["issue"][0]["diagnostics"] == "Unauthorized."
 
 
 async def test_every_endpoint_needs_a_token(

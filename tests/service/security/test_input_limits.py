@@ -18,6 +18,8 @@ from service.app import create_app
 from service.logs import AllowlistJsonFormatter
 from service.settings import LimitSettings, Settings
 from service.store.settings import StoreSettings
+from tests.inprocess import serve_app
+from tests.outcomes import assert_operation_outcome
 
 pytestmark = pytest.mark.anyio
 
@@ -34,17 +36,6 @@ def limited_app(store_settings: StoreSettings) -> FastAPI:
 async def client(limited_app: FastAPI, serve: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(limited_app, "http://127.0.0.1:8080") as started:
         yield started
-
-
-def assert_outcome(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    assert body["issue"] and all(issue["severity"] == "error" for issue in body["issue"])
-    assert body["issue"][0]["code"] == code
-    assert "Traceback" not in response.text and 'File "' not in response.text
-    return body
 
 
 def bundle(count: int, prefix: str = "lim-cond") -> dict[str, Any]:
@@ -66,7 +57,7 @@ def bundle(count: int, prefix: str = "lim-cond") -> dict[str, Any]:
 
 async def test_a_body_over_the_cap_is_413(client: httpx.AsyncClient, hook_request: dict[str, Any]) -> None:
     hook_request["context"]["padding"] = "x" * LIMITS.max_body_bytes
-    assert_outcome(await client.post(SERVICE, json=hook_request), 413, "too-costly")
+    assert_operation_outcome(await client.post(SERVICE, json=hook_request), 413, "too-costly")
 
 
 async def test_a_chunked_body_over_the_cap_is_413(client: httpx.AsyncClient, hook_request: dict[str, Any]) -> None:
@@ -80,7 +71,7 @@ async def test_a_chunked_body_over_the_cap_is_413(client: httpx.AsyncClient, hoo
     # No Content-Length: the cap must hold while streaming.
     response = await client.post(SERVICE, content=chunks(), headers={"Content-Type": "application/json"})
     assert "content-length" not in response.request.headers
-    assert_outcome(response, 413, "too-costly")
+    assert_operation_outcome(response, 413, "too-costly")
 
 
 async def test_nesting_over_the_cap_is_413(client: httpx.AsyncClient, hook_request: dict[str, Any]) -> None:
@@ -88,12 +79,12 @@ async def test_nesting_over_the_cap_is_413(client: httpx.AsyncClient, hook_reque
     for _ in range(LIMITS.max_json_depth + 1):
         nested = {"n": nested}
     hook_request["context"]["nested"] = nested
-    assert_outcome(await client.post(SERVICE, json=hook_request), 413, "too-costly")
+    assert_operation_outcome(await client.post(SERVICE, json=hook_request), 413, "too-costly")
 
 
 async def test_prefetch_entries_over_the_cap_are_413(client: httpx.AsyncClient, hook_request: dict[str, Any]) -> None:
     hook_request["prefetch"]["conditions"] = bundle(LIMITS.max_prefetch_entries + 1)
-    assert_outcome(await client.post(SERVICE, json=hook_request), 413, "too-costly")
+    assert_operation_outcome(await client.post(SERVICE, json=hook_request), 413, "too-costly")
 
 
 async def test_prefetch_entries_at_the_cap_are_fine(client: httpx.AsyncClient, hook_request: dict[str, Any]) -> None:
@@ -106,7 +97,7 @@ async def test_a_body_that_is_not_json_is_415(
     client: httpx.AsyncClient, hook_request: dict[str, Any], content_type: str
 ) -> None:
     response = await client.post(SERVICE, content=orjson.dumps(hook_request), headers={"Content-Type": content_type})
-    assert_outcome(response, 415, "not-supported")
+    assert_operation_outcome(response, 415, "not-supported")
 
 
 @pytest.mark.parametrize(
@@ -121,7 +112,7 @@ async def test_json_media_types_are_accepted(
 
 async def test_broken_json_is_400(client: httpx.AsyncClient) -> None:
     response = await client.post(SERVICE, content=b'{"hook": ', headers={"Content-Type": "application/json"})
-    assert_outcome(response, 400, "structure")
+    assert_operation_outcome(response, 400, "structure")
 
 
 async def test_a_missing_required_field_is_400_without_echoing_input(
@@ -129,8 +120,9 @@ async def test_a_missing_required_field_is_400_without_echoing_input(
 ) -> None:
     del hook_request["hookInstance"]
     hook_request["hook"] = 12345678
-    body = assert_outcome(await client.post(SERVICE, json=hook_request), 400, "structure")
-    text = json.dumps(body)
+    response = await client.post(SERVICE, json=hook_request)
+    assert_operation_outcome(response, 400, "structure")
+    text = json.dumps(response.json())
     assert "hookInstance" in text
     assert "12345678" not in text and "sec-patient-1" not in text
 
@@ -157,7 +149,7 @@ async def test_unknown_fields_are_tolerated_where_the_spec_allows_extension(
 async def test_routing_errors_are_operation_outcomes(
     client: httpx.AsyncClient, method: str, path: str, status: int, code: str
 ) -> None:
-    assert_outcome(await client.request(method, path, json={}), status, code)
+    assert_operation_outcome(await client.request(method, path, json={}), status, code)
 
 
 async def test_a_crashing_service_answers_a_bare_500(
@@ -172,11 +164,10 @@ async def test_a_crashing_service_answers_a_bare_500(
     service.handle = crash
     caplog.set_level(logging.INFO)
     # raise_app_exceptions=False: Starlette re-raises after answering, as a server would see it.
-    transport = httpx.ASGITransport(app=limited_app, raise_app_exceptions=False)
-    async with limited_app.router.lifespan_context(limited_app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as client:
-            response = await client.post(SERVICE, json=hook_request)
-    body = assert_outcome(response, 500, "exception")
+    async with serve_app(limited_app, "http://127.0.0.1:8080", raise_app_exceptions=False) as client:
+        response = await client.post(SERVICE, json=hook_request)
+    assert_operation_outcome(response, 500, "exception")
+    body = response.json()
     assert secret not in json.dumps(body) and "RuntimeError" not in json.dumps(body)
     formatter = AllowlistJsonFormatter()
     lines = [formatter.format(record) for record in caplog.records]

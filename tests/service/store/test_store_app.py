@@ -21,6 +21,7 @@ from service.store.pseudonym import Pseudonymiser
 from service.store.schema import SchemaOutdated, current_revision, head_revision
 from service.store.settings import StoreSettings
 from service.store.tables import audit_cards, audit_events, feedback
+from tests.inprocess import serve_app
 
 pytestmark = pytest.mark.anyio
 
@@ -36,10 +37,7 @@ def settings_for(url: str, **store: object) -> Settings:
 async def call_app(url: str, requests: list[tuple[str, str, object]]) -> list[httpx.Response]:
     app = create_app(settings_for(url), clock=lambda: PINNED)
     responses = []
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mscc.test") as client,
-    ):
+    async with serve_app(app, "http://mscc.test") as client:
         for method, path, body in requests:
             responses.append(await client.request(method, path, json=body))
     return responses
@@ -48,10 +46,7 @@ async def call_app(url: str, requests: list[tuple[str, str, object]]) -> list[ht
 async def test_hook_call_is_audited_and_feedback_stored(db_url: str) -> None:
     hook_request = json.loads(EXAMPLE.read_text(encoding="utf-8"))
     app = create_app(settings_for(db_url), clock=lambda: PINNED)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mscc.test") as client,
-    ):
+    async with serve_app(app, "http://mscc.test") as client:
         assert (await client.get("/readyz")).json()["status"] == "ok"
         answer = await client.post("/cds-services/mscc-screening", json=hook_request)
         assert answer.status_code == 200, answer.text

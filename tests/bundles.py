@@ -1,0 +1,20 @@
+"""FHIR ``searchset`` Bundles as plain JSON, as a CDS client prefetches them or a FHIR server answers a search."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["searchset"]
+
+
+def searchset(*resources: Mapping[str, Any], next_url: str | None = None) -> dict[str, Any]:
+    """A Bundle of ``resources``; with ``next_url``, a ``next`` link to the following page."""
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in resources],
+    }
+    if next_url is not None:
+        bundle["link"] = [{"relation": "next", "url": next_url}]
+    return bundle
