@@ -1,0 +1,88 @@
+"""Through HTTP: arbitrary or malformed prefetch entries never yield a 5xx (issue 3 property).
+
+The engine-level property (tests/service/clinical/test_properties.py) proves the screener
+never raises; this one proves the whole request path — body caps, wire models, prefetch
+classification, snapshot, cards, audit — answers every such request with 200 or a 4xx.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cds_hooks.models import CDSResponse
+from service.app import create_app
+from service.prefetch import PREFETCH_KEYS
+from service.settings import Settings
+from service.store.settings import StoreSettings
+from tests.inprocess import SettableClock, serve_app
+from tests.service.clinical.test_properties import json_values, malformed, wild_labs
+
+SERVICE = "/cds-services/mscc-screening"
+
+
+class Client:
+    """The app started once in a portal thread, so that sync hypothesis examples can call it."""
+
+    def __init__(self, portal: BlockingPortal, client: httpx.AsyncClient) -> None:
+        self._portal = portal
+        self._client = client
+
+    def post(self, url: str, body: dict[str, Any]) -> httpx.Response:
+        return self._portal.call(lambda: self._client.post(url, json=body))
+
+
+@pytest.fixture
+def client(store_settings: StoreSettings) -> Iterator[Client]:
+    # One app for all examples: its lifespan (store, FHIR client) runs once.
+    app = create_app(Settings(store=store_settings), clock=SettableClock())
+    with start_blocking_portal() as portal:
+        stack = AsyncExitStack()
+        async_client = portal.call(stack.enter_async_context, serve_app(app, raise_app_exceptions=False))
+        try:
+            yield Client(portal, async_client)
+        finally:
+            portal.call(stack.aclose)
+
+
+entries = st.lists(
+    st.one_of(malformed(), wild_labs(), st.builds(lambda resource: {"resource": resource}, json_values)),
+    max_size=6,
+)
+
+
+def _request(key: str, items: list[Any], wrap: bool) -> dict[str, Any]:
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": item} for item in items]}
+    return {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/fz-1", "patientId": "fz-patient"},
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": "fz-patient", "birthDate": "1950-02-03"},
+            "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": []},
+            key: bundle if wrap else (items[0] if items else None),
+        },
+    }
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.sampled_from(PREFETCH_KEYS), entries, st.booleans())
+def test_malformed_prefetch_never_gets_a_5xx(client: Client, key: str, items: list[Any], wrap: bool) -> None:
+    response = client.post(SERVICE, _request(key, items, wrap))
+    assert response.status_code < 500, response.text
+    if response.status_code == 200:
+        CDSResponse.model_validate(response.json())
+    else:
+        assert response.json()["resourceType"] == "OperationOutcome"
