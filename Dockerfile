@@ -59,6 +59,7 @@ LABEL org.opencontainers.image.title="mscc-cds" \
 # never try to write .pyc files; they are compiled once below instead.
 # HOME=/tmp: libraries that cache under $HOME then write to the only writable path.
 # MSCC_STORE__URL: the default SQLite file lives on the /data volume, never in the image.
+# MSCC_METRICS_PORT: Prometheus scrapes its own port, never the EHR-facing one.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -66,6 +67,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     MSCC_HOST=0.0.0.0 \
     MSCC_PORT=8080 \
+    MSCC_METRICS_PORT=9464 \
     MSCC_PROFILES_DIR=/app/profiles \
     MSCC_STORE__URL=sqlite+aiosqlite:////data/mscc-cds.sqlite3
 
@@ -95,7 +97,7 @@ VOLUME ["/data"]
 
 USER 10001:10001
 
-EXPOSE 8080
+EXPOSE 8080 9464
 
 # Liveness only (process up): readiness is /readyz, used by compose and Kubernetes. The slim image
 # has no curl or wget, so the check uses the standard library; ProxyHandler({}) keeps an inherited

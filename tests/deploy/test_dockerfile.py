@@ -152,7 +152,8 @@ def test_runtime_contract_matches_the_service_settings(final_stage: list[Instruc
     # The container must listen beyond its own loopback for the published port to work.
     assert env["MSCC_HOST"] == "0.0.0.0"
     assert env["MSCC_PORT"] == "8080"
-    assert [expose.args for expose in only(final_stage, "EXPOSE")] == ["8080"]
+    assert env["MSCC_METRICS_PORT"] == "9464"
+    assert [expose.args for expose in only(final_stage, "EXPOSE")] == ["8080 9464"]
     assert env["MSCC_PROFILES_DIR"] == "/app/profiles"
     copies = [copy.args.split() for copy in only(final_stage, "COPY")]
     assert ["profiles/", "/app/profiles/"] in copies

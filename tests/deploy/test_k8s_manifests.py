@@ -103,7 +103,7 @@ def test_tmp_is_a_writable_empty_dir_in_every_container(pod: Manifest) -> None:
 def test_probes_target_the_health_routes_on_the_served_port(pod: Manifest) -> None:
     main = service_container(pod)
     ports = {port["name"]: port["containerPort"] for port in main["ports"]}
-    assert ports == {"http": 8080}
+    assert ports == {"http": 8080, "metrics": 9464}
     expected = {"livenessProbe": "/livez", "readinessProbe": "/readyz", "startupProbe": "/readyz"}
     for probe, path in expected.items():
         assert main[probe]["httpGet"] == {"path": path, "port": "http"}, probe
@@ -147,6 +147,18 @@ def test_service_and_network_policy_cover_every_served_port(manifests: dict[str,
         assert name in admitted or number in admitted, name
     egress_ports = {port["port"] for rule in policy["egress"] for port in rule.get("ports", [])}
     assert 53 in egress_ports, "pods must still resolve DNS"
+
+
+def test_metrics_are_admitted_from_the_monitoring_namespace_only(manifests: dict[str, Manifest]) -> None:
+    rules = [
+        rule
+        for rule in manifests["NetworkPolicy"]["spec"]["ingress"]
+        if {"port": "metrics", "protocol": "TCP"} in rule["ports"]
+    ]
+    assert len(rules) == 1
+    (rule,) = rules
+    assert [port["port"] for port in rule["ports"]] == ["metrics"], "the monitoring rule must not open the API port"
+    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
 
 
 def test_images_are_pinned_to_the_package_version(pod: Manifest) -> None:
