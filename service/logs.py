@@ -205,8 +205,11 @@ class RequestLogMiddleware:
         finally:
             duration = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
+            invocation = state.get("invocation")
             if self.metrics is not None:
                 self.metrics.observe_request(route, status, duration)
+                if invocation is not None:
+                    self.metrics.observe_invocation(invocation.service_id, invocation.annotations)
             fields: dict[str, Any] = {
                 "event": "request",
                 "http.method": scope.get("method"),

@@ -7,6 +7,8 @@ low-cardinality by construction: no patient id, ``hookInstance`` or card uuid.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -52,6 +54,37 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.cards = Counter(
+            "cds_cards_returned_total",
+            "Cards returned, by rule and indicator.",
+            ["service_id", "rule_id", "indicator"],
+            registry=self.registry,
+        )
+        self.rule_evaluations = Counter(
+            "cds_rule_evaluations_total",
+            "Rule verdicts, by rule, rule version and result (fired, not_fired, suppressed, insufficient_data).",
+            ["rule_id", "rule_version", "result"],
+            registry=self.registry,
+        )
+        self.prefetch_missing = Counter(
+            "cds_prefetch_missing_total",
+            "Prefetch keys whose data could not be obtained, by key.",
+            ["service_id", "key"],
+            registry=self.registry,
+        )
+
+    def observe_invocation(self, service_id: str, annotations: Mapping[str, object]) -> None:
+        """Count what the service annotated on one hook call (see ScreeningService)."""
+        for item in _items(annotations.get("card_rules")):
+            if len(item) == 2:
+                self.cards.labels(service_id=service_id, rule_id=item[0], indicator=item[1]).inc()
+        for item in _items(annotations.get("rule_results")):
+            if len(item) == 3:
+                self.rule_evaluations.labels(rule_id=item[0], rule_version=item[1], result=item[2]).inc()
+        missing = annotations.get("prefetch_keys_missing")
+        for key in missing if isinstance(missing, list) else ():
+            self.prefetch_missing.labels(service_id=service_id, key=str(key)).inc()
+
     def observe_request(self, route: str, status: int, duration_s: float) -> None:
         self.requests.labels(route=route, outcome=outcome_of(status)).inc()
         self.request_duration.labels(route=route).observe(duration_s)
@@ -62,6 +95,12 @@ class Metrics:
     def exposition(self) -> bytes:
         """The text exposition format, for a scrape endpoint on a separate port."""
         return generate_latest(self.registry)
+
+
+def _items(value: object) -> list[tuple[str, ...]]:
+    if not isinstance(value, list):
+        return []
+    return [tuple(str(part) for part in item) for item in value if isinstance(item, tuple)]
 
 
 def app_metrics(app: FastAPI) -> Metrics:

@@ -137,6 +137,11 @@ class ScreeningService:
             "prefetch_keys_missing": sorted(gap.key for gap in record.gaps) if record else [],
             "fhir_calls": len(record.fetched) if record else 0,
             "notes": len(screening.notes),
+            # for the metrics only (not on the log allowlist): low-cardinality labels
+            "card_rules": [
+                (card.source.topic.code if card.source.topic else "", card.indicator) for card in screening.cards
+            ],
+            "rule_results": [(outcome.rule_id, outcome.rule_version, outcome.result) for outcome in screening.rules],
         }
 
     def _audit_event(
