@@ -72,8 +72,12 @@ def _draw_outcomes(ax: Axes, summaries: list[RuleSummary]) -> None:
         left = [start + value for start, value in zip(left, values, strict=True)]
     widest = max(left) or 1
     for y, (rule, total) in enumerate(zip(summaries, left, strict=True)):
-        rate = f"{100 * rule.override_rate:.0f}% overridden" if rule.override_rate is not None else "not shown"
-        ax.text(total + widest * 0.01, y, f"{total} shown, {rate}", va="center", fontsize=9)
+        text = (
+            f"{total} shown, {100 * rule.override_rate:.0f}% overridden"
+            if rule.override_rate is not None
+            else "none shown"
+        )
+        ax.text(total + widest * 0.01, y, text, va="center", fontsize=9)
     ax.set_xlim(0, widest * 1.35)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     # Below the axis, where it can never hide a bar.
