@@ -72,7 +72,12 @@ def _type_name(annotation: Any) -> str:
     if get_origin(annotation) is Literal:
         return " \\| ".join(f"`{choice}`" for choice in get_args(annotation))
     text = getattr(annotation, "__name__", None) or str(annotation)
-    text = text.replace("typing.", "").replace("pydantic.networks.", "").replace("pydantic.types.", "").replace("pathlib.", "")
+    text = (
+        text.replace("typing.", "")
+        .replace("pydantic.networks.", "")
+        .replace("pydantic.types.", "")
+        .replace("pathlib.", "")
+    )
     return text.replace("|", "\\|")
 
 

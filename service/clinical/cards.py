@@ -9,12 +9,11 @@ the :mod:`cds_hooks.models` classes, which enforce the specification.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from datetime import tzinfo
 from typing import Any, Protocol
 
-from cds_hooks.models import Action, Card, Coding, Link, Source, Suggestion
+from cds_hooks.models import Card
 from service.clinical.patientdata import Finding, ImagingEvent, Item, Measurement, SmokingStatus
 from service.clinical.rules.base import Evidence, OrderPlan, Plan
 from service.clinical.rules.gaps import gap_lines
@@ -37,7 +36,11 @@ _MAX_PER_ROLE = 3
 _REASON_TYPES = frozenset({"Condition", "Observation", "DiagnosticReport", "DocumentReference"})
 # "<140-character summary message" (CDS Hooks, Card attributes)
 _SUMMARY_MAX = 139
-_MARKDOWN = re.compile(r"([\\`*_<>\[\]])")
+# Markdown's special characters in text from the record or the rules, each escaped with a
+# backslash; the backslash first, so that the escapes added after it are not escaped again.
+_MARKDOWN = "\\`*_<>[]"
+# Constant parts of every card, as the JSON the Card model validates.
+_OVERRIDE_REASONS = [{"system": OVERRIDE_SYSTEM, "code": code, "display": shown} for code, shown in OVERRIDE_REASONS]
 
 
 class OrderCodes(Protocol):
@@ -55,7 +58,10 @@ def _summary(text: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return _MARKDOWN.sub(r"\\\1", text)
+    for char in _MARKDOWN:
+        if char in text:
+            text = text.replace(char, "\\" + char)
+    return text
 
 
 def _when(item: Item, zone: tzinfo) -> str:
@@ -135,12 +141,12 @@ def _detail(plan: Plan, snapshot: PatientSnapshot) -> str:
     return f"{body}\n\n_Rule {rule.id} ({_escape(rule.title)}), version {rule.version}._"
 
 
-def _links(plan: Plan) -> list[Link] | None:
+def _links(plan: Plan) -> list[dict[str, str]] | None:
     urls: dict[str, str] = {}
     for citation in plan.rule.citations:
         if citation.url:
             urls.setdefault(citation.url, citation.label)
-    return [Link(label=label, url=url, type="absolute") for url, label in urls.items()] or None
+    return [{"label": label, "url": url, "type": "absolute"} for url, label in urls.items()] or None
 
 
 def _service_request(plan: Plan, order: OrderPlan, snapshot: PatientSnapshot, codes: OrderCodes) -> dict[str, Any]:
@@ -170,13 +176,16 @@ def _service_request(plan: Plan, order: OrderPlan, snapshot: PatientSnapshot, co
 
 def _suggestions(
     plan: Plan, snapshot: PatientSnapshot, codes: OrderCodes, new_uuid: Callable[[], str]
-) -> list[Suggestion] | None:
+) -> list[dict[str, Any]] | None:
     order = plan.order
     if order is None or not any(codes.contains(order.valueset, system, code) for system, code in order.codes):
         return None  # no verified code to order with: the card still says what to do
-    resource = _service_request(plan, order, snapshot, codes)
-    action = Action(type="create", description=f"{order.label} (draft, priority {order.priority})", resource=resource)
-    return [Suggestion(label=order.label, uuid=new_uuid(), isRecommended=True, actions=[action])]
+    action = {
+        "type": "create",
+        "description": f"{order.label} (draft, priority {order.priority})",
+        "resource": _service_request(plan, order, snapshot, codes),
+    }
+    return [{"label": order.label, "uuid": new_uuid(), "isRecommended": True, "actions": [action]}]
 
 
 def render_card(plan: Plan, snapshot: PatientSnapshot, codes: OrderCodes, new_uuid: Callable[[], str]) -> Card:
@@ -184,18 +193,22 @@ def render_card(plan: Plan, snapshot: PatientSnapshot, codes: OrderCodes, new_uu
     rule = plan.rule
     primary = rule.citations[0]
     suggestions = _suggestions(plan, snapshot, codes, new_uuid)
-    return Card(
-        uuid=new_uuid(),
-        summary=_summary(plan.summary),
-        detail=_detail(plan, snapshot),
-        indicator=plan.indicator,
-        source=Source(
-            label=primary.label,
-            url=primary.url,
-            topic=Coding(system=RULES_SYSTEM, code=rule.id, display=rule.title),
-        ),
-        suggestions=suggestions,
-        selectionBehavior="at-most-one" if suggestions else None,
-        overrideReasons=[Coding(system=OVERRIDE_SYSTEM, code=code, display=shown) for code, shown in OVERRIDE_REASONS],
-        links=_links(plan),
+    # Validated as one JSON object: the same checks as building each part's model, in
+    # one pass instead of one model call per Coding, Link and Action.
+    return Card.model_validate(
+        {
+            "uuid": new_uuid(),
+            "summary": _summary(plan.summary),
+            "detail": _detail(plan, snapshot),
+            "indicator": plan.indicator,
+            "source": {
+                "label": primary.label,
+                "url": primary.url,
+                "topic": {"system": RULES_SYSTEM, "code": rule.id, "display": rule.title},
+            },
+            "suggestions": suggestions,
+            "selectionBehavior": "at-most-one" if suggestions else None,
+            "overrideReasons": _OVERRIDE_REASONS,
+            "links": _links(plan),
+        }
     )

@@ -119,7 +119,8 @@ class ClinicalScreener:
         self._new_uuid = new_uuid or (lambda: str(uuid.uuid4()))
 
     def screen(self, record: PatientRecord, at: datetime) -> Screening:
-        result = build_snapshot(record, at, self._valuesets, self._policy)
+        # Results that cannot change an answer are not validated (service.clinical.decisive).
+        result = build_snapshot(record, at, self._valuesets, self._policy, decisive_only=True)
         snapshot = result.snapshot
         given = Given(snapshot, self._policy, derive_facts(snapshot, self._policy))
         decision = decide(given)

@@ -18,7 +18,7 @@ from fhir.resources.R4B.imagingstudy import ImagingStudy
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from service.clinical.fhirraw import ReadContext
+from service.clinical.fhirraw import ReadContext, ReadElements
 from service.clinical.patientdata import ImagingEvent, SourceRef
 from service.clinical.timing import TimeSpan
 
@@ -31,6 +31,11 @@ IMAGING_TYPES = frozenset({"ServiceRequest", "DiagnosticReport", "Procedure", "I
 _ORDER_INTENTS = frozenset({"order", "original-order", "reflex-order", "filler-order", "instance-order"})
 _REPORT_DONE = frozenset({"partial", "preliminary", "final", "amended", "corrected", "appended"})
 State = Literal["ordered", "done"]
+# What the readers below take from each type (the code is matched raw); only these are validated.
+_SERVICE_REQUEST = ReadElements(ServiceRequest, ("id", "status", "intent", "code", "occurrence[x]", "authoredOn"))
+_REPORT = ReadElements(DiagnosticReport, ("id", "status", "code", "effective[x]", "issued"))
+_PROCEDURE = ReadElements(Procedure, ("id", "status", "code", "performed[x]"))
+_STUDY = ReadElements(ImagingStudy, ("id", "status", "procedureCode", "started"))
 # "registered": the study exists but has no images yet, i.e. it is booked.
 _STUDY_STATE: dict[str, State] = {"available": "done", "registered": "ordered"}
 
@@ -38,8 +43,11 @@ _STUDY_STATE: dict[str, State] = {"available": "done", "registered": "ordered"}
 def read_imaging(context: ReadContext, resource: dict[str, Any], *, draft: bool) -> ImagingEvent | None:
     """The imaging event of a raw resource, or ``None`` when it is not spine/chest imaging."""
     kind = str(resource.get("resourceType"))
-    codes = resource.get("procedureCode") if kind == "ImagingStudy" else [resource.get("code")]
-    groups, concept = context.match(codes if isinstance(codes, list) else ())
+    if kind == "ImagingStudy":
+        codes = resource.get("procedureCode")
+        groups, concept = context.match(codes if isinstance(codes, list) else ())
+    else:
+        groups, concept = context.match_one(resource.get("code"))
     groups &= IMAGING_GROUPS
     if not groups or concept is None:
         return None
@@ -55,7 +63,7 @@ def _state_and_time(
     context: ReadContext, kind: str, resource: dict[str, Any], *, draft: bool
 ) -> tuple[str | None, State, TimeSpan | None] | None:
     if kind == "ServiceRequest":
-        order = context.validate(ServiceRequest, resource)
+        order = context.validate(_SERVICE_REQUEST, resource)
         if order is None or order.intent not in _ORDER_INTENTS:
             return None
         if order.status == "completed":
@@ -68,7 +76,7 @@ def _state_and_time(
             return order.id, "ordered", when
         return None
     if kind == "DiagnosticReport":
-        report = context.validate(DiagnosticReport, resource)
+        report = context.validate(_REPORT, resource)
         if report is None or report.status not in _REPORT_DONE:
             return None
         return (
@@ -77,10 +85,10 @@ def _state_and_time(
             context.span(report.effectiveDateTime, report.effectivePeriod) or context.time(report.issued),
         )
     if kind == "Procedure":
-        procedure = context.validate(Procedure, resource)
+        procedure = context.validate(_PROCEDURE, resource)
         if procedure is None or procedure.status != "completed":
             return None
         return procedure.id, "done", context.span(procedure.performedDateTime, procedure.performedPeriod)
-    study = context.validate(ImagingStudy, resource)
+    study = context.validate(_STUDY, resource)
     state = _STUDY_STATE.get(str(study.status)) if study is not None else None
     return (study.id, state, context.time(study.started)) if study is not None and state is not None else None

@@ -4,6 +4,13 @@
 time and zone, and the notes. Validation happens only through :meth:`ReadContext.validate`,
 which reads an offset-less dateTime as UTC (with a note) and reports a failure by
 resource type and place, never by value.
+
+Only what the readers use is validated (:class:`ReadElements`): the elements they read
+(every type of a choice element ``[x]``), the elements R4B requires (so that a resource
+missing one is still invalid) and any key that is no FHIR element at all (so that such a
+resource is still rejected). An error inside an element no rule reads (an encounter
+reference, a reference range, an extension) no longer drops the resource: it cannot
+change an answer, and validating it cost more than the rest of the screening.
 """
 
 from __future__ import annotations
@@ -13,6 +20,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from fhir.resources.R4B.resource import Resource as FhirResource
+from pydantic import TypeAdapter
+
 from service.clinical.notes import Notes
 from service.clinical.patientdata import Concept
 from service.clinical.timing import TimeSpan, fix_missing_offsets, parse_time
@@ -21,6 +31,7 @@ __all__ = [
     "VALIDATION_ERRORS",
     "McodeKind",
     "ReadContext",
+    "ReadElements",
     "Terminology",
     "codings",
     "mcode_kind",
@@ -37,6 +48,51 @@ _MCODE_PROFILES: dict[str, McodeKind] = {
     "mcode-secondary-cancer-condition": "secondary",
 }
 _SAFE_LOC = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
+_NO_GROUPS: frozenset[str] = frozenset()
+_NO_MATCH: tuple[frozenset[str], None] = (_NO_GROUPS, None)
+
+
+class ReadElements:
+    """The part of a resource type that is validated: what a reader reads, plus what R4B requires.
+
+    ``reads`` names top-level elements as FHIR spells them. A choice element counts whole
+    (``"value[x]"``, or any one of its types), so that two of its types at once are still
+    refused. Required elements and primitive extensions (``_status``) are kept with the
+    rest, and so is any key that is no element of the type, so that such a resource is
+    still invalid.
+    """
+
+    def __init__(self, model: type[FhirResource], reads: Iterable[str]) -> None:
+        aliases: dict[str, dict[str, Any]] = {}
+        required: set[str] = set()
+        for name, field in model.model_fields.items():
+            alias = field.alias or name
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            aliases[alias] = extra
+            if field.is_required() or extra.get("element_required") or extra.get("one_of_many_required"):
+                required.add(alias)
+        choices: dict[str, set[str]] = {}
+        for alias, extra in aliases.items():
+            if isinstance(extra.get("one_of_many"), str):
+                choices.setdefault(str(extra["one_of_many"]), set()).add(alias)
+        kept = {"resourceType"}
+        for element in (*reads, *required):
+            choice = element[:-3] if element.endswith("[x]") else aliases.get(element, {}).get("one_of_many")
+            if isinstance(choice, str) and choice in choices:
+                kept |= choices[choice]
+            elif element in aliases:
+                kept.add(element)
+            else:
+                raise ValueError(f"{model.__name__} has no element {element!r}")
+        kept |= {f"_{alias}" for alias in kept if f"_{alias}" in aliases}
+        self.model = model
+        self.kept = frozenset(kept)
+        self._known = frozenset(aliases) | {"resourceType"}
+
+    def of(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """``resource`` without the elements that are neither read nor required."""
+        kept, known = self.kept, self._known
+        return {key: value for key, value in resource.items() if key in kept or key not in known}
 
 
 class Terminology(Protocol):
@@ -88,8 +144,12 @@ def mcode_kind(resource: dict[str, Any]) -> McodeKind | None:
     return None
 
 
-def validation_reason(error: Exception) -> str:
-    """Where validation failed, without any input value (it may be PHI)."""
+def validation_reason(error: Exception, element: str | None = None) -> str:
+    """Where validation failed, without any input value (it may be PHI).
+
+    ``element``: the element that was validated on its own, named as its place would be
+    within the resource.
+    """
     errors = getattr(error, "errors", None)
     if not callable(errors):
         return type(error).__name__
@@ -97,9 +157,8 @@ def validation_reason(error: Exception) -> str:
     for detail in errors()[:2]:
         # Field names and list positions only: a key that does not look like a FHIR
         # element name could be data, and stays out of the note.
-        loc = ".".join(
-            str(part) for part in detail.get("loc", ()) if isinstance(part, int) or _SAFE_LOC.match(str(part))
-        )
+        parts = (element, *detail.get("loc", ())) if element else detail.get("loc", ())
+        loc = ".".join(str(part) for part in parts if isinstance(part, int) or _SAFE_LOC.match(str(part)))
         places.append(f"{loc or 'resource'}: {detail.get('type', 'invalid')}")
     return "; ".join(places)
 
@@ -111,21 +170,49 @@ class ReadContext:
         if at.tzinfo is None:
             raise ValueError("the hook time must be time-zone aware")
         self.terms = terminology
+        self._groups_of = terminology.groups_of
         self.at = at
         self.zone = at.tzinfo
         self.notes = Notes()
 
     def match(self, concepts: Iterable[object]) -> tuple[frozenset[str], Concept | None]:
         """Value-set ids of every coding (one index look-up each) and the first matching coding."""
-        groups: frozenset[str] = frozenset()
+        groups: frozenset[str] = _NO_GROUPS
         first: Concept | None = None
         for concept in concepts:
-            for system, code, display in codings(concept):
-                found = self.terms.groups_of(system, code)
+            found, matched = self.match_one(concept)
+            if matched is not None:
+                groups |= found
+                first = first or matched
+        return groups, first
+
+    def match_one(self, concept: object) -> tuple[frozenset[str], Concept | None]:
+        """:meth:`match` for one CodeableConcept.
+
+        It runs on every resource of the record, so it is written out: no generator, no
+        new set until a second coding matches.
+        """
+        if not isinstance(concept, dict):
+            return _NO_MATCH
+        items = concept.get("coding")
+        if not isinstance(items, list):
+            return _NO_MATCH
+        groups_of = self._groups_of
+        groups = _NO_GROUPS
+        first: Concept | None = None
+        for coding in items:
+            if not isinstance(coding, dict):
+                continue
+            system = coding.get("system")
+            code = coding.get("code")
+            if isinstance(system, str) and isinstance(code, str):
+                found = groups_of(system, code)
                 if found:
-                    groups |= found
                     if first is None:
-                        first = self.concept(system, code, display, concept)
+                        first = self.concept(system, code, coding.get("display"), concept)
+                        groups = found
+                    else:
+                        groups = groups | found
         return groups, first
 
     def concept(self, system: str, code: str, display: object, concept: object) -> Concept:
@@ -135,13 +222,15 @@ class ReadContext:
         shown = shown or self.terms.display_of(system, code) or (text if isinstance(text, str) else None)
         return Concept(system, code, shown or f"{system}|{code}")
 
-    def validate(self, model: Any, resource: dict[str, Any]) -> Any | None:
-        """``model.model_validate(resource)``, or ``None`` with a note when it is not valid R4B."""
+    def validate(self, elements: ReadElements, resource: dict[str, Any]) -> Any | None:
+        """The validated ``elements`` of ``resource``, or ``None`` with a note when they are not valid R4B."""
         kind = resource.get("resourceType")
+        model = elements.model
+        subset = elements.of(resource)
         try:
-            return model.model_validate(resource)
+            return model.model_validate(subset)
         except VALIDATION_ERRORS as first_error:
-            fixed, changed = fix_missing_offsets(resource)
+            fixed, changed = fix_missing_offsets(subset)
             if changed:
                 try:
                     validated = model.model_validate(fixed)
@@ -151,6 +240,26 @@ class ReadContext:
                     self.notes.add(f"{kind}: date-time without UTC offset read as UTC")
                     return validated
             self.notes.add(f"{kind} skipped: not valid FHIR R4B ({validation_reason(first_error)})")
+            return None
+
+    def validate_element(self, kind: str, element: str, adapter: TypeAdapter[Any], value: object) -> Any | None:
+        """One element validated with its R4B type, as :meth:`validate` validates a resource with only that element.
+
+        ``None`` when it is not valid, with the same note.
+        """
+        try:
+            return adapter.validate_python(value)
+        except VALIDATION_ERRORS as first_error:
+            fixed, changed = fix_missing_offsets(value)
+            if changed:
+                try:
+                    validated = adapter.validate_python(fixed)
+                except VALIDATION_ERRORS:
+                    pass
+                else:
+                    self.notes.add(f"{kind}: date-time without UTC offset read as UTC")
+                    return validated
+            self.notes.add(f"{kind} skipped: not valid FHIR R4B ({validation_reason(first_error, element)})")
             return None
 
     def time(self, value: object) -> TimeSpan | None:

@@ -1,7 +1,8 @@
 """Select, validate and read FHIR resources into snapshot items.
 
 Selection is cheap and runs on every resource: ``resourceType`` plus one value-set index
-look-up per coding. Validation (``fhir.resources`` R4B) runs only on what was selected.
+look-up per coding. Validation (``fhir.resources`` R4B) runs only on what was selected,
+and only on the elements read (:class:`~service.clinical.fhirraw.ReadElements`).
 Statuses are applied here, once, for every rule:
 
 * Condition: ``verificationStatus`` refuted or entered-in-error never counts; every
@@ -16,28 +17,58 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
+from pydantic import TypeAdapter
 
 from service.clinical.bodysites import body_site_class
+from service.clinical.decisive import DecisiveResults
 from service.clinical.fhirimaging import IMAGING_TYPES, read_imaging
-from service.clinical.fhirraw import VALIDATION_ERRORS, ReadContext, Terminology, codings, mcode_kind, status_code
+from service.clinical.fhirraw import (
+    VALIDATION_ERRORS,
+    ReadContext,
+    ReadElements,
+    Terminology,
+    codings,
+    mcode_kind,
+    status_code,
+)
+from service.clinical.labchoice import CALCIUM_GROUPS
 from service.clinical.notes import Notes
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Measurement, SmokingStatus, SourceRef
+from service.clinical.policy import ClinicalPolicy
 from service.clinical.timing import TimeSpan, parse_time
 from service.clinical.units import albumin_g_per_l, calcium_mmol_per_l
 
 __all__ = ["CALCIUM_GROUPS", "MEASUREMENT_GROUPS", "SMOKING_CODE_GROUP", "Reader", "Terminology"]
 
-CALCIUM_GROUPS = frozenset({"calcium-total-mass", "calcium-total-molar", "calcium-corrected"})
 MEASUREMENT_GROUPS = CALCIUM_GROUPS | {"albumin", "pain-severity"}
 SMOKING_CODE_GROUP = "smoking-status-code"
 _EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 _COUNTED_OBSERVATION = frozenset({"final", "amended", "corrected"})
 _UCUM = "http://unitsofmeasure.org"
+# What the readers below take from each type; only these elements (and the required
+# ones) are validated. Codes and meta.profile are read raw, and validated too.
+_CONDITION = ReadElements(
+    Condition,
+    (
+        "id",
+        "meta",
+        "clinicalStatus",
+        "verificationStatus",
+        "code",
+        "bodySite",
+        "onset[x]",
+        "abatement[x]",
+        "recordedDate",
+    ),
+)
+_OBSERVATION = ReadElements(Observation, ("id", "status", "code", "effective[x]", "issued", "value[x]"))
+# Patient.birthDate's own R4B type: validating a Patient that holds only it checks nothing more.
+_BIRTH_DATE: TypeAdapter[Any] = TypeAdapter(cast(Any, Patient.model_fields["birthDate"].annotation))
 
 
 class Reader:
@@ -45,6 +76,9 @@ class Reader:
 
     ``measurement_horizon`` and ``imaging_horizon``: results and imaging older than
     every window that reads them cannot change a decision, so they are not validated.
+    ``decisive_for``: the policy of the rules that will read the results; then only the
+    results that can change their answer are validated (:mod:`service.clinical.decisive`),
+    and :attr:`measurements` is complete once :meth:`finish` has run.
     """
 
     def __init__(
@@ -54,10 +88,13 @@ class Reader:
         *,
         measurement_horizon: timedelta | None = None,
         imaging_horizon: timedelta | None = None,
+        decisive_for: ClinicalPolicy | None = None,
     ) -> None:
         self._context = ReadContext(terminology, at)
         self._measurement_since = at - measurement_horizon if measurement_horizon else None
         self._imaging_since = at - imaging_horizon if imaging_horizon else None
+        self._decisive = None if decisive_for is None else DecisiveResults(decisive_for, at, self._read_measurement)
+        self._position = 0
         self.findings: list[Finding] = []
         self.measurements: list[Measurement] = []
         self.smoking: list[SmokingStatus] = []
@@ -67,8 +104,14 @@ class Reader:
     def notes(self) -> Notes:
         return self._context.notes
 
+    def finish(self) -> None:
+        """Read the results held back for :mod:`service.clinical.decisive`, once every resource is read."""
+        if self._decisive is not None:
+            self.measurements = self._decisive.results()
+
     def read(self, resource: Mapping[str, Any], *, draft: bool) -> None:
         """Select and read one raw resource; never raises on malformed input."""
+        self._position += 1
         if not isinstance(resource, dict):
             return
         kind = resource.get("resourceType")
@@ -94,18 +137,18 @@ class Reader:
         """
         if "birthDate" not in patient:
             return None
-        model = self._context.validate(Patient, {"resourceType": "Patient", "birthDate": patient["birthDate"]})
-        return self._context.time(model.birthDate) if model is not None else None
+        born = self._context.validate_element("Patient", "birthDate", _BIRTH_DATE, patient["birthDate"])
+        return self._context.time(born)
 
     # -- Condition -------------------------------------------------------------------
 
     def _condition(self, resource: dict[str, Any]) -> None:
         context = self._context
-        groups, concept = context.match([resource.get("code")])
+        groups, concept = context.match_one(resource.get("code"))
         mcode = mcode_kind(resource)
         if not groups and mcode is None:
             return
-        model = context.validate(Condition, resource)
+        model = context.validate(_CONDITION, resource)
         if model is None or status_code(model.verificationStatus) in _EXCLUDED_VERIFICATION:
             return
         sites = frozenset(
@@ -138,18 +181,24 @@ class Reader:
     # -- Observation -----------------------------------------------------------------
 
     def _observation(self, resource: dict[str, Any]) -> None:
-        groups, concept = self._context.match([resource.get("code")])
-        if SMOKING_CODE_GROUP in groups:
-            self._smoking(resource)
-        elif groups & MEASUREMENT_GROUPS and concept is not None:
-            if self._measurement_since is None or self._may_be_since(resource, self._measurement_since):
-                self._measurement(resource, groups, concept)
-        else:
-            if not groups:
-                # A finding recorded as Observation.value ("Symptom" = Cough) counts too.
-                groups, concept = self._context.match([resource.get("valueCodeableConcept")])
-            if groups and concept is not None:
+        # A matched code always has its concept; "concept is None" means no match.
+        groups, concept = self._context.match_one(resource.get("code"))
+        if concept is None:
+            # A finding recorded as Observation.value ("Symptom" = Cough) counts too.
+            groups, concept = self._context.match_one(resource.get("valueCodeableConcept"))
+            if concept is not None:
                 self._observed_finding(resource, groups, concept)
+        elif SMOKING_CODE_GROUP in groups:
+            self._smoking(resource)
+        elif groups.isdisjoint(MEASUREMENT_GROUPS):
+            self._observed_finding(resource, groups, concept)
+        elif self._measurement_since is None or self._may_be_since(resource, self._measurement_since):
+            if self._decisive is None:
+                measurement = self._measurement(resource, groups, concept)
+                if measurement is not None:
+                    self.measurements.append(measurement)
+            elif resource.get("status") in _COUNTED_OBSERVATION:
+                self._decisive.offer(self._position, resource, groups, concept)
 
     def _may_be_since(self, resource: dict[str, Any], since: datetime) -> bool:
         # Cheap pre-filter on the raw date, before validation. Unparseable dates go on
@@ -164,7 +213,7 @@ class Reader:
     def _counted(self, resource: dict[str, Any]) -> Any | None:
         if resource.get("status") not in _COUNTED_OBSERVATION:
             return None
-        return self._context.validate(Observation, resource)
+        return self._context.validate(_OBSERVATION, resource)
 
     def _observed_finding(self, resource: dict[str, Any], groups: frozenset[str], concept: Concept) -> None:
         model = self._counted(resource)
@@ -180,14 +229,25 @@ class Reader:
             )
         )
 
-    def _measurement(self, resource: dict[str, Any], groups: frozenset[str], concept: Concept) -> None:
+    def _read_measurement(
+        self, resource: dict[str, Any], groups: frozenset[str], concept: Concept
+    ) -> Measurement | None:
+        # A result held back by DecisiveResults is read after read() returned: it is
+        # guarded here as read() guards the others.
+        try:
+            return self._measurement(resource, groups, concept)
+        except VALIDATION_ERRORS as exc:
+            self.notes.add(f"Observation skipped: unreadable ({type(exc).__name__})")
+            return None
+
+    def _measurement(self, resource: dict[str, Any], groups: frozenset[str], concept: Concept) -> Measurement | None:
         model = self._counted(resource)
         if model is None:
-            return
+            return None
         when = self._context.effective(model) or self._context.time(model.issued)
         if when is None:
             self.notes.add("Observation skipped: result without effective time")
-            return
+            return None
         quantity = model.valueQuantity
         if quantity is not None and quantity.value is not None:
             reported = quantity.code if quantity.code and quantity.system == _UCUM else quantity.unit or quantity.code
@@ -196,12 +256,11 @@ class Reader:
             value, unit = Decimal(model.valueInteger), None
         else:
             self.notes.add("Observation skipped: result without a numeric value")
-            return
+            return None
         checked = self._checked_unit(groups, value, unit)
-        if checked is not False:
-            self.measurements.append(
-                Measurement(SourceRef("Observation", model.id), concept, groups, when, value, checked)
-            )
+        if checked is False:
+            return None
+        return Measurement(SourceRef("Observation", model.id), concept, groups, when, value, checked)
 
     def _checked_unit(self, groups: frozenset[str], value: Decimal, unit: str | None) -> str | Literal[False] | None:
         """The unit to read a calcium or albumin result in; ``False`` when it cannot be read."""
@@ -224,7 +283,7 @@ class Reader:
         if model is None:
             return
         raw_answer = resource.get("valueCodeableConcept")
-        answer_groups, answer = self._context.match([raw_answer])
+        answer_groups, answer = self._context.match_one(raw_answer)
         if answer is None:
             answer = next((self._context.concept(*coding, raw_answer) for coding in codings(raw_answer)), None)
         self.smoking.append(

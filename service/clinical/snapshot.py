@@ -2,10 +2,11 @@
 
 :func:`build_snapshot` walks the record's plain JSON resources once and selects cheaply,
 by ``resourceType`` and one value-set index look-up per coding. Only the selected
-resources are validated with ``fhir.resources`` (R4B) and read into frozen dataclasses
-(:mod:`service.clinical.fhirread`); everything else is never validated, so a
-10,000-entry record costs little more than parsing it. A resource that fails validation
-is skipped and reported in the notes by type and reason, never by value or id.
+resources are validated with ``fhir.resources`` (R4B), and only in the elements the
+readers use (:class:`~service.clinical.fhirraw.ReadElements`), then read into frozen
+dataclasses (:mod:`service.clinical.fhirread`); everything else is never validated, so
+a 10,000-entry record costs little more than parsing it. A resource that fails
+validation is skipped and reported in the notes by type and reason, never by value or id.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class PatientSnapshot:
     patient_id: str
     birth: TimeSpan | None
     findings: tuple[Finding, ...]
+    #: calcium, albumin and pain-score results; with ``decisive_only`` only those that can
+    #: change a rule's answer
     measurements: tuple[Measurement, ...]
     smoking: tuple[SmokingStatus, ...]
     imaging: tuple[ImagingEvent, ...]
@@ -57,15 +60,15 @@ class PatientSnapshot:
     def findings_in(self, groups: Iterable[str]) -> tuple[Finding, ...]:
         """Findings in any of ``groups``, in record order."""
         wanted = frozenset(groups)
-        return tuple(item for item in self.findings if item.groups & wanted)
+        return tuple(item for item in self.findings if not item.groups.isdisjoint(wanted))
 
     def measurements_in(self, groups: Iterable[str]) -> tuple[Measurement, ...]:
         wanted = frozenset(groups)
-        return tuple(item for item in self.measurements if item.groups & wanted)
+        return tuple(item for item in self.measurements if not item.groups.isdisjoint(wanted))
 
     def imaging_in(self, groups: Iterable[str]) -> tuple[ImagingEvent, ...]:
         wanted = frozenset(groups)
-        return tuple(item for item in self.imaging if item.groups & wanted)
+        return tuple(item for item in self.imaging if not item.groups.isdisjoint(wanted))
 
     @property
     def zone(self) -> tzinfo:
@@ -89,13 +92,24 @@ class SnapshotResult:
 
 
 def build_snapshot(
-    record: PatientRecord, at: datetime, valuesets: Terminology, policy: ClinicalPolicy
+    record: PatientRecord,
+    at: datetime,
+    valuesets: Terminology,
+    policy: ClinicalPolicy,
+    *,
+    decisive_only: bool = False,
 ) -> SnapshotResult:
     """Select, validate and read the resources the rules use, as of hook time ``at``.
 
     ``policy`` bounds how far back labs and imaging are read: a result older than every
     window that could use it cannot change a decision, so it is not even validated. A
     naive ``at`` is read as UTC.
+
+    ``decisive_only`` (the engine's choice): of the calcium, albumin and pain-score
+    results, only those that can change a rule's answer under ``policy`` are validated
+    and kept (:mod:`service.clinical.decisive`): the rules answer the same, and results
+    that were never read add no notes. Without it every result is read, as a data
+    inspection wants.
     """
     at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
     reader = Reader(
@@ -103,6 +117,7 @@ def build_snapshot(
         at,
         measurement_horizon=measurement_horizon(policy),
         imaging_horizon=imaging_horizon(policy),
+        decisive_for=policy if decisive_only else None,
     )
     patient = _patient_resource(record)
     birth = reader.birth_date(patient) if patient is not None else None
@@ -110,6 +125,7 @@ def build_snapshot(
         reader.read(resource, draft=False)
     for resource in record.draft_orders:
         reader.read(resource, draft=True)
+    reader.finish()
     snapshot = PatientSnapshot(
         at=at,
         patient_id=record.patient_id,

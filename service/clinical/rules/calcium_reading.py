@@ -14,12 +14,13 @@ from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Literal
 
+from service.clinical.labchoice import CALCIUM_CORRECTED, latest_calcium, nearest_albumin
 from service.clinical.patientdata import Measurement
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.rules.base import Evidence
 from service.clinical.rules.gaps import unknown_reasons
 from service.clinical.snapshot import PatientSnapshot
-from service.clinical.units import adjusted_calcium, albumin_g_per_l, calcium_mmol_per_l
+from service.clinical.units import adjusted_calcium, calcium_mmol_per_l
 
 __all__ = ["CALCIUM_VALUESETS", "CalciumFact", "CalciumReading", "derive_calcium", "format_mmol"]
 
@@ -61,42 +62,25 @@ def _measured(item: Measurement) -> str:
 
 
 def derive_calcium(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> CalciumFact:
-    at = snapshot.at
     window = timedelta(days=policy.calcium_result_window_days)
-    recent = [
-        item
-        for item in snapshot.measurements_in(CALCIUM_VALUESETS)
-        if item.when.may_be_within(at, window) and item.unit is not None
-    ]
-    if not recent:
+    latest = latest_calcium(snapshot.measurements_in(CALCIUM_VALUESETS), snapshot.at, window)
+    if latest is None:
         return CalciumFact(None, unknown_reasons(snapshot, CALCIUM_VALUESETS, "calcium"))
-    # Latest first; at the same time, a laboratory's own corrected value wins over ours.
-    latest = max(recent, key=lambda item: (item.when.start, "calcium-corrected" in item.groups))
     measured = calcium_mmol_per_l(latest.value, latest.unit or "")
     if measured is None:  # the reader drops unknown units; kept for type safety
         return CalciumFact(None)
-    if "calcium-corrected" in latest.groups:
+    if CALCIUM_CORRECTED in latest.groups:
         evidence: tuple[Evidence, ...] = (Evidence(latest, "corrected calcium (reported)", _measured(latest)),)
         return CalciumFact(CalciumReading(measured, "reported", latest, None, evidence))
-    albumin, albumin_g_l = _paired_albumin(snapshot, latest, timedelta(hours=policy.albumin_pairing_hours))
-    if albumin is None or albumin_g_l is None:
+    pairing = timedelta(hours=policy.albumin_pairing_hours)
+    paired = nearest_albumin(snapshot.measurements_in(("albumin",)), latest, pairing)
+    if paired is None:
         evidence = (Evidence(latest, "total calcium (not albumin-adjusted)", _measured(latest)),)
         return CalciumFact(CalciumReading(measured, "unadjusted", latest, None, evidence))
+    albumin, albumin_g_l = paired
     adjusted = adjusted_calcium(measured, albumin_g_l)
     evidence = (
         Evidence(latest, "total calcium", f"{_measured(latest)} (adjusted {format_mmol(adjusted)})"),
         Evidence(albumin, "albumin", _measured(albumin)),
     )
     return CalciumFact(CalciumReading(adjusted, "adjusted", latest, albumin, evidence))
-
-
-def _paired_albumin(
-    snapshot: PatientSnapshot, calcium: Measurement, pairing: timedelta
-) -> tuple[Measurement | None, Decimal | None]:
-    best: tuple[timedelta, Measurement, Decimal] | None = None
-    for item in snapshot.measurements_in(("albumin",)):
-        distance = abs(item.when.start - calcium.when.start)
-        grams = albumin_g_per_l(item.value, item.unit or "")
-        if distance <= pairing and grams is not None and (best is None or distance < best[0]):
-            best = (distance, item, grams)
-    return (best[1], best[2]) if best else (None, None)

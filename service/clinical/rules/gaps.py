@@ -33,8 +33,10 @@ def _keys_for(group: str) -> tuple[str, ...]:
 def unknown_reasons(snapshot: PatientSnapshot, groups: Iterable[str], topic: str) -> tuple[str, ...]:
     """Why ``topic`` could not be ruled out: all its value sets absent, or a source unreadable."""
     groups = tuple(groups)
-    if not any(group in snapshot.valuesets for group in groups):
+    if snapshot.valuesets.isdisjoint(groups):
         return (f"{topic}: no code list available, not checked",)
+    if not snapshot.gaps:
+        return ()
     unread = sorted({key for group in groups for key in _keys_for(group)} & snapshot.gap_keys)
     return tuple(f"{topic}: could not read {KEY_LABELS.get(key, key)}" for key in unread)
 

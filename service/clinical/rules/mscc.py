@@ -265,7 +265,8 @@ def apply_contraindication(plans: dict[str, Plan], given: Given) -> Truth:
     for rule_id in targets:
         plan = plans[rule_id]
         if contraindicated.truth is not True:
-            plans[rule_id] = replace(plan, missing=(*plan.missing, *contraindicated.unknown))
+            if contraindicated.unknown:
+                plans[rule_id] = replace(plan, missing=(*plan.missing, *contraindicated.unknown))
             continue
         urgent = rule_id == "R1"
         plans[rule_id] = replace(

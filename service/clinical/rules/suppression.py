@@ -183,6 +183,8 @@ def _mention_single_region(plans: dict[str, Plan], given: Given) -> bool:
         if event.when is not None and event.when.may_be_within(at, windows[event.state])
     )
     shown = [rule_id for rule_id in ("R1", "R2", "R7") if rule_id in plans]
+    if not lines:
+        return False
     for rule_id in shown:
         plans[rule_id] = replace(plans[rule_id], also=(*plans[rule_id].also, *lines))
-    return bool(lines and shown)
+    return bool(shown)

@@ -150,3 +150,10 @@ def test_markdown_in_displays_is_escaped() -> None:
     odd["code"]["coding"][0]["display"] = "*bold* _x_ <script>"
     detail = screen(record(odd, condition(URINARY_RETENTION, onset=ago(1)))).cards[0].detail or ""
     assert r"\*bold\* \_x\_ \<script\>" in detail
+
+
+def test_every_markdown_character_is_escaped_once() -> None:
+    odd = condition(NSCLC)
+    odd["code"]["coding"][0]["display"] = r"a\b `c` [d](e) <f> *g* _h_ \*"
+    detail = screen(record(odd, condition(URINARY_RETENTION, onset=ago(1)))).cards[0].detail or ""
+    assert r"“a\\b \`c\` \[d\](e) \<f\> \*g\* \_h\_ \\\*”" in detail

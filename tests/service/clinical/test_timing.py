@@ -134,3 +134,25 @@ def test_age_at_least_is_three_valued() -> None:
     assert AgeRange(39, 39).at_least(40) is False
     assert AgeRange(39, 40).at_least(40) is None
     assert AgeRange(39, 40).display() == "39–40"
+
+
+def _strftime_display(span: TimeSpan, zone: timezone) -> str:
+    """TimeSpan.display as strftime writes it (it formats by hand, for speed)."""
+    formats = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
+    if span.precision in formats:
+        return span.start.strftime(formats[span.precision])
+    local = span.start.astimezone(zone)
+    offset = local.isoformat()[-6:] if local.utcoffset() else "UTC"
+    return f"{local:%Y-%m-%d %H:%M} {offset}"
+
+
+@pytest.mark.parametrize("year", [1, 999, 1000, 2026, 9999])
+@pytest.mark.parametrize("precision", ["year", "month", "day", "instant"])
+@pytest.mark.parametrize(
+    "zone",
+    [UTC, PLUS_ONE, timezone(timedelta(hours=-3, minutes=-30)), timezone(timedelta(hours=5, minutes=30, seconds=15))],
+)
+def test_display_writes_what_strftime_writes(year: int, precision: Precision, zone: timezone) -> None:
+    moment = datetime(year, 7, 4, 9, 5, 59, tzinfo=PLUS_ONE if year > 1 else UTC)
+    span = TimeSpan(moment, moment, precision)
+    assert span.display(zone) == _strftime_display(span, zone)

@@ -1,0 +1,162 @@
+"""Which numeric results can change an answer: only those are validated.
+
+Validating an Observation with ``fhir.resources`` costs ~50 µs, more than everything
+else a result costs, and a record holds many calcium, albumin and pain-score results of
+which the rules use few (clinical-rules.md §2.1):
+
+* PAIN_FEATURE counts a pain score at or above ``severe_pain_score``. A score whose raw
+  value is a JSON number below it never counts, valid or not: it is not validated.
+  (A decimal is read from the number's shortest repr, which lies on the same side of a
+  float threshold as the number itself.)
+* CA_CORR reads the latest calcium within ``calcium_result_window_days``
+  (:func:`~service.clinical.labchoice.latest_calcium`). Calcium results in the window
+  are validated latest first, in :func:`~service.clinical.labchoice.calcium_rank` order
+  and then record order, until one is read: an older one cannot be the latest, and a
+  newer one that fails validation is skipped as before, so the next one is tried.
+* It adjusts that calcium with the albumin nearest to it within
+  ``albumin_pairing_hours``: albumins are validated nearest first, likewise, and only
+  when the latest calcium is a total calcium.
+
+The order comes from the raw time, used only when it has one strict FHIR form
+(:func:`raw_when`: a date, or a dateTime or instant with seconds and an offset) for
+which Python and ``fhir.resources`` read the same instants. A result with any other time
+(a Period, a Timing, no offset) is validated anyway, as is a code in two of the groups.
+The rules then see the same latest calcium and nearest albumin, and the same severe pain
+scores in the same order, as if every result had been read. A result never validated
+adds no note: a defect in a result that cannot change an answer is not reported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from service.clinical.labchoice import (
+    CALCIUM_CORRECTED,
+    CALCIUM_GROUPS,
+    albumin_distance,
+    calcium_rank,
+    latest_calcium,
+)
+from service.clinical.patientdata import Concept, Measurement
+from service.clinical.policy import ClinicalPolicy
+from service.clinical.timing import TimeSpan, parse_time
+
+__all__ = ["DecisiveResults", "raw_number", "raw_when"]
+
+_PAIN = "pain-severity"
+_ALBUMIN = "albumin"
+_EFFECTIVE = ("effectiveDateTime", "effectiveInstant", "effectivePeriod", "effectiveTiming")
+_STRICT_TIME = re.compile(
+    r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$"  # a (partial) date
+    r"|^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})$"  # seconds and an offset
+)
+
+#: Reads (validates) one result; ``None`` when it is not usable, with a note.
+Read = Callable[[dict[str, Any], frozenset[str], Concept], Measurement | None]
+
+
+def raw_when(resource: dict[str, Any], zone: tzinfo) -> TimeSpan | None:
+    """When a result was taken, from the raw JSON, as the reader would read it once validated.
+
+    ``effective[x]`` when it is a dateTime or instant, else ``issued``; ``None`` when the
+    time is missing, ambiguous or not in a strict form.
+    """
+    present = [key for key in _EFFECTIVE if key in resource]
+    if present:
+        if len(present) > 1 or present[0] not in ("effectiveDateTime", "effectiveInstant"):
+            return None
+        raw = resource[present[0]]
+    else:
+        raw = resource.get("issued")
+    if not isinstance(raw, str) or _STRICT_TIME.match(raw) is None:
+        return None
+    return parse_time(raw, zone)
+
+
+def raw_number(resource: dict[str, Any]) -> int | float | None:
+    """The result's value from the raw JSON when it is a plain number (valueQuantity.value or valueInteger)."""
+    if "valueQuantity" in resource:
+        quantity = resource["valueQuantity"]
+        value = quantity.get("value") if isinstance(quantity, dict) else None
+    else:
+        value = resource.get("valueInteger")
+    # bool is an int subclass, and strings are coerced by validation: neither is a plain number.
+    return value if type(value) in (int, float) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A calcium or albumin result not yet validated, with its raw time."""
+
+    position: int
+    resource: dict[str, Any]
+    groups: frozenset[str]
+    concept: Concept
+    when: TimeSpan
+
+
+class DecisiveResults:
+    """One hook call's numeric results, validated only when they can change an answer."""
+
+    def __init__(self, policy: ClinicalPolicy, at: datetime, read: Read) -> None:
+        self._at = at
+        self._zone = at.tzinfo or UTC
+        self._read = read
+        self._severe = policy.severe_pain_score
+        self._calcium_window = timedelta(days=policy.calcium_result_window_days)
+        self._pairing = timedelta(hours=policy.albumin_pairing_hours)
+        self._calcium: list[_Pending] = []
+        self._albumin: list[_Pending] = []
+        self._kept: list[tuple[int, Measurement]] = []
+
+    def offer(self, position: int, resource: dict[str, Any], groups: frozenset[str], concept: Concept) -> None:
+        """A counted (final, amended, corrected) result, at ``position`` in the record."""
+        pain, calcium, albumin = _PAIN in groups, not groups.isdisjoint(CALCIUM_GROUPS), _ALBUMIN in groups
+        if (pain, calcium, albumin).count(True) != 1:
+            self._keep(position, resource, groups, concept)  # read by two rules: always read
+            return
+        if pain:
+            number = raw_number(resource)
+            if number is None or number >= self._severe:
+                self._keep(position, resource, groups, concept)
+            return
+        when = raw_when(resource, self._zone)
+        if when is None:
+            self._keep(position, resource, groups, concept)  # no time to rank it by: always read
+            return
+        (self._calcium if calcium else self._albumin).append(_Pending(position, resource, groups, concept, when))
+
+    def results(self) -> list[Measurement]:
+        """The results read, in record order: every one the rules could use."""
+        calcium = self._latest_calcium()
+        if calcium is not None and CALCIUM_CORRECTED not in calcium.groups:
+            candidates = [item for item in self._albumin if albumin_distance(item, calcium) <= self._pairing]
+            candidates.sort(key=lambda item: (albumin_distance(item, calcium), item.position))
+            self._first_read(candidates)
+        return [measurement for _, measurement in sorted(self._kept, key=lambda kept: kept[0])]
+
+    def _latest_calcium(self) -> Measurement | None:
+        at, window = self._at, self._calcium_window
+        candidates = [item for item in self._calcium if item.when.may_be_within(at, window)]
+        candidates.sort(key=lambda item: (*calcium_rank(item), -item.position), reverse=True)
+        self._first_read(candidates)
+        # The latest of those read: the first valid candidate, or a result read at once.
+        kept = sorted(self._kept, key=lambda kept: kept[0])
+        return latest_calcium((item for _, item in kept if not item.groups.isdisjoint(CALCIUM_GROUPS)), at, window)
+
+    def _first_read(self, candidates: list[_Pending]) -> None:
+        for item in candidates:
+            if self._keep(item.position, item.resource, item.groups, item.concept) is not None:
+                return
+
+    def _keep(
+        self, position: int, resource: dict[str, Any], groups: frozenset[str], concept: Concept
+    ) -> Measurement | None:
+        measurement = self._read(resource, groups, concept)
+        if measurement is not None:
+            self._kept.append((position, measurement))
+        return measurement

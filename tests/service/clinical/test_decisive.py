@@ -1,0 +1,359 @@
+"""Decisive results: only the calcium, albumin and pain scores that can change an answer are validated.
+
+The engine builds its snapshot with ``decisive_only``; every rule must then answer
+exactly as with every result read. Results that are never validated add no notes: the
+tests use an invalid result's note as the witness that it was (or was not) validated.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from service.clinical.cards import render_card
+from service.clinical.decisive import raw_number, raw_when
+from service.clinical.engine import decide
+from service.clinical.policy import ClinicalPolicy
+from service.clinical.rules import Given, derive_facts
+from service.clinical.snapshot import SnapshotResult, build_snapshot
+from service.clinical.valuesets import ValueSetLibrary
+from service.fhir.record import PatientRecord
+from tests.service.clinical.factories import (
+    ALBUMIN,
+    AT,
+    BACKACHE,
+    CALCIUM_CORRECTED,
+    CALCIUM_MASS,
+    CALCIUM_MOLAR,
+    LOINC,
+    NSCLC,
+    PAIN_SCORE,
+    Resource,
+    ago,
+    condition,
+    custom_library,
+    day_ago,
+    library,
+    observation,
+    record,
+)
+
+INVALID: dict[str, Any] = {"valueString": "also a string value"}  # two types of value[x]: not valid R4B
+INVALID_NOTE = "Observation skipped: not valid FHIR R4B (resource: value_error)"
+
+
+def snap(
+    *resources: Resource,
+    decisive: bool = True,
+    policy: ClinicalPolicy | None = None,
+    valuesets: ValueSetLibrary | None = None,
+) -> SnapshotResult:
+    return build_snapshot(
+        record(*resources), AT, valuesets or library(), policy or ClinicalPolicy(), decisive_only=decisive
+    )
+
+
+def read_ids(result: SnapshotResult) -> list[str | None]:
+    return [item.source.id for item in result.snapshot.measurements]
+
+
+def rid(resource: Resource) -> str:
+    return str(resource["id"])
+
+
+def same_answer(patient_record: PatientRecord, policy: ClinicalPolicy, valuesets: ValueSetLibrary) -> None:
+    """Facts, rule outcomes and cards agree between a decisive and a complete snapshot."""
+    rendered = []
+    for decisive in (True, False):
+        snapshot = build_snapshot(patient_record, AT, valuesets, policy, decisive_only=decisive).snapshot
+        facts = derive_facts(snapshot, policy)
+        decision = decide(Given(snapshot, policy, facts))
+        cards = [render_card(plan, snapshot, valuesets, lambda: "uuid").to_json() for plan in decision.plans]
+        rendered.append((facts, decision, cards))
+    assert rendered[0] == rendered[1]
+
+
+# -- pain scores ------------------------------------------------------------------------
+
+
+def test_a_low_pain_score_is_never_validated_and_never_changes_an_answer() -> None:
+    low = observation(PAIN_SCORE, value=3, unit="{score}", effective=ago(1), **INVALID)
+    severe = observation(PAIN_SCORE, value=8, unit="{score}", effective=ago(2))
+    complete = snap(low, severe, decisive=False)
+    assert complete.notes == (INVALID_NOTE,)
+    decisive = snap(low, severe)
+    assert decisive.notes == ()
+    assert read_ids(decisive) == [rid(severe)]
+    same_answer(record(condition(NSCLC), condition(BACKACHE, onset=ago(5)), low, severe), ClinicalPolicy(), library())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"valueQuantity": {"value": 7, "unit": "{score}"}},  # the threshold itself counts
+        {"valueQuantity": {"unit": "{score}"}, "valueInteger": 3},  # which value? validation decides
+        {"valueQuantity": {"value": "2"}},  # a string is coerced by validation, not trusted raw
+        {"valueInteger": True},  # a bool is not a number
+        {"valueQuantity": [2]},
+        {},
+    ],
+)
+def test_a_pain_score_not_surely_below_the_threshold_is_read(value: dict[str, Any]) -> None:
+    score = observation(PAIN_SCORE, effective=ago(1), **value)
+    assert snap(score).notes == snap(score, decisive=False).notes
+    assert read_ids(snap(score)) == read_ids(snap(score, decisive=False))
+
+
+def test_the_threshold_is_the_policy() -> None:
+    score = observation(PAIN_SCORE, value=5, unit="{score}", effective=ago(1))
+    assert read_ids(snap(score)) == []
+    assert read_ids(snap(score, policy=ClinicalPolicy(severe_pain_score=5))) == [rid(score)]
+
+
+# -- calcium ----------------------------------------------------------------------------
+
+
+def calcium(days: float, value: float = 10.0, code: str = CALCIUM_MASS, **extra: Any) -> Resource:
+    unit = "mmol/L" if code != CALCIUM_MASS else "mg/dL"
+    return observation(code, value=value, unit=unit, effective=ago(days), **extra)
+
+
+def test_only_the_latest_calcium_is_validated() -> None:
+    older = calcium(3, **INVALID)
+    latest = calcium(1)
+    assert snap(older, latest, decisive=False).notes != ()
+    result = snap(older, latest)
+    assert read_ids(result) == [rid(latest)] and result.notes == ()
+
+
+def test_an_invalid_newest_calcium_falls_back_to_the_previous_valid_one() -> None:
+    oldest, previous, newest = calcium(3, value=9), calcium(2, value=13), calcium(1, value=15, **INVALID)
+    result = snap(oldest, previous, newest)
+    assert read_ids(result) == [rid(previous)]
+    assert result.notes == (INVALID_NOTE,)
+    same_answer(record(oldest, previous, newest), ClinicalPolicy(), library())
+
+
+def test_a_calcium_without_a_usable_unit_or_value_is_passed_over_like_an_invalid_one() -> None:
+    previous = calcium(2, value=13)
+    odd_unit = observation(CALCIUM_MASS, value=15, unit="kg", effective=ago(1))
+    no_value = observation(CALCIUM_MASS, effective=ago(1, hours=-1), valueQuantity={"unit": "mg/dL"})
+    result = snap(previous, odd_unit, no_value)
+    assert read_ids(result) == [rid(previous)]
+    assert result.notes == (
+        "Observation skipped: result without a numeric value",
+        "Observation skipped: calcium unit not recognised",
+    )
+
+
+def test_a_calcium_outside_its_window_is_not_read() -> None:
+    window = ClinicalPolicy().calcium_result_window_days
+    old = calcium(window + 1)
+    assert read_ids(snap(old, decisive=False)) == [rid(old)]
+    assert read_ids(snap(old)) == []
+    same_answer(record(old), ClinicalPolicy(), library())
+
+
+def test_at_the_same_time_a_reported_corrected_calcium_wins_and_needs_no_albumin() -> None:
+    total = calcium(1, code=CALCIUM_MOLAR, value=2.9)
+    corrected = calcium(1, code=CALCIUM_CORRECTED, value=3.1)
+    albumin = observation(ALBUMIN, value=30, unit="g/L", effective=ago(1))
+    assert read_ids(snap(total, corrected, albumin)) == [rid(corrected)]
+    same_answer(record(total, corrected, albumin), ClinicalPolicy(), library())
+
+
+def test_at_the_same_time_the_first_in_record_order_wins_and_the_next_if_it_is_invalid() -> None:
+    first, second = calcium(1, value=11), calcium(1, value=13)
+    assert read_ids(snap(first, second)) == [rid(first)]
+    broken = calcium(1, value=11, **INVALID)
+    assert read_ids(snap(broken, second)) == [rid(second)]
+    same_answer(record(broken, second), ClinicalPolicy(), library())
+
+
+# -- albumin ----------------------------------------------------------------------------
+
+
+def albumin(days: float, hours: float = 0, **extra: Any) -> Resource:
+    return observation(ALBUMIN, value=30, unit="g/L", effective=ago(days, hours), **extra)
+
+
+def test_the_nearest_valid_albumin_is_the_only_one_read() -> None:
+    total = calcium(1, code=CALCIUM_MOLAR, value=2.9)
+    nearest = albumin(1, hours=1, **INVALID)
+    next_nearest = albumin(1, hours=5)
+    farther = albumin(1, hours=10)
+    outside = albumin(4)
+    result = snap(farther, nearest, total, outside, next_nearest)
+    assert read_ids(result) == [rid(total), rid(next_nearest)]
+    assert result.notes == (INVALID_NOTE,)
+    same_answer(record(farther, nearest, total, outside, next_nearest), ClinicalPolicy(), library())
+
+
+def test_between_albumins_as_near_the_first_in_record_order_wins_and_the_next_if_it_is_invalid() -> None:
+    total = calcium(1, code=CALCIUM_MOLAR, value=2.9)
+    before, after = albumin(1, hours=2), albumin(1, hours=-2)
+    assert read_ids(snap(total, after, before)) == [rid(total), rid(after)]
+    broken = albumin(1, hours=-2, **INVALID)
+    assert read_ids(snap(total, broken, before)) == [rid(total), rid(before)]
+    same_answer(record(total, broken, before), ClinicalPolicy(), library())
+
+
+def test_without_a_calcium_no_albumin_is_read() -> None:
+    assert read_ids(snap(albumin(1), albumin(2))) == []
+
+
+# -- results read whatever their time ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        {"effectivePeriod": {"start": ago(30), "end": ago(1)}},
+        {"effectiveDateTime": "2026-05-30T08:00:00"},  # no offset: read as UTC with a note
+        {"effectiveTiming": {"event": [ago(2)]}},
+        {"effectiveDateTime": ago(2), "effectiveInstant": "2026-05-30T08:00:00Z"},
+        {},
+    ],
+)
+def test_a_result_without_a_strict_time_is_always_read(when: dict[str, Any]) -> None:
+    odd = observation(CALCIUM_MASS, value=11, unit="mg/dL", **when)
+    latest = calcium(0.5)
+    assert snap(odd, latest).notes == snap(odd, latest, decisive=False).notes
+    assert read_ids(snap(odd, latest)) == read_ids(snap(odd, latest, decisive=False))
+
+
+def test_a_code_in_two_groups_is_always_read() -> None:
+    both = custom_library(extra={"pain-severity": [(LOINC, CALCIUM_MASS)]})
+    old_and_low = observation(CALCIUM_MASS, value=1, unit="mg/dL", effective=ago(30))
+    assert read_ids(snap(old_and_low, valuesets=both)) == [rid(old_and_low)]
+
+
+# -- the raw readings the order comes from ----------------------------------------------
+
+offsets = st.sampled_from(["Z", "+00:00", "-00:00", "+01:00", "-03:30", "+05:45", "+14:00", "-12:00"])
+
+
+@st.composite
+def strict_times(draw: st.DrawFn) -> str:
+    """FHIR date and dateTime values in the strict forms :func:`raw_when` ranks by."""
+    # Within the measurement horizon (90 days), so that the complete snapshot reads them.
+    moment = AT - timedelta(days=draw(st.integers(-3, 85)), seconds=draw(st.integers(0, 86_399)))
+    form = draw(st.sampled_from(["year", "month", "day", "seconds", "fraction"]))
+    if form == "year":
+        return f"{moment:%Y}"
+    if form == "month":
+        return f"{moment:%Y-%m}"
+    if form == "day":
+        return f"{moment:%Y-%m-%d}"
+    stamp = f"{moment:%Y-%m-%dT%H:%M:%S}"
+    if form == "fraction":
+        stamp += "." + draw(st.text("0123456789", min_size=1, max_size=6))
+    return stamp + draw(offsets)
+
+
+@settings(max_examples=300, deadline=None)
+@given(strict_times(), st.sampled_from(["effectiveDateTime", "effectiveInstant", "issued"]))
+def test_the_raw_time_is_the_time_the_reader_reads_once_validated(stamp: str, element: str) -> None:
+    lab = observation(CALCIUM_MOLAR, value=2.5, unit="mmol/L", **{element: stamp})
+    complete = snap(lab, decisive=False)
+    read = complete.snapshot.measurements
+    if not read:  # an instant must be a full dateTime: invalid, so never ranked before it is read
+        assert complete.notes and complete.notes[0].startswith("Observation skipped")
+        return
+    assert raw_when(lab, AT.tzinfo or AT.astimezone().tzinfo) == read[0].when  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["2026-05-30T08:00:00", "2026-05-30T08:00Z", "2026-02-30", "2026-05-30T08:00:00.1234567Z", "20260530", 20260530],
+)
+def test_times_in_other_forms_are_not_ranked(stamp: object) -> None:
+    assert raw_when({"effectiveDateTime": stamp}, AT.tzinfo) is None  # type: ignore[arg-type]
+
+
+def test_raw_number_takes_plain_numbers_only() -> None:
+    assert raw_number({"valueQuantity": {"value": 7.5}}) == 7.5
+    assert raw_number({"valueInteger": 8}) == 8
+    for resource in ({"valueQuantity": {"value": True}}, {"valueInteger": "8"}, {"valueQuantity": 3}, {}):
+        assert raw_number(resource) is None
+
+
+# -- the rules answer the same ----------------------------------------------------------
+
+# A pool of times, so that results often fall in the same windows or at the same time.
+TIME_POOL = [
+    ago(-1),  # results "from the future": clocks disagree
+    ago(hours=2),
+    ago(1),
+    ago(1),
+    ago(1, hours=1),
+    ago(1, hours=30),
+    ago(2),
+    ago(6, hours=23),
+    ago(8),
+    ago(30),
+    day_ago(1),
+    day_ago(2),
+    "2026-05",
+    "2026",
+    "2026-05-30T08:00:00",
+    "2026-05-30T08:00:60Z",
+    "not a time",
+]
+stamps = st.one_of(st.sampled_from(TIME_POOL), strict_times())
+KINDS = [
+    (CALCIUM_MASS, "mg/dL", 6.0, 18.0),
+    (CALCIUM_MOLAR, "mmol/L", 1.5, 4.5),
+    (CALCIUM_CORRECTED, "mmol/L", 1.5, 4.5),
+    (ALBUMIN, "g/L", 15.0, 50.0),
+    (ALBUMIN, "g/dL", 1.5, 5.0),
+    (PAIN_SCORE, "{score}", 0.0, 10.0),
+    (CALCIUM_MASS, "kg", 6.0, 18.0),
+]
+
+
+@st.composite
+def results(draw: st.DrawFn) -> Resource:
+    """Calcium, albumin and pain-score results with any time, value, status or defect."""
+    code, unit, low, high = draw(st.sampled_from(KINDS))
+    value = draw(
+        st.one_of(
+            st.floats(min_value=low, max_value=high, allow_nan=False).map(lambda number: round(number, 1)),
+            st.integers(int(low), int(high)),
+            st.sampled_from(["8", True, None]),
+        )
+    )
+    time_element = draw(st.sampled_from(["effectiveDateTime", "effectiveDateTime", "issued", "effectivePeriod"]))
+    stamp = draw(stamps)
+    when: dict[str, Any] = {time_element: {"start": stamp} if time_element == "effectivePeriod" else stamp}
+    status = draw(st.sampled_from(["final", "final", "amended", "preliminary"]))
+    lab = observation(code, status=status, valueQuantity={"value": value, "unit": unit}, **when)
+    if draw(st.integers(0, 5)) == 0:
+        lab.update(INVALID)
+    if draw(st.integers(0, 5)) == 0:
+        lab.pop("valueQuantity")
+        lab["valueInteger"] = value
+    return lab
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(results(), max_size=12),
+    st.booleans(),
+    st.sampled_from(
+        [
+            ClinicalPolicy(),
+            ClinicalPolicy(severe_pain_score=4.5, calcium_result_window_days=30, albumin_pairing_hours=200),
+            ClinicalPolicy(severe_pain_score=0, calcium_result_window_days=1, albumin_pairing_hours=1),
+        ]
+    ),
+)
+def test_the_rules_answer_as_if_every_result_had_been_read(
+    labs: list[Resource], spinal_pain: bool, policy: ClinicalPolicy
+) -> None:
+    pain = [condition(BACKACHE, onset=ago(5))] if spinal_pain else []
+    same_answer(record(condition(NSCLC), *pain, *labs), policy, library())
