@@ -16,7 +16,7 @@ change an answer, and validating it cost more than the rest of the screening.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -224,36 +224,27 @@ class ReadContext:
 
     def validate(self, elements: ReadElements, resource: dict[str, Any]) -> Any | None:
         """The validated ``elements`` of ``resource``, or ``None`` with a note when they are not valid R4B."""
-        kind = resource.get("resourceType")
-        model = elements.model
-        subset = elements.of(resource)
-        try:
-            return model.model_validate(subset)
-        except VALIDATION_ERRORS as first_error:
-            fixed, changed = fix_missing_offsets(subset)
-            if changed:
-                try:
-                    validated = model.model_validate(fixed)
-                except VALIDATION_ERRORS:
-                    pass
-                else:
-                    self.notes.add(f"{kind}: date-time without UTC offset read as UTC")
-                    return validated
-            self.notes.add(f"{kind} skipped: not valid FHIR R4B ({validation_reason(first_error)})")
-            return None
+        return self._validated(elements.model.model_validate, elements.of(resource), resource.get("resourceType"))
 
     def validate_element(self, kind: str, element: str, adapter: TypeAdapter[Any], value: object) -> Any | None:
         """One element validated with its R4B type, as :meth:`validate` validates a resource with only that element.
 
         ``None`` when it is not valid, with the same note.
         """
+        return self._validated(adapter.validate_python, value, kind, element)
+
+    def _validated(
+        self, check: Callable[[Any], Any], value: Any, kind: object, element: str | None = None
+    ) -> Any | None:
+        # fhir.resources refuses date-times without an offset, which some EHR feeds send:
+        # such a value is read once more as UTC, and the note says so.
         try:
-            return adapter.validate_python(value)
+            return check(value)
         except VALIDATION_ERRORS as first_error:
             fixed, changed = fix_missing_offsets(value)
             if changed:
                 try:
-                    validated = adapter.validate_python(fixed)
+                    validated = check(fixed)
                 except VALIDATION_ERRORS:
                     pass
                 else:

@@ -16,13 +16,15 @@ def bundle_resources(value: Any) -> list[Resource]:
         return []
     if value.get("resourceType") != "Bundle":
         return [dict(value)]
-    resources = []
-    for entry in value.get("entry") or ():
-        resource = entry.get("resource") if isinstance(entry, Mapping) else None
-        # search.mode "outcome" entries are the server's OperationOutcome, not data
-        if isinstance(resource, dict) and resource.get("resourceType") != "OperationOutcome":
-            resources.append(resource)
-    return resources
+    # Parsed JSON holds plain dicts: a dict check (not the Mapping ABC) is the cheap one on this
+    # per-entry path. search.mode "outcome" entries are the server's OperationOutcome, not data.
+    return [
+        resource
+        for entry in value.get("entry") or ()
+        if isinstance(entry, dict)
+        and isinstance(resource := entry.get("resource"), dict)
+        and resource.get("resourceType") != "OperationOutcome"
+    ]
 
 
 def next_link(value: Any) -> str | None:
