@@ -3,19 +3,25 @@
 The card states the action and its time frame in the summary, lists in the detail the
 evidence that fired the rule and the data that was missing, names the guideline in
 ``source`` (with the rule id in ``source.topic``, DESIGN.md), links to the guideline,
-and suggests one draft ServiceRequest (R4) when the rule has an order. It is built with
-the :mod:`cds_hooks.models` classes, which enforce the specification.
+and suggests one draft ServiceRequest (R4) when the rule has an order.
+
+It is built with the :mod:`cds_hooks.models` classes, which enforce the specification.
+The parts that only depend on the rule (source, links, override reasons) are validated
+once per rule and shared by its cards; what depends on the patient is validated with
+each card.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import tzinfo
+from functools import cache
 from typing import Any, Protocol
 
-from cds_hooks.models import Card
+from cds_hooks.models import Card, Coding, Link, Source
 from service.clinical.patientdata import Finding, ImagingEvent, Item, Measurement, SmokingStatus
-from service.clinical.rules.base import Evidence, OrderPlan, Plan
+from service.clinical.rules.base import Evidence, OrderPlan, Plan, RuleSpec
 from service.clinical.rules.gaps import gap_lines
 from service.clinical.snapshot import PatientSnapshot
 
@@ -39,8 +45,6 @@ _SUMMARY_MAX = 139
 # Markdown's special characters in text from the record or the rules, each escaped with a
 # backslash; the backslash first, so that the escapes added after it are not escaped again.
 _MARKDOWN = "\\`*_<>[]"
-# Constant parts of every card, as the JSON the Card model validates.
-_OVERRIDE_REASONS = [{"system": OVERRIDE_SYSTEM, "code": code, "display": shown} for code, shown in OVERRIDE_REASONS]
 
 
 class OrderCodes(Protocol):
@@ -141,12 +145,33 @@ def _detail(plan: Plan, snapshot: PatientSnapshot) -> str:
     return f"{body}\n\n_Rule {rule.id} ({_escape(rule.title)}), version {rule.version}._"
 
 
-def _links(plan: Plan) -> list[dict[str, str]] | None:
+@dataclass(frozen=True, slots=True)
+class _RuleParts:
+    """What every card of one rule shows alike, validated once."""
+
+    source: Source
+    links: tuple[Link, ...]
+    override_reasons: tuple[Coding, ...]
+
+
+@cache
+def _rule_parts(rule: RuleSpec) -> _RuleParts:
+    primary = rule.citations[0]
     urls: dict[str, str] = {}
-    for citation in plan.rule.citations:
+    for citation in rule.citations:
         if citation.url:
             urls.setdefault(citation.url, citation.label)
-    return [{"label": label, "url": url, "type": "absolute"} for url, label in urls.items()] or None
+    return _RuleParts(
+        source=Source(
+            label=primary.label,
+            url=primary.url,
+            topic=Coding(system=RULES_SYSTEM, code=rule.id, display=rule.title),
+        ),
+        links=tuple(Link(label=label, url=url, type="absolute") for url, label in urls.items()),
+        override_reasons=tuple(
+            Coding(system=OVERRIDE_SYSTEM, code=code, display=shown) for code, shown in OVERRIDE_REASONS
+        ),
+    )
 
 
 def _service_request(plan: Plan, order: OrderPlan, snapshot: PatientSnapshot, codes: OrderCodes) -> dict[str, Any]:
@@ -190,25 +215,20 @@ def _suggestions(
 
 def render_card(plan: Plan, snapshot: PatientSnapshot, codes: OrderCodes, new_uuid: Callable[[], str]) -> Card:
     """The CDS Hooks Card for ``plan``; ``new_uuid`` names the card and its suggestion."""
-    rule = plan.rule
-    primary = rule.citations[0]
+    parts = _rule_parts(plan.rule)
     suggestions = _suggestions(plan, snapshot, codes, new_uuid)
-    # Validated as one JSON object: the same checks as building each part's model, in
-    # one pass instead of one model call per Coding, Link and Action.
+    # Validated as one JSON object; the shared parts are model instances already, which
+    # pydantic takes as they are.
     return Card.model_validate(
         {
             "uuid": new_uuid(),
             "summary": _summary(plan.summary),
             "detail": _detail(plan, snapshot),
             "indicator": plan.indicator,
-            "source": {
-                "label": primary.label,
-                "url": primary.url,
-                "topic": {"system": RULES_SYSTEM, "code": rule.id, "display": rule.title},
-            },
+            "source": parts.source,
             "suggestions": suggestions,
             "selectionBehavior": "at-most-one" if suggestions else None,
-            "overrideReasons": _OVERRIDE_REASONS,
-            "links": _links(plan),
+            "overrideReasons": list(parts.override_reasons),
+            "links": list(parts.links) or None,
         }
     )

@@ -4,10 +4,13 @@ Validating an Observation with ``fhir.resources`` costs ~50 µs, more than every
 else a result costs, and a record holds many calcium, albumin and pain-score results of
 which the rules use few (clinical-rules.md §2.1):
 
-* PAIN_FEATURE counts a pain score at or above ``severe_pain_score``. A score whose raw
-  value is a JSON number below it never counts, valid or not: it is not validated.
-  (A decimal is read from the number's shortest repr, which lies on the same side of a
-  float threshold as the number itself.)
+* PAIN_FEATURE counts a pain score at or above ``severe_pain_score`` within
+  ``spinal_pain_window_days``. A score whose raw value is a JSON number below it never
+  counts, valid or not: it is not validated. (A decimal is read from the number's
+  shortest repr, which lies on the same side of a float threshold as the number
+  itself.) One severe score makes the fact true, so of those with a strict raw time only
+  the latest in the window is validated, latest first until one is read; the card shows
+  it as the evidence.
 * CA_CORR reads the latest calcium within ``calcium_result_window_days``
   (:func:`~service.clinical.labchoice.latest_calcium`). Calcium results in the window
   are validated latest first, in :func:`~service.clinical.labchoice.calcium_rank` order
@@ -21,8 +24,8 @@ The order comes from the raw time, used only when it has one strict FHIR form
 (:func:`raw_when`: a date, or a dateTime or instant with seconds and an offset) for
 which Python and ``fhir.resources`` read the same instants. A result with any other time
 (a Period, a Timing, no offset) is validated anyway, as is a code in two of the groups.
-The rules then see the same latest calcium and nearest albumin, and the same severe pain
-scores in the same order, as if every result had been read. A result never validated
+The rules then see the same latest calcium and nearest albumin, and a severe pain score
+whenever there is one, as if every result had been read. A result never validated
 adds no note: a defect in a result that cannot change an answer is not reported.
 """
 
@@ -107,8 +110,10 @@ class DecisiveResults:
         self._zone = at.tzinfo or UTC
         self._read = read
         self._severe = policy.severe_pain_score
+        self._pain_window = timedelta(days=policy.spinal_pain_window_days)
         self._calcium_window = timedelta(days=policy.calcium_result_window_days)
         self._pairing = timedelta(hours=policy.albumin_pairing_hours)
+        self._pain: list[_Pending] = []
         self._calcium: list[_Pending] = []
         self._albumin: list[_Pending] = []
         self._kept: list[tuple[int, Measurement]] = []
@@ -121,17 +126,21 @@ class DecisiveResults:
             return
         if pain:
             number = raw_number(resource)
-            if number is None or number >= self._severe:
-                self._keep(position, resource, groups, concept)
-            return
+            if number is not None and number < self._severe:
+                return
         when = raw_when(resource, self._zone)
-        if when is None:
-            self._keep(position, resource, groups, concept)  # no time to rank it by: always read
+        if when is None or (pain and number is None):
+            self._keep(position, resource, groups, concept)  # no time to rank it by, or no plain value: always read
             return
-        (self._calcium if calcium else self._albumin).append(_Pending(position, resource, groups, concept, when))
+        pending = _Pending(position, resource, groups, concept, when)
+        (self._pain if pain else self._calcium if calcium else self._albumin).append(pending)
 
     def results(self) -> list[Measurement]:
         """The results read, in record order: every one the rules could use."""
+        at, window = self._at, self._pain_window
+        severe = [item for item in self._pain if item.when.may_be_within(at, window)]
+        severe.sort(key=lambda item: (item.when.start, -item.position), reverse=True)
+        self._first_read(severe)
         calcium = self._latest_calcium()
         if calcium is not None and CALCIUM_CORRECTED not in calcium.groups:
             candidates = [item for item in self._albumin if albumin_distance(item, calcium) <= self._pairing]

@@ -18,7 +18,8 @@ from fhir.resources.R4B.imagingstudy import ImagingStudy
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from service.clinical.fhirraw import ReadContext, ReadElements
+from service.clinical.elements import ReadElements
+from service.clinical.fhirraw import ReadContext
 from service.clinical.patientdata import ImagingEvent, SourceRef
 from service.clinical.timing import TimeSpan
 

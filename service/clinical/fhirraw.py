@@ -5,12 +5,10 @@ time and zone, and the notes. Validation happens only through :meth:`ReadContext
 which reads an offset-less dateTime as UTC (with a note) and reports a failure by
 resource type and place, never by value.
 
-Only what the readers use is validated (:class:`ReadElements`): the elements they read
-(every type of a choice element ``[x]``), the elements R4B requires (so that a resource
-missing one is still invalid) and any key that is no FHIR element at all (so that such a
-resource is still rejected). An error inside an element no rule reads (an encounter
-reference, a reference range, an extension) no longer drops the resource: it cannot
-change an answer, and validating it cost more than the rest of the screening.
+Only what the readers use is validated (:class:`~service.clinical.elements.ReadElements`):
+the elements they read, each with its R4B type, and what R4B requires of the resource as
+a whole. An error inside an element no rule reads (an encounter reference, a reference
+range, an extension) does not drop the resource: it cannot change an answer.
 """
 
 from __future__ import annotations
@@ -20,18 +18,16 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from fhir.resources.R4B.resource import Resource as FhirResource
 from pydantic import TypeAdapter
 
+from service.clinical.elements import VALIDATION_ERRORS, ConceptCache, ElementError, ReadElements, ValidElements
 from service.clinical.notes import Notes
 from service.clinical.patientdata import Concept
 from service.clinical.timing import TimeSpan, fix_missing_offsets, parse_time
 
 __all__ = [
-    "VALIDATION_ERRORS",
     "McodeKind",
     "ReadContext",
-    "ReadElements",
     "Terminology",
     "codings",
     "mcode_kind",
@@ -39,60 +35,15 @@ __all__ = [
     "validation_reason",
 ]
 
-#: What a malformed resource can raise while being validated or read (pydantic's
-#: ValidationError is a ValueError).
-VALIDATION_ERRORS = (ValueError, KeyError, TypeError)
 McodeKind = Literal["primary", "secondary"]
 _MCODE_PROFILES: dict[str, McodeKind] = {
     "mcode-primary-cancer-condition": "primary",
     "mcode-secondary-cancer-condition": "secondary",
 }
 _SAFE_LOC = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
+_REPAIRED = "date-time without UTC offset read as UTC"
 _NO_GROUPS: frozenset[str] = frozenset()
 _NO_MATCH: tuple[frozenset[str], None] = (_NO_GROUPS, None)
-
-
-class ReadElements:
-    """The part of a resource type that is validated: what a reader reads, plus what R4B requires.
-
-    ``reads`` names top-level elements as FHIR spells them. A choice element counts whole
-    (``"value[x]"``, or any one of its types), so that two of its types at once are still
-    refused. Required elements and primitive extensions (``_status``) are kept with the
-    rest, and so is any key that is no element of the type, so that such a resource is
-    still invalid.
-    """
-
-    def __init__(self, model: type[FhirResource], reads: Iterable[str]) -> None:
-        aliases: dict[str, dict[str, Any]] = {}
-        required: set[str] = set()
-        for name, field in model.model_fields.items():
-            alias = field.alias or name
-            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-            aliases[alias] = extra
-            if field.is_required() or extra.get("element_required") or extra.get("one_of_many_required"):
-                required.add(alias)
-        choices: dict[str, set[str]] = {}
-        for alias, extra in aliases.items():
-            if isinstance(extra.get("one_of_many"), str):
-                choices.setdefault(str(extra["one_of_many"]), set()).add(alias)
-        kept = {"resourceType"}
-        for element in (*reads, *required):
-            choice = element[:-3] if element.endswith("[x]") else aliases.get(element, {}).get("one_of_many")
-            if isinstance(choice, str) and choice in choices:
-                kept |= choices[choice]
-            elif element in aliases:
-                kept.add(element)
-            else:
-                raise ValueError(f"{model.__name__} has no element {element!r}")
-        kept |= {f"_{alias}" for alias in kept if f"_{alias}" in aliases}
-        self.model = model
-        self.kept = frozenset(kept)
-        self._known = frozenset(aliases) | {"resourceType"}
-
-    def of(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """``resource`` without the elements that are neither read nor required."""
-        kept, known = self.kept, self._known
-        return {key: value for key, value in resource.items() if key in kept or key not in known}
 
 
 class Terminology(Protocol):
@@ -163,13 +114,21 @@ def validation_reason(error: Exception, element: str | None = None) -> str:
     return "; ".join(places)
 
 
-class ReadContext:
-    """Terminology, hook time and notes for one hook call's reading."""
+def _safe_loc(element: str | None) -> str:
+    return element if element is not None and _SAFE_LOC.match(element) else "resource"
 
-    def __init__(self, terminology: Terminology, at: datetime) -> None:
+
+class ReadContext:
+    """Terminology, hook time and notes for one hook call's reading.
+
+    ``concepts``: the screener's cache of validated CodeableConcepts, if it keeps one.
+    """
+
+    def __init__(self, terminology: Terminology, at: datetime, concepts: ConceptCache | None = None) -> None:
         if at.tzinfo is None:
             raise ValueError("the hook time must be time-zone aware")
         self.terms = terminology
+        self._concepts = concepts
         self._groups_of = terminology.groups_of
         self.at = at
         self.zone = at.tzinfo
@@ -222,9 +181,22 @@ class ReadContext:
         shown = shown or self.terms.display_of(system, code) or (text if isinstance(text, str) else None)
         return Concept(system, code, shown or f"{system}|{code}")
 
-    def validate(self, elements: ReadElements, resource: dict[str, Any]) -> Any | None:
+    def validate(self, elements: ReadElements, resource: dict[str, Any]) -> ValidElements | None:
         """The validated ``elements`` of ``resource``, or ``None`` with a note when they are not valid R4B."""
-        return self._validated(elements.model.model_validate, elements.of(resource), resource.get("resourceType"))
+        kind = elements.resource_type
+        try:
+            valid, repaired = elements.validate(resource, self._concepts)
+        except ElementError as error:
+            reason = (
+                validation_reason(error.cause, error.element)
+                if error.cause is not None
+                else f"{_safe_loc(error.element)}: {error.kind}"
+            )
+            self.notes.add(f"{kind} skipped: not valid FHIR R4B ({reason})")
+            return None
+        if repaired:
+            self.notes.add(f"{kind}: {_REPAIRED}")
+        return valid
 
     def validate_element(self, kind: str, element: str, adapter: TypeAdapter[Any], value: object) -> Any | None:
         """One element validated with its R4B type, as :meth:`validate` validates a resource with only that element.
@@ -248,7 +220,7 @@ class ReadContext:
                 except VALIDATION_ERRORS:
                     pass
                 else:
-                    self.notes.add(f"{kind}: date-time without UTC offset read as UTC")
+                    self.notes.add(f"{kind}: {_REPAIRED}")
                     return validated
             self.notes.add(f"{kind} skipped: not valid FHIR R4B ({validation_reason(first_error, element)})")
             return None

@@ -2,7 +2,7 @@
 
 Selection is cheap and runs on every resource: ``resourceType`` plus one value-set index
 look-up per coding. Validation (``fhir.resources`` R4B) runs only on what was selected,
-and only on the elements read (:class:`~service.clinical.fhirraw.ReadElements`).
+and only on the elements read (:class:`~service.clinical.elements.ReadElements`).
 Statuses are applied here, once, for every rule:
 
 * Condition: ``verificationStatus`` refuted or entered-in-error never counts; every
@@ -26,16 +26,9 @@ from pydantic import TypeAdapter
 
 from service.clinical.bodysites import body_site_class
 from service.clinical.decisive import DecisiveResults
+from service.clinical.elements import VALIDATION_ERRORS, ConceptCache, ReadElements
 from service.clinical.fhirimaging import IMAGING_TYPES, read_imaging
-from service.clinical.fhirraw import (
-    VALIDATION_ERRORS,
-    ReadContext,
-    ReadElements,
-    Terminology,
-    codings,
-    mcode_kind,
-    status_code,
-)
+from service.clinical.fhirraw import ReadContext, Terminology, codings, mcode_kind, status_code
 from service.clinical.labchoice import CALCIUM_GROUPS
 from service.clinical.notes import Notes
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Measurement, SmokingStatus, SourceRef
@@ -78,7 +71,8 @@ class Reader:
     every window that reads them cannot change a decision, so they are not validated.
     ``decisive_for``: the policy of the rules that will read the results; then only the
     results that can change their answer are validated (:mod:`service.clinical.decisive`),
-    and :attr:`measurements` is complete once :meth:`finish` has run.
+    and :attr:`measurements` is complete once :meth:`finish` has run. ``concepts``: where
+    validated CodeableConcepts are kept across hook calls (:class:`~service.clinical.elements.ConceptCache`).
     """
 
     def __init__(
@@ -89,8 +83,9 @@ class Reader:
         measurement_horizon: timedelta | None = None,
         imaging_horizon: timedelta | None = None,
         decisive_for: ClinicalPolicy | None = None,
+        concepts: ConceptCache | None = None,
     ) -> None:
-        self._context = ReadContext(terminology, at)
+        self._context = ReadContext(terminology, at, concepts)
         self._measurement_since = at - measurement_horizon if measurement_horizon else None
         self._imaging_since = at - imaging_horizon if imaging_horizon else None
         self._decisive = None if decisive_for is None else DecisiveResults(decisive_for, at, self._read_measurement)

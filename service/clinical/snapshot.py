@@ -3,7 +3,7 @@
 :func:`build_snapshot` walks the record's plain JSON resources once and selects cheaply,
 by ``resourceType`` and one value-set index look-up per coding. Only the selected
 resources are validated with ``fhir.resources`` (R4B), and only in the elements the
-readers use (:class:`~service.clinical.fhirraw.ReadElements`), then read into frozen
+readers use (:class:`~service.clinical.elements.ReadElements`), then read into frozen
 dataclasses (:mod:`service.clinical.fhirread`); everything else is never validated, so
 a 10,000-entry record costs little more than parsing it. A resource that fails
 validation is skipped and reported in the notes by type and reason, never by value or id.
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from service.clinical.elements import ConceptCache
 from service.clinical.fhirread import Reader, Terminology
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Item, Measurement, SmokingStatus, SourceRef
 from service.clinical.policy import ClinicalPolicy
@@ -98,6 +99,7 @@ def build_snapshot(
     policy: ClinicalPolicy,
     *,
     decisive_only: bool = False,
+    concepts: ConceptCache | None = None,
 ) -> SnapshotResult:
     """Select, validate and read the resources the rules use, as of hook time ``at``.
 
@@ -109,7 +111,7 @@ def build_snapshot(
     results, only those that can change a rule's answer under ``policy`` are validated
     and kept (:mod:`service.clinical.decisive`): the rules answer the same, and results
     that were never read add no notes. Without it every result is read, as a data
-    inspection wants.
+    inspection wants. ``concepts``: the caller's cache of validated CodeableConcepts.
     """
     at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
     reader = Reader(
@@ -118,6 +120,7 @@ def build_snapshot(
         measurement_horizon=measurement_horizon(policy),
         imaging_horizon=imaging_horizon(policy),
         decisive_for=policy if decisive_only else None,
+        concepts=concepts,
     )
     patient = _patient_resource(record)
     birth = reader.birth_date(patient) if patient is not None else None

@@ -20,6 +20,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
+from cds_hooks.models import CDSResponse
 from service.app import create_app
 from service.prefetch import PREFETCH_KEYS, REQUIRED_KEYS
 from service.scenarios import Scenario
@@ -241,6 +242,8 @@ async def test_service_returns_the_expected_cards(path: Path, store_settings: St
         response = await client.post(SERVICE_URL, json=scenario.request)
 
     assert response.status_code == 200, response.text
+    # The engine builds cards without validating them: here each one meets every rule of the models.
+    assert CDSResponse.model_validate(response.json()).to_json() == response.json()
     cards = response.json()["cards"]
     for card in cards:
         assert isinstance(card.get("uuid"), str) and card["uuid"]

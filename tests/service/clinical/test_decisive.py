@@ -1,12 +1,15 @@
 """Decisive results: only the calcium, albumin and pain scores that can change an answer are validated.
 
 The engine builds its snapshot with ``decisive_only``; every rule must then answer
-exactly as with every result read. Results that are never validated add no notes: the
+exactly as with every result read, with the same evidence, except that of the severe
+pain scores only the latest is shown. Results that are never validated add no notes: the
 tests use an invalid result's note as the witness that it was (or was not) validated.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +21,7 @@ from service.clinical.cards import render_card
 from service.clinical.decisive import raw_number, raw_when
 from service.clinical.engine import decide
 from service.clinical.policy import ClinicalPolicy
-from service.clinical.rules import Given, derive_facts
+from service.clinical.rules import Evidence, Given, Plan, derive_facts
 from service.clinical.snapshot import SnapshotResult, build_snapshot
 from service.clinical.valuesets import ValueSetLibrary
 from service.fhir.record import PatientRecord
@@ -65,15 +68,48 @@ def rid(resource: Resource) -> str:
     return str(resource["id"])
 
 
+_SCORE = "severe pain score"
+#: Card detail lines that list severe pain scores, or count those not listed.
+_SCORE_LINE = re.compile(r"^- (?:Severe pain score|[^\n]*more not listed)[^\n]*\n?", re.MULTILINE)
+
+
+def _scores(evidence: tuple[Evidence, ...]) -> set[str | None]:
+    return {entry.item.source.id for entry in evidence if entry.role == _SCORE}
+
+
+def _without_scores(evidence: tuple[Evidence, ...]) -> tuple[Evidence, ...]:
+    return tuple(entry for entry in evidence if entry.role != _SCORE)
+
+
 def same_answer(patient_record: PatientRecord, policy: ClinicalPolicy, valuesets: ValueSetLibrary) -> None:
-    """Facts, rule outcomes and cards agree between a decisive and a complete snapshot."""
-    rendered = []
+    """Facts, rule outcomes and cards agree between a decisive and a complete snapshot.
+
+    Only the severe pain scores shown may differ (in the evidence, the card detail and
+    the suggested order's reasons): the decisive snapshot shows some of those the complete
+    one shows, and some whenever it shows any.
+    """
+    runs = []
     for decisive in (True, False):
         snapshot = build_snapshot(patient_record, AT, valuesets, policy, decisive_only=decisive).snapshot
         facts = derive_facts(snapshot, policy)
         decision = decide(Given(snapshot, policy, facts))
         cards = [render_card(plan, snapshot, valuesets, lambda: "uuid").to_json() for plan in decision.plans]
-        rendered.append((facts, decision, cards))
+        runs.append((facts, decision, cards))
+    shown, every = (_scores(facts.pain_feature.evidence) for facts, _, _ in runs)
+    assert shown <= every and bool(shown) == bool(every)
+    score_refs = {f"Observation/{score}" for score in every}
+    rendered = []
+    for facts, decision, cards in runs:
+        pain = facts.pain_feature
+        facts = replace(facts, pain_feature=replace(pain, evidence=_without_scores(pain.evidence)))
+        plans: list[Plan] = [replace(plan, evidence=_without_scores(plan.evidence)) for plan in decision.plans]
+        for card in cards:
+            card["detail"] = _SCORE_LINE.sub("", card["detail"])
+            for suggestion in card.get("suggestions", ()):
+                for action in suggestion["actions"]:
+                    reasons = action["resource"].get("reasonReference", [])
+                    action["resource"]["reasonReference"] = [r for r in reasons if r["reference"] not in score_refs]
+        rendered.append((facts, plans, decision.outcomes, cards))
     assert rendered[0] == rendered[1]
 
 
@@ -106,6 +142,23 @@ def test_a_pain_score_not_surely_below_the_threshold_is_read(value: dict[str, An
     score = observation(PAIN_SCORE, effective=ago(1), **value)
     assert snap(score).notes == snap(score, decisive=False).notes
     assert read_ids(snap(score)) == read_ids(snap(score, decisive=False))
+
+
+def test_only_the_latest_severe_pain_score_in_the_window_is_validated() -> None:
+    older = observation(PAIN_SCORE, value=9, unit="{score}", effective=ago(20))
+    latest = observation(PAIN_SCORE, value=8, unit="{score}", effective=ago(2))
+    outside = observation(PAIN_SCORE, value=10, unit="{score}", effective=ago(91), **INVALID)
+    result = snap(older, latest, outside)
+    assert read_ids(result) == [rid(latest)]
+    assert result.notes == ()
+
+
+def test_an_invalid_latest_severe_pain_score_falls_back_to_the_previous_one() -> None:
+    older = observation(PAIN_SCORE, value=9, unit="{score}", effective=ago(20))
+    broken = observation(PAIN_SCORE, value=8, unit="{score}", effective=ago(2), **INVALID)
+    result = snap(older, broken)
+    assert read_ids(result) == [rid(older)]
+    assert result.notes == (INVALID_NOTE,)
 
 
 def test_the_threshold_is_the_policy() -> None:

@@ -8,7 +8,7 @@ import pytest
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.observation import Observation
 
-from service.clinical.fhirraw import ReadElements
+from service.clinical.elements import ReadElements
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.snapshot import SnapshotResult, build_snapshot
 from service.fhir.record import PatientRecord
@@ -80,9 +80,26 @@ def test_an_error_in_what_is_read_or_required_still_drops_it(resource: Resource,
     assert result.notes[0].startswith(f"Condition skipped: not valid FHIR R4B ({place}: ")
 
 
-def test_required_elements_are_validated_even_when_not_read() -> None:
+def test_required_elements_are_kept_even_when_not_read() -> None:
     assert {"status", "code", "resourceType"} <= ReadElements(Observation, ("id",)).kept
     assert "subject" in ReadElements(Condition, ("id",)).kept
+
+
+@pytest.mark.parametrize("subject", [{"reference": 5}, "Patient/1", [{"reference": "Patient/1"}]])
+def test_a_required_element_no_rule_reads_need_only_be_present(subject: object) -> None:
+    result = snap(condition(NSCLC, subject=subject))
+    assert [item.concept.code for item in result.snapshot.findings] == [NSCLC]
+    assert result.notes == ()
+
+
+@pytest.mark.parametrize("subject", [None, "absent"])
+def test_a_required_element_that_is_missing_or_null_still_drops_the_resource(subject: object) -> None:
+    resource = condition(NSCLC, subject=subject)
+    if subject == "absent":
+        del resource["subject"]
+    result = snap(resource)
+    assert result.snapshot.findings == ()
+    assert result.notes == ("Condition skipped: not valid FHIR R4B (subject: missing)",)
 
 
 def test_read_elements_keep_choices_whole_required_elements_and_primitive_extensions() -> None:

@@ -232,9 +232,9 @@ def test_imaging_older_than_every_window_is_dropped() -> None:
 def test_malformed_resources_are_skipped_with_a_safe_note() -> None:
     secret = "Jane Doe 1970-01-01"
     bad_value = observation(CALCIUM_MASS, effective=ago(1), valueQuantity={"value": secret})
-    bad_subject = condition(NSCLC, subject=secret)
+    bad_onset = condition(NSCLC, onsetDateTime=secret)
     bad_extra = condition(NSCLC, **{secret: 1})
-    result = snap(bad_value, bad_subject, bad_extra)
+    result = snap(bad_value, bad_onset, bad_extra)
     assert result.snapshot.findings == () and result.snapshot.measurements == ()
     assert len(result.notes) == 3
     assert all(secret not in note and "cond-" not in note and "obs-" not in note for note in result.notes)

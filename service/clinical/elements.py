@@ -1,0 +1,282 @@
+"""Validate the elements of a resource that a reader uses, each with its own R4B type.
+
+A reader reads a few top-level elements of a resource: an Observation's status, code,
+time and value. Those, and only those, are validated, each with the ``fhir.resources``
+R4B type of its field; what the R4B model checks of the resource as a whole is checked
+here too, from the same model's field metadata:
+
+* a key that is no element of the type is refused (the models forbid extra keys);
+* an element R4B requires (``Condition.subject``, ``Observation.code``, a ``status``
+  whose value may also be given by its ``_status`` extension) must be present; one that
+  no reader reads is only required to be present, not validated: an error inside an
+  element no rule reads cannot change an answer;
+* a choice element ``[x]`` may have one type at most (and one at least when required);
+* a list of complex values may not hold a null.
+
+Validating each element with its type instead of the whole model with only those
+elements gives the same answer (a property test compares the two) and skips the model's
+own pass over all of its fields (about 60 for an Observation), which cost as much as
+the elements themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, cast, get_args
+
+import orjson
+from fhir.resources.R4B.fhirtypes import CodeableConceptType
+from fhir.resources.R4B.resource import Resource as FhirResource
+from fhir_core.utils import is_list_type, is_primitive_type
+from pydantic import TypeAdapter
+
+from service.clinical.timing import fix_missing_offsets
+
+__all__ = ["VALIDATION_ERRORS", "ConceptCache", "ElementError", "ReadElements", "ValidElements"]
+
+#: What a malformed value can raise while being validated or read (pydantic's
+#: ValidationError is a ValueError).
+VALIDATION_ERRORS = (ValueError, KeyError, TypeError)
+
+
+class ElementError(ValueError):
+    """A resource is not valid R4B in what is read or required.
+
+    ``element`` names the top-level element at fault (``None``: the resource as a
+    whole); ``cause`` is the pydantic error of that element, if any.
+    """
+
+    def __init__(self, element: str | None, kind: str, cause: Exception | None = None) -> None:
+        super().__init__(f"{element or 'resource'}: {kind}")
+        self.element = element
+        self.kind = kind
+        self.cause = cause
+
+
+class ValidElements:
+    """The validated elements of one resource, read as attributes by their R4B field names.
+
+    An element the reader declared but the resource does not have reads as ``None``; an
+    element it did not declare raises ``AttributeError``, so that a reader cannot
+    silently read what was never validated.
+    """
+
+    __slots__ = ("_declared", "_values")
+
+    def __init__(self, values: dict[str, Any], declared: frozenset[str]) -> None:
+        self._values = values
+        self._declared = declared
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._values:
+            return self._values[name]
+        if name in self._declared:
+            return None
+        raise AttributeError(name)
+
+
+class ConceptCache:
+    """Validated CodeableConcepts by their JSON text, shared by the hook calls of one screener.
+
+    Terminology recurs: the LOINC coding of a serum calcium, the SNOMED coding of a
+    backache and a Condition's clinicalStatus "active" are the same JSON for every
+    patient, and validating a CodeableConcept (a model per Coding, each checked field by
+    field) cost more than the rest of reading a resource. A concept is validated the
+    first time its JSON is seen; the same JSON later gets the same validated value,
+    which readers only read. Only CodeableConcepts are kept: times, values and ids differ
+    per patient and are validated every time. Bounded: past ``capacity`` the oldest
+    entry goes first, so a caller sending endless distinct concepts costs memory for
+    ``capacity`` entries at most (each well under a kilobyte of JSON).
+    """
+
+    def __init__(self, capacity: int = 8192) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be positive")
+        self._capacity = capacity
+        self._validated: dict[bytes, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._validated)
+
+    def validate(self, adapter: TypeAdapter[Any], value: object) -> Any:
+        """``adapter.validate_python(value)``, once per distinct JSON value; errors are not kept."""
+        try:
+            key = orjson.dumps(value)
+        except orjson.JSONEncodeError:  # not JSON (e.g. an integer beyond 64 bits): not cached
+            return adapter.validate_python(value)
+        validated = self._validated
+        if key in validated:
+            return validated[key]
+        result = adapter.validate_python(value)
+        if len(validated) >= self._capacity:
+            validated.pop(next(iter(validated)), None)
+        validated[key] = result
+        return result
+
+
+def _is_concept(annotation: object) -> bool:
+    """Whether a field's type is a CodeableConcept, optional or in a list."""
+    return annotation is CodeableConceptType or any(_is_concept(arg) for arg in get_args(annotation))
+
+
+class _Field:
+    """One top-level element: its R4B type and what the model checks of it as a whole."""
+
+    __slots__ = ("adapter", "alias", "choice", "complex_list", "concept", "extension", "name", "required")
+
+    def __init__(
+        self, name: str, alias: str, adapter: TypeAdapter[Any] | None, *, complex_list: bool, concept: bool
+    ) -> None:
+        self.name = name
+        self.alias = alias
+        #: ``None``: required but not read, so only its presence is checked
+        self.adapter = adapter
+        self.complex_list = complex_list
+        #: a CodeableConcept (or a list of them): validated through the ConceptCache
+        self.concept = concept
+        self.choice: str | None = None
+        self.required = False
+        #: the ``_name`` field whose extension may stand in for a required primitive
+        self.extension: str | None = None
+
+
+class ReadElements:
+    """The part of a resource type that is validated: what a reader reads, plus what R4B requires.
+
+    ``reads`` names top-level elements as FHIR spells them. A choice element counts whole
+    (``"value[x]"``, or any one of its types), so that two of its types at once are still
+    refused; primitive extensions (``_status``) are validated with their element.
+    """
+
+    def __init__(self, model: type[FhirResource], reads: Iterable[str]) -> None:
+        fields = model.model_fields
+        alias_of = {name: field.alias or name for name, field in fields.items()}
+        extra = {
+            name: field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            for name, field in fields.items()
+        }
+        choices: dict[str, set[str]] = {}
+        for name, info in extra.items():
+            if isinstance(info.get("one_of_many"), str):
+                choices.setdefault(str(info["one_of_many"]), set()).add(name)
+        by_alias = {alias: name for name, alias in alias_of.items()}
+        read: set[str] = set()
+        for element in reads:
+            choice = (
+                element[:-3] if element.endswith("[x]") else extra.get(by_alias.get(element, ""), {}).get("one_of_many")
+            )
+            if isinstance(choice, str) and choice in choices:
+                read |= choices[choice]
+            elif element in by_alias:
+                read.add(by_alias[element])
+            else:
+                raise ValueError(f"{model.__name__} has no element {element!r}")
+        read |= {f"{name}__ext" for name in read if f"{name}__ext" in fields}
+        required = {
+            name
+            for name, field in fields.items()
+            if field.is_required() or extra[name].get("element_required") or extra[name].get("one_of_many_required")
+        }
+
+        self._fields: dict[str, _Field] = {}
+        for name in read | required:
+            field = fields[name]
+            adapter: TypeAdapter[Any] | None = TypeAdapter(cast(Any, field.annotation)) if name in read else None
+            entry = _Field(
+                name,
+                alias_of[name],
+                adapter,
+                complex_list=is_list_type(field) and not is_primitive_type(field),
+                concept=_is_concept(field.annotation),
+            )
+            choice = extra[name].get("one_of_many")
+            entry.choice = choice if isinstance(choice, str) else None
+            entry.required = name in required and entry.choice is None
+            if extra[name].get("element_required") and f"{name}__ext" in fields:
+                entry.extension = f"{name}__ext"
+            self._fields[name] = entry
+        self._required_choices = frozenset(
+            str(extra[name]["one_of_many"]) for name in required if extra[name].get("one_of_many_required")
+        )
+        # A key is either an element of the type (by alias, or by field name, as the
+        # models accept both) or refused; elements neither read nor required are skipped.
+        self._key_to_field: dict[str, str | None] = {"resourceType": None}
+        for name, alias in alias_of.items():
+            kept = name if name in self._fields else None
+            self._key_to_field[alias] = kept
+            self._key_to_field.setdefault(name, kept)
+        self.model = model
+        self.resource_type = model.get_resource_type()
+        #: field names a reader may read (every read element, absent or not)
+        self.declared = frozenset(read)
+        #: the top-level keys (FHIR spelling) that are validated or required
+        self.kept = frozenset({"resourceType", *(alias_of[name] for name in self._fields)})
+
+    def validate(self, resource: dict[str, Any], concepts: ConceptCache | None = None) -> tuple[ValidElements, bool]:
+        """The validated elements, and whether a dateTime without an offset was read as UTC.
+
+        Raises :class:`ElementError` when the resource is not valid R4B in what is read
+        or required. fhir.resources refuses date-times without an offset, which some EHR
+        feeds send: an element that fails is validated once more with those read as UTC.
+        ``concepts``: where CodeableConcepts already validated are kept.
+        """
+        if resource.get("resourceType") != self.resource_type:
+            raise ElementError("resourceType", "wrong_resource_type")
+        key_to_field, fields = self._key_to_field, self._fields
+        values: dict[str, Any] = {}
+        repaired = False
+        for key, value in resource.items():
+            if key not in key_to_field:
+                raise ElementError(key, "extra_forbidden")
+            name = key_to_field[key]
+            if name is None or name in values:
+                continue
+            field = fields[name]
+            if field.complex_list and isinstance(value, list) and None in value:
+                raise ElementError(field.alias, "list_type")
+            if field.adapter is None:
+                values[name] = value
+                continue
+            adapter = field.adapter
+            try:
+                if concepts is not None and field.concept:
+                    values[name] = concepts.validate(adapter, value)
+                else:
+                    values[name] = adapter.validate_python(value)
+            except VALIDATION_ERRORS as error:
+                fixed, changed = fix_missing_offsets(value)
+                if not changed:
+                    raise ElementError(field.alias, "invalid", error) from None
+                try:
+                    values[name] = adapter.validate_python(fixed)
+                except VALIDATION_ERRORS:
+                    raise ElementError(field.alias, "invalid", error) from None
+                repaired = True
+        self._check_whole(values)
+        return ValidElements(values, self.declared), repaired
+
+    def _check_whole(self, values: dict[str, Any]) -> None:
+        """What the model checks after its fields: required elements and choices."""
+        chosen: dict[str, int] = {}
+        for name, field in self._fields.items():
+            value = values.get(name)
+            if field.choice is not None:
+                if value is not None:
+                    chosen[field.choice] = chosen.get(field.choice, 0) + 1
+                continue
+            if not field.required or value is not None:
+                continue
+            if field.extension is None:
+                raise ElementError(field.alias, "missing")
+            extension = values.get(field.extension)
+            if extension is None or not getattr(extension, "extension", None):
+                raise ElementError(field.alias, "model_field_validation.missing")
+        if any(count > 1 for count in chosen.values()):
+            raise ElementError(None, "value_error")
+        if any(choice not in chosen for choice in self._required_choices):
+            raise ElementError(None, "value_error")
+
+    def of(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """``resource`` without the elements that are neither read nor required (as the model would see it)."""
+        kept, known = self.kept, self._key_to_field
+        return {key: value for key, value in resource.items() if key in kept or key not in known}
