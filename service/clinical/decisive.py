@@ -52,7 +52,6 @@ __all__ = ["DecisiveResults", "raw_number", "raw_when"]
 
 _PAIN = "pain-severity"
 _ALBUMIN = "albumin"
-_EFFECTIVE = ("effectiveDateTime", "effectiveInstant", "effectivePeriod", "effectiveTiming")
 _STRICT_TIME = re.compile(
     r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$"  # a (partial) date
     r"|^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})$"  # seconds and an offset
@@ -68,13 +67,14 @@ def raw_when(resource: dict[str, Any], zone: tzinfo) -> TimeSpan | None:
     ``effective[x]`` when it is a dateTime or instant, else ``issued``; ``None`` when the
     time is missing, ambiguous or not in a strict form.
     """
-    present = [key for key in _EFFECTIVE if key in resource]
-    if present:
-        if len(present) > 1 or present[0] not in ("effectiveDateTime", "effectiveInstant"):
-            return None
-        raw = resource[present[0]]
+    if "effectivePeriod" in resource or "effectiveTiming" in resource:
+        return None
+    if "effectiveDateTime" in resource:
+        if "effectiveInstant" in resource:
+            return None  # two types of effective[x]: validation will refuse it
+        raw = resource["effectiveDateTime"]
     else:
-        raw = resource.get("issued")
+        raw = resource["effectiveInstant"] if "effectiveInstant" in resource else resource.get("issued")
     if not isinstance(raw, str) or _STRICT_TIME.match(raw) is None:
         return None
     return parse_time(raw, zone)

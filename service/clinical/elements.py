@@ -25,18 +25,19 @@ from collections.abc import Iterable
 from typing import Any, cast, get_args
 
 import orjson
-from fhir.resources.R4B.fhirtypes import CodeableConceptType
+from fhir.resources.R4B.fhirtypes import CodeableConceptType, QuantityType
 from fhir.resources.R4B.resource import Resource as FhirResource
 from fhir_core.utils import is_list_type, is_primitive_type
 from pydantic import TypeAdapter
 
 from service.clinical.timing import fix_missing_offsets
 
-__all__ = ["VALIDATION_ERRORS", "ConceptCache", "ElementError", "ReadElements", "ValidElements"]
+__all__ = ["VALIDATION_ERRORS", "ElementError", "ReadElements", "RecurringValues", "ValidElements"]
 
 #: What a malformed value can raise while being validated or read (pydantic's
 #: ValidationError is a ValueError).
 VALIDATION_ERRORS = (ValueError, KeyError, TypeError)
+_RECURRING_TYPES = (CodeableConceptType, QuantityType)
 
 
 class ElementError(ValueError):
@@ -75,17 +76,19 @@ class ValidElements:
         raise AttributeError(name)
 
 
-class ConceptCache:
-    """Validated CodeableConcepts by their JSON text, shared by the hook calls of one screener.
+class RecurringValues:
+    """Validated values that recur from patient to patient, by their JSON text.
 
-    Terminology recurs: the LOINC coding of a serum calcium, the SNOMED coding of a
-    backache and a Condition's clinicalStatus "active" are the same JSON for every
-    patient, and validating a CodeableConcept (a model per Coding, each checked field by
-    field) cost more than the rest of reading a resource. A concept is validated the
-    first time its JSON is seen; the same JSON later gets the same validated value,
-    which readers only read. Only CodeableConcepts are kept: times, values and ids differ
-    per patient and are validated every time. Bounded: past ``capacity`` the oldest
-    entry goes first, so a caller sending endless distinct concepts costs memory for
+    Shared by the hook calls of one screener. Terminology recurs: the LOINC coding of a
+    serum calcium, the SNOMED coding of a backache and a Condition's clinicalStatus
+    "active" are the same JSON for every patient; so do most quantities (a 0-10 pain
+    score has eleven values, a calcium a few hundred). Validating either (a
+    fhir.resources model per Coding or Quantity, each checked field by field) cost more
+    than the rest of reading a resource. A value is validated the first time its JSON is
+    seen; the same JSON later gets the same validated value, which readers only read.
+    Only CodeableConcepts and Quantities are kept: ids and times differ from resource to
+    resource and are validated every time. Bounded: past ``capacity`` the oldest entry
+    goes first, so a caller sending endless distinct values costs memory for
     ``capacity`` entries at most (each well under a kilobyte of JSON).
     """
 
@@ -99,11 +102,14 @@ class ConceptCache:
         return len(self._validated)
 
     def validate(self, adapter: TypeAdapter[Any], value: object) -> Any:
-        """``adapter.validate_python(value)``, once per distinct JSON value; errors are not kept."""
+        """``adapter.validate_python(value)``, once per distinct JSON value and adapter; errors are not kept."""
         try:
             key = orjson.dumps(value)
         except orjson.JSONEncodeError:  # not JSON (e.g. an integer beyond 64 bits): not cached
             return adapter.validate_python(value)
+        # The same JSON may be valid for one type and not another (a list of concepts):
+        # the adapter is part of the key.
+        key = b"%d:%b" % (id(adapter), key)
         validated = self._validated
         if key in validated:
             return validated[key]
@@ -114,26 +120,26 @@ class ConceptCache:
         return result
 
 
-def _is_concept(annotation: object) -> bool:
-    """Whether a field's type is a CodeableConcept, optional or in a list."""
-    return annotation is CodeableConceptType or any(_is_concept(arg) for arg in get_args(annotation))
+def _recurs(annotation: object) -> bool:
+    """Whether a field's type is a CodeableConcept or a Quantity, optional or in a list."""
+    return annotation in _RECURRING_TYPES or any(_recurs(arg) for arg in get_args(annotation))
 
 
 class _Field:
     """One top-level element: its R4B type and what the model checks of it as a whole."""
 
-    __slots__ = ("adapter", "alias", "choice", "complex_list", "concept", "extension", "name", "required")
+    __slots__ = ("adapter", "alias", "choice", "complex_list", "extension", "name", "recurring", "required")
 
     def __init__(
-        self, name: str, alias: str, adapter: TypeAdapter[Any] | None, *, complex_list: bool, concept: bool
+        self, name: str, alias: str, adapter: TypeAdapter[Any] | None, *, complex_list: bool, recurring: bool
     ) -> None:
         self.name = name
         self.alias = alias
         #: ``None``: required but not read, so only its presence is checked
         self.adapter = adapter
         self.complex_list = complex_list
-        #: a CodeableConcept (or a list of them): validated through the ConceptCache
-        self.concept = concept
+        #: a CodeableConcept or Quantity (or a list of them): validated through RecurringValues
+        self.recurring = recurring
         self.choice: str | None = None
         self.required = False
         #: the ``_name`` field whose extension may stand in for a required primitive
@@ -187,7 +193,7 @@ class ReadElements:
                 alias_of[name],
                 adapter,
                 complex_list=is_list_type(field) and not is_primitive_type(field),
-                concept=_is_concept(field.annotation),
+                recurring=_recurs(field.annotation),
             )
             choice = extra[name].get("one_of_many")
             entry.choice = choice if isinstance(choice, str) else None
@@ -198,6 +204,8 @@ class ReadElements:
         self._required_choices = frozenset(
             str(extra[name]["one_of_many"]) for name in required if extra[name].get("one_of_many_required")
         )
+        self._required = tuple(field for field in self._fields.values() if field.required)
+        self._choices = tuple(field for field in self._fields.values() if field.choice is not None)
         # A key is either an element of the type (by alias, or by field name, as the
         # models accept both) or refused; elements neither read nor required are skipped.
         self._key_to_field: dict[str, str | None] = {"resourceType": None}
@@ -212,13 +220,15 @@ class ReadElements:
         #: the top-level keys (FHIR spelling) that are validated or required
         self.kept = frozenset({"resourceType", *(alias_of[name] for name in self._fields)})
 
-    def validate(self, resource: dict[str, Any], concepts: ConceptCache | None = None) -> tuple[ValidElements, bool]:
+    def validate(
+        self, resource: dict[str, Any], recurring: RecurringValues | None = None
+    ) -> tuple[ValidElements, bool]:
         """The validated elements, and whether a dateTime without an offset was read as UTC.
 
         Raises :class:`ElementError` when the resource is not valid R4B in what is read
         or required. fhir.resources refuses date-times without an offset, which some EHR
         feeds send: an element that fails is validated once more with those read as UTC.
-        ``concepts``: where CodeableConcepts already validated are kept.
+        ``recurring``: where CodeableConcepts and Quantities already validated are kept.
         """
         if resource.get("resourceType") != self.resource_type:
             raise ElementError("resourceType", "wrong_resource_type")
@@ -239,8 +249,8 @@ class ReadElements:
                 continue
             adapter = field.adapter
             try:
-                if concepts is not None and field.concept:
-                    values[name] = concepts.validate(adapter, value)
+                if recurring is not None and field.recurring:
+                    values[name] = recurring.validate(adapter, value)
                 else:
                     values[name] = adapter.validate_python(value)
             except VALIDATION_ERRORS as error:
@@ -257,23 +267,21 @@ class ReadElements:
 
     def _check_whole(self, values: dict[str, Any]) -> None:
         """What the model checks after its fields: required elements and choices."""
-        chosen: dict[str, int] = {}
-        for name, field in self._fields.items():
-            value = values.get(name)
-            if field.choice is not None:
-                if value is not None:
-                    chosen[field.choice] = chosen.get(field.choice, 0) + 1
-                continue
-            if not field.required or value is not None:
+        for field in self._required:
+            if values.get(field.name) is not None:
                 continue
             if field.extension is None:
                 raise ElementError(field.alias, "missing")
             extension = values.get(field.extension)
             if extension is None or not getattr(extension, "extension", None):
                 raise ElementError(field.alias, "model_field_validation.missing")
-        if any(count > 1 for count in chosen.values()):
-            raise ElementError(None, "value_error")
-        if any(choice not in chosen for choice in self._required_choices):
+        chosen: set[str | None] = set()
+        for field in self._choices:
+            if values.get(field.name) is not None:
+                if field.choice in chosen:
+                    raise ElementError(None, "value_error")
+                chosen.add(field.choice)
+        if not self._required_choices <= chosen:
             raise ElementError(None, "value_error")
 
     def of(self, resource: dict[str, Any]) -> dict[str, Any]:

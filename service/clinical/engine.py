@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Protocol
 
 from service.clinical.cards import OrderCodes, render_card
-from service.clinical.elements import ConceptCache
+from service.clinical.elements import RecurringValues
 from service.clinical.outcome import RuleOutcome, RuleResult, Screening
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.rules import CARD_RULES, RULES, RULES_BY_ID, Given, Plan, derive_facts
@@ -119,11 +119,13 @@ class ClinicalScreener:
         self._policy = policy
         self._new_uuid = new_uuid or (lambda: str(uuid.uuid4()))
         # One per screener: the codes of one hospital's records recur from patient to patient.
-        self._concepts = ConceptCache()
+        self._recurring = RecurringValues()
 
     def screen(self, record: PatientRecord, at: datetime) -> Screening:
         # Results that cannot change an answer are not validated (service.clinical.decisive).
-        result = build_snapshot(record, at, self._valuesets, self._policy, decisive_only=True, concepts=self._concepts)
+        result = build_snapshot(
+            record, at, self._valuesets, self._policy, decisive_only=True, recurring=self._recurring
+        )
         snapshot = result.snapshot
         given = Given(snapshot, self._policy, derive_facts(snapshot, self._policy))
         decision = decide(given)

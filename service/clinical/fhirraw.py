@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import TypeAdapter
 
-from service.clinical.elements import VALIDATION_ERRORS, ConceptCache, ElementError, ReadElements, ValidElements
+from service.clinical.elements import VALIDATION_ERRORS, ElementError, ReadElements, RecurringValues, ValidElements
 from service.clinical.notes import Notes
 from service.clinical.patientdata import Concept
 from service.clinical.timing import TimeSpan, fix_missing_offsets, parse_time
@@ -51,6 +51,9 @@ class Terminology(Protocol):
 
     @property
     def ids(self) -> frozenset[str]: ...
+
+    @property
+    def codes(self) -> frozenset[str]: ...
 
     def groups_of(self, system: str, code: str) -> frozenset[str]: ...
 
@@ -121,15 +124,16 @@ def _safe_loc(element: str | None) -> str:
 class ReadContext:
     """Terminology, hook time and notes for one hook call's reading.
 
-    ``concepts``: the screener's cache of validated CodeableConcepts, if it keeps one.
+    ``recurring``: the screener's cache of validated recurring values, if it keeps one.
     """
 
-    def __init__(self, terminology: Terminology, at: datetime, concepts: ConceptCache | None = None) -> None:
+    def __init__(self, terminology: Terminology, at: datetime, recurring: RecurringValues | None = None) -> None:
         if at.tzinfo is None:
             raise ValueError("the hook time must be time-zone aware")
         self.terms = terminology
-        self._concepts = concepts
+        self._recurring = recurring
         self._groups_of = terminology.groups_of
+        self._codes = terminology.codes
         self.at = at
         self.zone = at.tzinfo
         self.notes = Notes()
@@ -156,15 +160,19 @@ class ReadContext:
         items = concept.get("coding")
         if not isinstance(items, list):
             return _NO_MATCH
-        groups_of = self._groups_of
+        groups_of, known = self._groups_of, self._codes
         groups = _NO_GROUPS
         first: Concept | None = None
         for coding in items:
             if not isinstance(coding, dict):
                 continue
-            system = coding.get("system")
+            # Most codings of a record are in no value set: the code alone says so, one
+            # set look-up before the system is read or a (system, code) key is built.
             code = coding.get("code")
-            if isinstance(system, str) and isinstance(code, str):
+            if not isinstance(code, str) or code not in known:
+                continue
+            system = coding.get("system")
+            if isinstance(system, str):
                 found = groups_of(system, code)
                 if found:
                     if first is None:
@@ -185,7 +193,7 @@ class ReadContext:
         """The validated ``elements`` of ``resource``, or ``None`` with a note when they are not valid R4B."""
         kind = elements.resource_type
         try:
-            valid, repaired = elements.validate(resource, self._concepts)
+            valid, repaired = elements.validate(resource, self._recurring)
         except ElementError as error:
             reason = (
                 validation_reason(error.cause, error.element)

@@ -26,7 +26,7 @@ from pydantic import TypeAdapter
 
 from service.clinical.bodysites import body_site_class
 from service.clinical.decisive import DecisiveResults
-from service.clinical.elements import VALIDATION_ERRORS, ConceptCache, ReadElements
+from service.clinical.elements import VALIDATION_ERRORS, ReadElements, RecurringValues
 from service.clinical.fhirimaging import IMAGING_TYPES, read_imaging
 from service.clinical.fhirraw import ReadContext, Terminology, codings, mcode_kind, status_code
 from service.clinical.labchoice import CALCIUM_GROUPS
@@ -71,8 +71,9 @@ class Reader:
     every window that reads them cannot change a decision, so they are not validated.
     ``decisive_for``: the policy of the rules that will read the results; then only the
     results that can change their answer are validated (:mod:`service.clinical.decisive`),
-    and :attr:`measurements` is complete once :meth:`finish` has run. ``concepts``: where
-    validated CodeableConcepts are kept across hook calls (:class:`~service.clinical.elements.ConceptCache`).
+    and :attr:`measurements` is complete once :meth:`finish` has run. ``recurring``: where
+    validated CodeableConcepts and Quantities are kept across hook calls
+    (:class:`~service.clinical.elements.RecurringValues`).
     """
 
     def __init__(
@@ -83,13 +84,15 @@ class Reader:
         measurement_horizon: timedelta | None = None,
         imaging_horizon: timedelta | None = None,
         decisive_for: ClinicalPolicy | None = None,
-        concepts: ConceptCache | None = None,
+        recurring: RecurringValues | None = None,
     ) -> None:
-        self._context = ReadContext(terminology, at, concepts)
+        self._context = ReadContext(terminology, at, recurring)
         self._measurement_since = at - measurement_horizon if measurement_horizon else None
         self._imaging_since = at - imaging_horizon if imaging_horizon else None
         self._decisive = None if decisive_for is None else DecisiveResults(decisive_for, at, self._read_measurement)
         self._position = 0
+        #: the first Patient read, and the first whose id is ``patient_id`` (see :meth:`patient`)
+        self._patients: dict[str | None, dict[str, Any]] = {}
         self.findings: list[Finding] = []
         self.measurements: list[Measurement] = []
         self.smoking: list[SmokingStatus] = []
@@ -117,10 +120,18 @@ class Reader:
                 self._observation(resource)
             elif kind in IMAGING_TYPES:
                 self._imaging(resource, draft=draft)
+            elif kind == "Patient" and not draft:
+                # Found on this pass rather than by a pass of its own: see patient().
+                self._patients.setdefault(None, resource)
+                self._patients.setdefault(resource.get("id"), resource)
         except VALIDATION_ERRORS as exc:
             # A value the model accepted but this reader cannot use (e.g. an impossible
             # date); the resource is skipped like an invalid one.
             self.notes.add(f"{kind} skipped: unreadable ({type(exc).__name__})")
+
+    def patient(self, patient_id: str) -> dict[str, Any] | None:
+        """The Patient read whose id is ``patient_id``, else the first Patient read."""
+        return self._patients.get(patient_id) or self._patients.get(None)
 
     def birth_date(self, patient: dict[str, Any]) -> TimeSpan | None:
         """Patient.birthDate, validated on its own.
@@ -180,9 +191,10 @@ class Reader:
         groups, concept = self._context.match_one(resource.get("code"))
         if concept is None:
             # A finding recorded as Observation.value ("Symptom" = Cough) counts too.
-            groups, concept = self._context.match_one(resource.get("valueCodeableConcept"))
-            if concept is not None:
-                self._observed_finding(resource, groups, concept)
+            if "valueCodeableConcept" in resource:
+                groups, concept = self._context.match_one(resource["valueCodeableConcept"])
+                if concept is not None:
+                    self._observed_finding(resource, groups, concept)
         elif SMOKING_CODE_GROUP in groups:
             self._smoking(resource)
         elif groups.isdisjoint(MEASUREMENT_GROUPS):

@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
 
-from service.clinical.elements import ConceptCache
+from service.clinical.elements import RecurringValues
 from service.clinical.fhirread import Reader, Terminology
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Item, Measurement, SmokingStatus, SourceRef
 from service.clinical.policy import ClinicalPolicy
@@ -99,7 +98,7 @@ def build_snapshot(
     policy: ClinicalPolicy,
     *,
     decisive_only: bool = False,
-    concepts: ConceptCache | None = None,
+    recurring: RecurringValues | None = None,
 ) -> SnapshotResult:
     """Select, validate and read the resources the rules use, as of hook time ``at``.
 
@@ -111,7 +110,7 @@ def build_snapshot(
     results, only those that can change a rule's answer under ``policy`` are validated
     and kept (:mod:`service.clinical.decisive`): the rules answer the same, and results
     that were never read add no notes. Without it every result is read, as a data
-    inspection wants. ``concepts``: the caller's cache of validated CodeableConcepts.
+    inspection wants. ``recurring``: the caller's cache of validated recurring values.
     """
     at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
     reader = Reader(
@@ -120,15 +119,15 @@ def build_snapshot(
         measurement_horizon=measurement_horizon(policy),
         imaging_horizon=imaging_horizon(policy),
         decisive_for=policy if decisive_only else None,
-        concepts=concepts,
+        recurring=recurring,
     )
-    patient = _patient_resource(record)
-    birth = reader.birth_date(patient) if patient is not None else None
     for resource in record.all_resources():
         reader.read(resource, draft=False)
     for resource in record.draft_orders:
         reader.read(resource, draft=True)
     reader.finish()
+    patient = reader.patient(record.patient_id)
+    birth = reader.birth_date(patient) if patient is not None else None
     snapshot = PatientSnapshot(
         at=at,
         patient_id=record.patient_id,
@@ -159,13 +158,3 @@ def imaging_horizon(policy: ClinicalPolicy) -> timedelta:
         timedelta(days=policy.r6_study_window_days),
         timedelta(days=policy.r6_order_window_days),
     )
-
-
-def _patient_resource(record: PatientRecord) -> dict[str, Any] | None:
-    first: dict[str, Any] | None = None
-    for resource in record.all_resources():
-        if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
-            if resource.get("id") == record.patient_id:
-                return resource
-            first = first or resource
-    return first

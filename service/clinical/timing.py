@@ -131,7 +131,8 @@ def parse_time(value: object, zone: tzinfo) -> TimeSpan | None:
         return _span_of_date(value.year, value.month, value.day, zone)
     if not isinstance(value, str):
         return None
-    match = _PARTIAL.match(value)
+    # "YYYY-MM-DD" is the longest partial date: a longer value can only be a dateTime.
+    match = _PARTIAL.match(value) if len(value) <= 10 else None
     try:
         if match:
             year, month, day = match.groups()

@@ -68,6 +68,7 @@ class ValueSetLibrary:
         self._records = dict(records)
         self._index = dict(index)
         self._displays = dict(displays)
+        self._codes = frozenset(code for _, code in self._index)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_VALUESETS_DIR) -> ValueSetLibrary:
@@ -100,6 +101,11 @@ class ValueSetLibrary:
     def ids(self) -> frozenset[str]:
         """Ids of every loaded ValueSet."""
         return frozenset(self._records)
+
+    @property
+    def codes(self) -> frozenset[str]:
+        """Every code of every ValueSet, whatever its system: a code outside it matches nothing."""
+        return self._codes
 
     def groups_of(self, system: str, code: str) -> frozenset[str]:
         """Ids of every ValueSet that contains ``system|code`` (empty if none)."""

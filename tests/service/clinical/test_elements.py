@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from service.clinical.elements import ConceptCache, ElementError, ReadElements
+from service.clinical.elements import ElementError, ReadElements, RecurringValues
 from service.clinical.fhirimaging import _PROCEDURE, _REPORT, _SERVICE_REQUEST, _STUDY
 from service.clinical.fhirread import _CONDITION, _OBSERVATION
 from service.clinical.timing import fix_missing_offsets
@@ -61,16 +61,16 @@ def model_answer(elements: ReadElements, resource: dict[str, Any]) -> Any | None
             return None
 
 
-def element_answer(elements: ReadElements, resource: dict[str, Any], concepts: ConceptCache | None) -> Any | None:
+def element_answer(elements: ReadElements, resource: dict[str, Any], recurring: RecurringValues | None) -> Any | None:
     try:
-        return elements.validate(resource, concepts)[0]
+        return elements.validate(resource, recurring)[0]
     except ElementError:
         return None
 
 
-def assert_same_answer(elements: ReadElements, resource: dict[str, Any], concepts: ConceptCache | None) -> None:
+def assert_same_answer(elements: ReadElements, resource: dict[str, Any], recurring: RecurringValues | None) -> None:
     expected = model_answer(elements, resource)
-    actual = element_answer(elements, resource, concepts)
+    actual = element_answer(elements, resource, recurring)
     assert (actual is None) == (expected is None), (resource, expected, actual)
     if expected is not None:
         for name in elements.declared:
@@ -119,15 +119,15 @@ def test_there_are_seeds_of_every_validated_type() -> None:
 
 @pytest.mark.parametrize("use_cache", [False, True])
 def test_every_scenario_resource_gets_the_models_answer(use_cache: bool) -> None:
-    concepts = ConceptCache() if use_cache else None
+    recurring = RecurringValues() if use_cache else None
     for resource in SEEDS:
-        assert_same_answer(BY_TYPE[resource["resourceType"]], resource, concepts)
+        assert_same_answer(BY_TYPE[resource["resourceType"]], resource, recurring)
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(resource=mutated(), use_cache=st.booleans())
 def test_mutated_resources_get_the_models_answer(resource: dict[str, Any], use_cache: bool) -> None:
-    assert_same_answer(BY_TYPE[resource["resourceType"]], resource, ConceptCache() if use_cache else None)
+    assert_same_answer(BY_TYPE[resource["resourceType"]], resource, RecurringValues() if use_cache else None)
 
 
 def test_an_element_not_declared_cannot_be_read() -> None:
@@ -144,7 +144,7 @@ def test_a_wrong_resource_type_is_refused() -> None:
         _OBSERVATION.validate({"resourceType": "Condition", "status": "final", "code": {"text": "x"}})
 
 
-# -- the concept cache ---------------------------------------------------------------
+# -- the cache of recurring values ----------------------------------------------------
 
 
 CONCEPT = {"coding": [{"system": "http://loinc.org", "code": "17861-6", "display": "Calcium"}]}
@@ -152,37 +152,59 @@ ADAPTER: TypeAdapter[Any] = TypeAdapter(_OBSERVATION.model.model_fields["code"].
 
 
 def test_the_same_concept_is_validated_once() -> None:
-    concepts = ConceptCache()
-    first = concepts.validate(ADAPTER, CONCEPT)
-    assert concepts.validate(ADAPTER, copy.deepcopy(CONCEPT)) is first
-    assert len(concepts) == 1
+    recurring = RecurringValues()
+    first = recurring.validate(ADAPTER, CONCEPT)
+    assert recurring.validate(ADAPTER, copy.deepcopy(CONCEPT)) is first
+    assert len(recurring) == 1
     assert first == ADAPTER.validate_python(CONCEPT)
 
 
+def test_the_same_json_is_kept_apart_for_each_type() -> None:
+    recurring = RecurringValues()
+    quantity: TypeAdapter[Any] = TypeAdapter(_OBSERVATION.model.model_fields["valueQuantity"].annotation)
+    assert recurring.validate(quantity, {"unit": "mg"}).unit == "mg"
+    with pytest.raises(ValidationError):
+        recurring.validate(ADAPTER, {"unit": "mg"})  # no element "unit" in a CodeableConcept
+
+
+def test_quantities_and_concepts_go_through_the_cache_ids_and_times_do_not() -> None:
+    recurring = RecurringValues()
+    lab = {
+        "resourceType": "Observation",
+        "id": "a",
+        "status": "final",
+        "code": CONCEPT,
+        "effectiveDateTime": "2026-05-30T08:00:00Z",
+        "valueQuantity": {"value": 2.6, "unit": "mmol/L"},
+    }
+    _OBSERVATION.validate(lab, recurring)
+    assert len(recurring) == 2
+
+
 def test_an_invalid_concept_raises_every_time_and_is_not_kept() -> None:
-    concepts = ConceptCache()
+    recurring = RecurringValues()
     for _ in range(2):
         with pytest.raises(ValidationError):
-            concepts.validate(ADAPTER, {"coding": "not a list"})
-    assert len(concepts) == 0
+            recurring.validate(ADAPTER, {"coding": "not a list"})
+    assert len(recurring) == 0
 
 
 def test_the_cache_keeps_at_most_its_capacity_oldest_out_first() -> None:
-    concepts = ConceptCache(capacity=2)
+    recurring = RecurringValues(capacity=2)
     values = [{"text": text} for text in ("a", "b", "c")]
-    kept = [concepts.validate(ADAPTER, value) for value in values]
-    assert len(concepts) == 2
-    assert concepts.validate(ADAPTER, values[2]) is kept[2]
-    assert concepts.validate(ADAPTER, values[0]) is not kept[0]  # evicted: validated afresh
+    kept = [recurring.validate(ADAPTER, value) for value in values]
+    assert len(recurring) == 2
+    assert recurring.validate(ADAPTER, values[2]) is kept[2]
+    assert recurring.validate(ADAPTER, values[0]) is not kept[0]  # evicted: validated afresh
 
 
 def test_a_value_that_is_not_json_is_validated_without_the_cache() -> None:
-    concepts = ConceptCache()
+    recurring = RecurringValues()
     with pytest.raises(ValidationError):
-        concepts.validate(ADAPTER, {"text": 2**70})
-    assert len(concepts) == 0
+        recurring.validate(ADAPTER, {"text": 2**70})
+    assert len(recurring) == 0
 
 
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
-        ConceptCache(capacity=0)
+        RecurringValues(capacity=0)
