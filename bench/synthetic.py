@@ -56,16 +56,28 @@ def _resources(bundle_file: Path) -> list[Resource]:
     return [entry["resource"] for entry in bundle.get("entry", []) if "resource" in entry]
 
 
-def lung_cancer_patient(files: list[Path]) -> list[Resource]:
-    """The generated patient with lung cancer and the most resources."""
-    candidates = []
-    for file in files:
-        resources = _resources(file)
-        if any(_is_lung_cancer(resource) for resource in resources):
-            candidates.append(resources)
+def patients(files: list[Path]) -> tuple[list[Resource], list[list[Resource]]]:
+    """The generated patient with lung cancer and the most resources, and every other patient."""
+    records = [_resources(file) for file in files]
+    candidates = [resources for resources in records if any(_is_lung_cancer(resource) for resource in resources)]
     if not candidates:
         raise SystemExit("no lung cancer patient was generated; raise --patients")
-    return max(candidates, key=len)
+    chosen = max(candidates, key=len)
+    return chosen, [resources for resources in records if resources is not chosen]
+
+
+def other_patient_record(resources: list[Resource]) -> tuple[list[Resource], datetime]:
+    """Another patient's record with red flags of its own, and its hook time.
+
+    The same codes as the benchmarked patient's red flags (a hospital's codes recur), but
+    other values, times and ids: what a screener has seen before, not this patient.
+    """
+    at = last_activity(resources)
+    flags = red_flags(_reference_patient(resources), at, pain=9, calcium=11.8, albumin=3.4)
+    for flag in flags:
+        flag["id"] = f"other-{flag['id']}"
+    living = [{k: v for k, v in r.items() if not k.startswith("deceased")} for r in resources]
+    return living + flags, at
 
 
 def _when(resource: Resource) -> str:
@@ -81,7 +93,9 @@ def _reference_patient(resources: list[Resource]) -> str:
     return f"Patient/{patient['id']}"
 
 
-def red_flags(patient_ref: str, at: datetime) -> list[Resource]:
+def red_flags(
+    patient_ref: str, at: datetime, *, pain: float = 8, calcium: float = 12.5, albumin: float = 3.0
+) -> list[Resource]:
     """Spinal pain, a neurological sign, a severe pain score and a high calcium."""
 
     def day(days: float) -> str:
@@ -120,9 +134,9 @@ def red_flags(patient_ref: str, at: datetime) -> list[Resource]:
     return [
         condition("bench-backache", sct, "161891005", "Backache", 10),
         condition("bench-retention", sct, "267064002", "Retention of urine", 2),
-        lab("bench-pain", "72514-3", "Pain severity 0-10", 8, "{score}", 1),
-        lab("bench-calcium", "17861-6", "Calcium [Mass/volume] in Serum or Plasma", 12.5, "mg/dL", 1),
-        lab("bench-albumin", "1751-7", "Albumin [Mass/volume] in Serum or Plasma", 3.0, "g/dL", 1),
+        lab("bench-pain", "72514-3", "Pain severity 0-10", pain, "{score}", 1),
+        lab("bench-calcium", "17861-6", "Calcium [Mass/volume] in Serum or Plasma", calcium, "mg/dL", 1),
+        lab("bench-albumin", "1751-7", "Albumin [Mass/volume] in Serum or Plasma", albumin, "g/dL", 1),
     ]
 
 

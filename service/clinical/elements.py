@@ -13,6 +13,9 @@ here too, from the same model's field metadata:
 * a choice element ``[x]`` may have one type at most (and one at least when required);
 * a list of complex values may not hold a null.
 
+A reader that reads one part of a complex element names it (``"meta.profile"``): the
+element must then be a JSON object, and only that part of it is validated.
+
 Validating each element with its type instead of the whole model with only those
 elements gives the same answer (a property test compares the two) and skips the model's
 own pass over all of its fields (about 60 for an Observation), which cost as much as
@@ -25,6 +28,7 @@ from collections.abc import Iterable
 from typing import Any, cast, get_args
 
 import orjson
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.fhirtypes import CodeableConceptType, QuantityType
 from fhir.resources.R4B.resource import Resource as FhirResource
 from fhir_core.utils import is_list_type, is_primitive_type
@@ -101,6 +105,12 @@ class RecurringValues:
     def __len__(self) -> int:
         return len(self._validated)
 
+    def copy(self) -> RecurringValues:
+        """A new cache holding what this one holds now (the validated values are shared)."""
+        duplicate = RecurringValues(self._capacity)
+        duplicate._validated = dict(self._validated)
+        return duplicate
+
     def validate(self, adapter: TypeAdapter[Any], value: object) -> Any:
         """``adapter.validate_python(value)``, once per distinct JSON value and adapter; errors are not kept."""
         try:
@@ -125,10 +135,45 @@ def _recurs(annotation: object) -> bool:
     return annotation in _RECURRING_TYPES or any(_recurs(arg) for arg in get_args(annotation))
 
 
+def _part_adapter(model: type[FhirResource], parent: str, part: str) -> TypeAdapter[Any]:
+    """The R4B type of ``parent.part``, ``parent`` being a complex element of ``model``."""
+    field = model.model_fields.get(parent)
+    type_name = (
+        next((arg.__name__ for arg in (field.annotation, *get_args(field.annotation)) if isinstance(arg, type)), "")
+        if field is not None
+        else ""
+    )
+    inner = get_fhir_model_class(type_name[:-4]) if type_name.endswith("Type") else None
+    if inner is None or part not in inner.model_fields:
+        raise ValueError(f"{model.__name__} has no element {parent}.{part}")
+    return TypeAdapter(cast(Any, inner.model_fields[part].annotation))
+
+
+def _validate_parts(field: _Field, value: object, recurring: RecurringValues | None) -> dict[str, Any] | None:
+    """The read parts of a complex element, validated; the element must be a JSON object."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ElementError(field.alias, "model_type")
+    validated: dict[str, Any] = {}
+    for part, adapter in (field.parts or {}).items():
+        if part in value:
+            try:
+                # The parts read (meta.profile: profile URLs) recur like terminology.
+                validated[part] = (
+                    recurring.validate(adapter, value[part])
+                    if recurring is not None
+                    else adapter.validate_python(value[part])
+                )
+            except VALIDATION_ERRORS as error:
+                raise ElementError(f"{field.alias}.{part}", "invalid", error) from None
+    return validated
+
+
 class _Field:
     """One top-level element: its R4B type and what the model checks of it as a whole."""
 
-    __slots__ = ("adapter", "alias", "choice", "complex_list", "extension", "name", "recurring", "required")
+    __slots__ = ("adapter", "alias", "choice", "complex_list", "extension", "name", "parts", "recurring", "required")
 
     def __init__(
         self, name: str, alias: str, adapter: TypeAdapter[Any] | None, *, complex_list: bool, recurring: bool
@@ -140,6 +185,8 @@ class _Field:
         self.complex_list = complex_list
         #: a CodeableConcept or Quantity (or a list of them): validated through RecurringValues
         self.recurring = recurring
+        #: a complex element of which only these parts are read (and validated), by alias
+        self.parts: dict[str, TypeAdapter[Any]] | None = None
         self.choice: str | None = None
         self.required = False
         #: the ``_name`` field whose extension may stand in for a required primitive
@@ -167,7 +214,13 @@ class ReadElements:
                 choices.setdefault(str(info["one_of_many"]), set()).add(name)
         by_alias = {alias: name for name, alias in alias_of.items()}
         read: set[str] = set()
+        parts: dict[str, dict[str, TypeAdapter[Any]]] = {}
         for element in reads:
+            if "." in element:
+                parent, part = element.split(".", 1)
+                parts.setdefault(by_alias.get(parent, parent), {})[part] = _part_adapter(model, parent, part)
+                read.add(by_alias[parent])
+                continue
             choice = (
                 element[:-3] if element.endswith("[x]") else extra.get(by_alias.get(element, ""), {}).get("one_of_many")
             )
@@ -195,6 +248,7 @@ class ReadElements:
                 complex_list=is_list_type(field) and not is_primitive_type(field),
                 recurring=_recurs(field.annotation),
             )
+            entry.parts = parts.get(name)
             choice = extra[name].get("one_of_many")
             entry.choice = choice if isinstance(choice, str) else None
             entry.required = name in required and entry.choice is None
@@ -246,6 +300,9 @@ class ReadElements:
                 raise ElementError(field.alias, "list_type")
             if field.adapter is None:
                 values[name] = value
+                continue
+            if field.parts is not None:
+                values[name] = _validate_parts(field, value, recurring)
                 continue
             adapter = field.adapter
             try:

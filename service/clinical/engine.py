@@ -113,13 +113,18 @@ class ClinicalScreener:
     """Implements :class:`service.clinical.outcome.Screener`: patient data in, cards out, no I/O."""
 
     def __init__(
-        self, valuesets: Library, policy: ClinicalPolicy, *, new_uuid: Callable[[], str] | None = None
+        self,
+        valuesets: Library,
+        policy: ClinicalPolicy,
+        *,
+        new_uuid: Callable[[], str] | None = None,
+        recurring: RecurringValues | None = None,
     ) -> None:
         self._valuesets = valuesets
         self._policy = policy
         self._new_uuid = new_uuid or (lambda: str(uuid.uuid4()))
         # One per screener: the codes of one hospital's records recur from patient to patient.
-        self._recurring = RecurringValues()
+        self._recurring = recurring if recurring is not None else RecurringValues()
 
     def screen(self, record: PatientRecord, at: datetime) -> Screening:
         # Results that cannot change an answer are not validated (service.clinical.decisive).

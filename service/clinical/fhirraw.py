@@ -111,7 +111,7 @@ def validation_reason(error: Exception, element: str | None = None) -> str:
     for detail in errors()[:2]:
         # Field names and list positions only: a key that does not look like a FHIR
         # element name could be data, and stays out of the note.
-        parts = (element, *detail.get("loc", ())) if element else detail.get("loc", ())
+        parts = (*element.split("."), *detail.get("loc", ())) if element else detail.get("loc", ())
         loc = ".".join(str(part) for part in parts if isinstance(part, int) or _SAFE_LOC.match(str(part)))
         places.append(f"{loc or 'resource'}: {detail.get('type', 'invalid')}")
     return "; ".join(places)

@@ -44,12 +44,13 @@ _EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 _COUNTED_OBSERVATION = frozenset({"final", "amended", "corrected"})
 _UCUM = "http://unitsofmeasure.org"
 # What the readers below take from each type; only these elements (and the required
-# ones) are validated. Codes and meta.profile are read raw, and validated too.
+# ones) are validated. Codes and meta.profile are read raw, and validated too; of meta only
+# the profile is read.
 _CONDITION = ReadElements(
     Condition,
     (
         "id",
-        "meta",
+        "meta.profile",
         "clinicalStatus",
         "verificationStatus",
         "code",

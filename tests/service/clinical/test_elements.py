@@ -41,6 +41,9 @@ _PLACEHOLDER = {"reference": "Patient/placeholder"}
 def model_answer(elements: ReadElements, resource: dict[str, Any]) -> Any | None:
     """What the whole R4B model makes of the read elements (offset-less times read as UTC), or None."""
     cut = elements.of(resource)
+    if isinstance(cut.get("meta"), dict):
+        # Of meta, the readers read (and validate) only the profile.
+        cut["meta"] = {key: value for key, value in cut["meta"].items() if key == "profile"}
     for name, field in elements.model.model_fields.items():
         alias = field.alias or name
         if field.is_required() and alias in cut and cut[alias] is None:
@@ -74,7 +77,16 @@ def assert_same_answer(elements: ReadElements, resource: dict[str, Any], recurri
     assert (actual is None) == (expected is None), (resource, expected, actual)
     if expected is not None:
         for name in elements.declared:
-            assert getattr(actual, name) == getattr(expected, name), name
+            mine, theirs = getattr(actual, name), getattr(expected, name)
+            if isinstance(mine, dict):  # only some parts read (meta.profile): those agree
+                assert theirs is not None and all(getattr(theirs, part) == value for part, value in mine.items())
+            elif isinstance(mine, str) and mine != theirs:
+                # The model, retried with every offset-less time read as UTC, also
+                # rewrote strings that looked like one (abatementString); the reader
+                # only repairs the element that failed.
+                assert fix_missing_offsets(mine)[0] == theirs, name
+            else:
+                assert mine == theirs, name
 
 
 JSON_VALUES = st.recursive(
@@ -203,6 +215,15 @@ def test_a_value_that_is_not_json_is_validated_without_the_cache() -> None:
     with pytest.raises(ValidationError):
         recurring.validate(ADAPTER, {"text": 2**70})
     assert len(recurring) == 0
+
+
+def test_a_copy_holds_what_the_cache_held_and_then_goes_its_own_way() -> None:
+    recurring = RecurringValues()
+    first = recurring.validate(ADAPTER, CONCEPT)
+    duplicate = recurring.copy()
+    assert duplicate.validate(ADAPTER, CONCEPT) is first
+    duplicate.validate(ADAPTER, {"text": "new"})
+    assert (len(recurring), len(duplicate)) == (1, 2)
 
 
 def test_capacity_must_be_positive() -> None:

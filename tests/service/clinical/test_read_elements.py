@@ -40,6 +40,7 @@ def snap(*resources: Resource) -> SnapshotResult:
         {"extension": [{"url": 5}]},
         {"evidence": "not a list"},
         {"onsetDateTime": ago(3), "recorder": {"display": ["x"]}},
+        {"meta": {"lastUpdated": "yesterday", "versionId": 5, "tag": "x"}},
     ],
 )
 def test_an_error_in_an_element_no_rule_reads_no_longer_drops_a_condition(unread: dict[str, Any]) -> None:
@@ -68,7 +69,8 @@ def test_an_error_in_an_element_no_rule_reads_no_longer_drops_a_result() -> None
         (condition(NSCLC, onset="last spring"), "onsetDateTime"),
         (condition(NSCLC, clinicalStatus={"coding": [{"code": " active"}]}), "clinicalStatus.coding.0.code"),
         (condition(NSCLC, bodySite="lung"), "bodySite"),
-        (condition(NSCLC, meta={"profile": [MCODE_PRIMARY], "lastUpdated": "yesterday"}), "meta.lastUpdated"),
+        (condition(NSCLC, meta={"profile": [5]}), "meta.profile.0"),
+        (condition(NSCLC, meta=[{"profile": [MCODE_PRIMARY]}]), "meta"),
         (condition(NSCLC, onsetDateTime=ago(3), onsetString="three days ago"), "resource"),
         ({key: value for key, value in condition(NSCLC).items() if key != "subject"}, "subject"),
     ],
