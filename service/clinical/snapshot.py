@@ -121,10 +121,12 @@ def build_snapshot(
         decisive_for=policy if decisive_only else None,
         recurring=recurring,
     )
-    for resource in record.all_resources():
-        reader.read(resource, draft=False)
+    read = reader.read
+    for resources in record.resources.values():
+        for resource in resources:
+            read(resource, draft=False)
     for resource in record.draft_orders:
-        reader.read(resource, draft=True)
+        read(resource, draft=True)
     reader.finish()
     patient = reader.patient(record.patient_id)
     birth = reader.birth_date(patient) if patient is not None else None

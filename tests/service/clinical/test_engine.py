@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 
 import pytest
 
-from service.clinical.engine import ClinicalScreener
+from service.clinical.engine import ClinicalScreener, new_uuid4
 from service.clinical.outcome import Screener
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.rules import RULES
@@ -67,6 +68,15 @@ def test_a_suppressed_rule_is_mentioned_on_its_family_card() -> None:
     assert cards_of(result) == [("R6a", "warning")]
     assert outcome(result, "R6b") == "suppressed"
     assert "R6b not shown (recent imaging, R9)" in (result.cards[0].detail or "")
+
+
+def test_new_uuid4_gives_distinct_version_4_uuids_in_canonical_form() -> None:
+    made = [new_uuid4() for _ in range(500)]
+    assert len(set(made)) == len(made)
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
 
 
 def test_uuids_come_from_the_factory() -> None:
