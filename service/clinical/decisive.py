@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from service.clinical.labchoice import (
@@ -107,7 +107,6 @@ class DecisiveResults:
 
     def __init__(self, policy: ClinicalPolicy, at: datetime, read: Read) -> None:
         self._at = at
-        self._zone = at.tzinfo or UTC
         self._read = read
         self._severe = policy.severe_pain_score
         self._pain_window = timedelta(days=policy.spinal_pain_window_days)
@@ -118,8 +117,15 @@ class DecisiveResults:
         self._albumin: list[_Pending] = []
         self._kept: list[tuple[int, Measurement]] = []
 
-    def offer(self, position: int, resource: dict[str, Any], groups: frozenset[str], concept: Concept) -> None:
-        """A counted (final, amended, corrected) result, at ``position`` in the record."""
+    def offer(
+        self,
+        position: int,
+        resource: dict[str, Any],
+        groups: frozenset[str],
+        concept: Concept,
+        when: TimeSpan | None,
+    ) -> None:
+        """A counted (final, amended, corrected) result at ``position`` in the record; ``when`` is its raw time."""
         pain, calcium, albumin = _PAIN in groups, not groups.isdisjoint(CALCIUM_GROUPS), _ALBUMIN in groups
         if (pain, calcium, albumin).count(True) != 1:
             self._keep(position, resource, groups, concept)  # read by two rules: always read
@@ -128,7 +134,6 @@ class DecisiveResults:
             number = raw_number(resource)
             if number is not None and number < self._severe:
                 return
-        when = raw_when(resource, self._zone)
         if when is None or (pain and number is None):
             self._keep(position, resource, groups, concept)  # no time to rank it by, or no plain value: always read
             return

@@ -25,7 +25,7 @@ from fhir.resources.R4B.patient import Patient
 from pydantic import TypeAdapter
 
 from service.clinical.bodysites import body_site_class
-from service.clinical.decisive import DecisiveResults
+from service.clinical.decisive import DecisiveResults, raw_when
 from service.clinical.elements import VALIDATION_ERRORS, ReadElements, RecurringValues
 from service.clinical.fhirimaging import IMAGING_TYPES, read_imaging
 from service.clinical.fhirraw import ReadContext, Terminology, codings, mcode_kind, status_code
@@ -200,13 +200,19 @@ class Reader:
             self._smoking(resource)
         elif groups.isdisjoint(MEASUREMENT_GROUPS):
             self._observed_finding(resource, groups, concept)
+        elif self._decisive is not None:
+            if resource.get("status") not in _COUNTED_OBSERVATION:
+                return
+            # The raw time ranks the result too: it is read once, here.
+            when = raw_when(resource, self._context.zone)
+            since = self._measurement_since
+            if since is not None and (when.end < since if when else not self._may_be_since(resource, since)):
+                return
+            self._decisive.offer(self._position, resource, groups, concept, when)
         elif self._measurement_since is None or self._may_be_since(resource, self._measurement_since):
-            if self._decisive is None:
-                measurement = self._measurement(resource, groups, concept)
-                if measurement is not None:
-                    self.measurements.append(measurement)
-            elif resource.get("status") in _COUNTED_OBSERVATION:
-                self._decisive.offer(self._position, resource, groups, concept)
+            measurement = self._measurement(resource, groups, concept)
+            if measurement is not None:
+                self.measurements.append(measurement)
 
     def _may_be_since(self, resource: dict[str, Any], since: datetime) -> bool:
         # Cheap pre-filter on the raw date, before validation. Unparseable dates go on

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["CancerScope", "ClinicalPolicy"]
 
@@ -17,7 +17,9 @@ CancerScope = Literal["lung", "any"]
 
 
 class ClinicalPolicy(BaseModel):
-    """Tunable parts of rules R1–R9."""
+    """Tunable parts of rules R1–R9. Immutable: one policy serves every hook call."""
+
+    model_config = ConfigDict(frozen=True)
 
     #: "lung" (default): a past or current lung cancer. "any": any primary malignancy,
     #: since NICE NG234 covers spinal metastases and MSCC from every cancer.

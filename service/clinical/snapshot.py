@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 
 from service.clinical.elements import RecurringValues
 from service.clinical.fhirread import Reader, Terminology
@@ -144,12 +145,15 @@ def build_snapshot(
     return SnapshotResult(snapshot, reader.notes.render())
 
 
+# One policy serves every hook call of a screener: its horizons are worked out once.
+@lru_cache(maxsize=32)
 def measurement_horizon(policy: ClinicalPolicy) -> timedelta:
     """How far back a lab or score can matter: calcium (plus its albumin pairing) or pain score."""
     calcium = timedelta(days=policy.calcium_result_window_days, hours=policy.albumin_pairing_hours)
     return max(calcium, timedelta(days=policy.spinal_pain_window_days))
 
 
+@lru_cache(maxsize=32)
 def imaging_horizon(policy: ClinicalPolicy) -> timedelta:
     """How far back an imaging order or study can matter to R9 (suppression and mentions)."""
     return max(

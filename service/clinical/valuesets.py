@@ -69,6 +69,7 @@ class ValueSetLibrary:
         self._index = dict(index)
         self._displays = dict(displays)
         self._codes = frozenset(code for _, code in self._index)
+        self._ids = frozenset(self._records)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_VALUESETS_DIR) -> ValueSetLibrary:
@@ -100,7 +101,7 @@ class ValueSetLibrary:
     @property
     def ids(self) -> frozenset[str]:
         """Ids of every loaded ValueSet."""
-        return frozenset(self._records)
+        return self._ids
 
     @property
     def codes(self) -> frozenset[str]:
