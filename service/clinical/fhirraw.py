@@ -14,16 +14,14 @@ range, an extension) does not drop the resource: it cannot change an answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from pydantic import TypeAdapter
-
-from service.clinical.elements import VALIDATION_ERRORS, ElementError, ReadElements, RecurringValues, ValidElements
+from service.clinical.elements import ElementError, ReadElements, RecurringValues, ValidElements
 from service.clinical.notes import Notes
 from service.clinical.patientdata import Concept
-from service.clinical.timing import TimeSpan, fix_missing_offsets, parse_time
+from service.clinical.timing import TimeSpan, parse_time
 
 __all__ = [
     "McodeKind",
@@ -205,33 +203,6 @@ class ReadContext:
         if repaired:
             self.notes.add(f"{kind}: {_REPAIRED}")
         return valid
-
-    def validate_element(self, kind: str, element: str, adapter: TypeAdapter[Any], value: object) -> Any | None:
-        """One element validated with its R4B type, as :meth:`validate` validates a resource with only that element.
-
-        ``None`` when it is not valid, with the same note.
-        """
-        return self._validated(adapter.validate_python, value, kind, element)
-
-    def _validated(
-        self, check: Callable[[Any], Any], value: Any, kind: object, element: str | None = None
-    ) -> Any | None:
-        # fhir.resources refuses date-times without an offset, which some EHR feeds send:
-        # such a value is read once more as UTC, and the note says so.
-        try:
-            return check(value)
-        except VALIDATION_ERRORS as first_error:
-            fixed, changed = fix_missing_offsets(value)
-            if changed:
-                try:
-                    validated = check(fixed)
-                except VALIDATION_ERRORS:
-                    pass
-                else:
-                    self.notes.add(f"{kind}: {_REPAIRED}")
-                    return validated
-            self.notes.add(f"{kind} skipped: not valid FHIR R4B ({validation_reason(first_error, element)})")
-            return None
 
     def time(self, value: object) -> TimeSpan | None:
         return parse_time(value, self.zone) if value is not None else None

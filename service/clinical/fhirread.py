@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
-from pydantic import TypeAdapter
 
 from service.clinical.bodysites import body_site_class
 from service.clinical.decisive import DecisiveResults, raw_when
@@ -62,7 +61,10 @@ _CONDITION = ReadElements(
 )
 _OBSERVATION = ReadElements(Observation, ("id", "status", "code", "effective[x]", "issued", "value[x]"))
 # Patient.birthDate's own R4B type: validating a Patient that holds only it checks nothing more.
-_BIRTH_DATE: TypeAdapter[Any] = TypeAdapter(cast(Any, Patient.model_fields["birthDate"].annotation))
+# The rules read nothing else of the Patient. A US Core or Synthea Patient carries dozens
+# of extensions (race, ethnicity, birth place): validating them cost more than the rest of
+# a 100-resource screening, and a broken one would hide the age.
+_PATIENT = ReadElements(Patient, ("birthDate",))
 
 
 class Reader:
@@ -135,17 +137,11 @@ class Reader:
         return self._patients.get(patient_id) or self._patients.get(None)
 
     def birth_date(self, patient: dict[str, Any]) -> TimeSpan | None:
-        """Patient.birthDate, validated on its own.
-
-        The rules read nothing else of the Patient, and a US Core or Synthea Patient
-        carries dozens of extensions (race, ethnicity, birth place): validating them
-        cost more than the rest of a 100-resource screening, and a broken extension
-        would hide the age.
-        """
+        """Patient.birthDate, the only element of the Patient that is read (and validated)."""
         if "birthDate" not in patient:
             return None
-        born = self._context.validate_element("Patient", "birthDate", _BIRTH_DATE, patient["birthDate"])
-        return self._context.time(born)
+        model = self._context.validate(_PATIENT, patient)
+        return self._context.time(model.birthDate) if model is not None else None
 
     # -- Condition -------------------------------------------------------------------
 

@@ -125,3 +125,21 @@ def test_an_invalid_birth_date_is_noted_as_when_the_patient_was_validated() -> N
     result = build_snapshot(PatientRecord(PATIENT_ID, {"patient": [patient]}), AT, library(), ClinicalPolicy())
     assert result.snapshot.age is None
     assert result.notes == ("Patient skipped: not valid FHIR R4B (birthDate: value_error)",)
+
+
+def test_a_broken_patient_extension_does_not_hide_the_age() -> None:
+    patient = {
+        "resourceType": "Patient",
+        "id": PATIENT_ID,
+        "birthDate": "1960-03-04",
+        "extension": [{"url": 5, "valueString": ["not", "a", "string"]}],
+    }
+    result = build_snapshot(PatientRecord(PATIENT_ID, {"patient": [patient]}), AT, library(), ClinicalPolicy())
+    assert result.snapshot.age is not None and result.snapshot.age.low == 66
+    assert result.notes == ()
+
+
+def test_a_partial_birth_date_gives_an_age_range() -> None:
+    patient = {"resourceType": "Patient", "id": PATIENT_ID, "birthDate": "1960"}
+    result = build_snapshot(PatientRecord(PATIENT_ID, {"patient": [patient]}), AT, library(), ClinicalPolicy())
+    assert result.snapshot.age is not None and (result.snapshot.age.low, result.snapshot.age.high) == (65, 66)
