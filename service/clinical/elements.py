@@ -13,8 +13,10 @@ here too, from the same model's field metadata:
 * a choice element ``[x]`` may have one type at most (and one at least when required);
 * a list of complex values may not hold a null.
 
-A reader that reads one part of a complex element names it (``"meta.profile"``): the
-element must then be a JSON object, and only that part of it is validated.
+A reader that reads some parts of a complex element names them (``"meta.profile"``,
+``"valueQuantity.value"``): the element must then be a JSON object, and only those parts
+of it are validated, each with its own type. That also skips the model machinery that
+validating a whole Quantity runs, which cost more than its four parts.
 
 Validating each element with its type instead of the whole model with only those
 elements gives the same answer (a property test compares the two) and skips the model's
@@ -145,31 +147,59 @@ def _part_adapter(model: type[FhirResource], parent: str, part: str) -> TypeAdap
     return TypeAdapter(cast(Any, inner.model_fields[part].annotation))
 
 
-def _validate_parts(field: _Field, value: object, recurring: RecurringValues | None) -> dict[str, Any] | None:
+def _checked(adapter: TypeAdapter[Any], value: object, recurring: RecurringValues | None) -> tuple[Any, bool]:
+    """``value`` validated (through ``recurring`` when given), and whether an offset-less time was read as UTC.
+
+    fhir.resources refuses date-times without an offset, which some EHR feeds send: a
+    value that fails is validated once more with those read as UTC. Raises the first
+    error when that does not help.
+    """
+    try:
+        return (recurring.validate(adapter, value) if recurring is not None else adapter.validate_python(value)), False
+    except VALIDATION_ERRORS as error:
+        fixed, changed = fix_missing_offsets(value)
+        if not changed:
+            raise
+        try:
+            return adapter.validate_python(fixed), True
+        except VALIDATION_ERRORS:
+            raise error from None
+
+
+def _validate_parts(field: _Field, value: object, recurring: RecurringValues | None) -> tuple[Any, bool]:
     """The read parts of a complex element, validated; the element must be a JSON object."""
     if value is None:
-        return None
+        return None, False
     if not isinstance(value, dict):
         raise ElementError(field.alias, "model_type")
+    adapters, view = field.parts or ({}, ValidElements)
     validated: dict[str, Any] = {}
-    for part, adapter in (field.parts or {}).items():
+    repaired = False
+    for part, adapter in adapters.items():
         if part in value:
             try:
-                # The parts read (meta.profile: profile URLs) recur like terminology.
-                validated[part] = (
-                    recurring.validate(adapter, value[part])
-                    if recurring is not None
-                    else adapter.validate_python(value[part])
-                )
+                # The parts read (profile URLs, units, values) recur like terminology.
+                validated[part], fixed = _checked(adapter, value[part], recurring)
             except VALIDATION_ERRORS as error:
                 raise ElementError(f"{field.alias}.{part}", "invalid", error) from None
-    return validated
+            repaired = repaired or fixed
+    return view(validated), repaired
 
 
 class _Field:
     """One top-level element: its R4B type and what the model checks of it as a whole."""
 
-    __slots__ = ("adapter", "alias", "choice", "complex_list", "extension", "name", "parts", "recurring", "required")
+    __slots__ = (
+        "adapter",
+        "alias",
+        "choice",
+        "complex_list",
+        "extension",
+        "name",
+        "parts",
+        "recurring",
+        "required",
+    )
 
     def __init__(
         self, name: str, alias: str, adapter: TypeAdapter[Any] | None, *, complex_list: bool, recurring: bool
@@ -181,8 +211,9 @@ class _Field:
         self.complex_list = complex_list
         #: a CodeableConcept or Quantity (or a list of them): validated through RecurringValues
         self.recurring = recurring
-        #: a complex element of which only these parts are read (and validated), by alias
-        self.parts: dict[str, TypeAdapter[Any]] | None = None
+        #: a complex element of which only some parts are read (and validated): their
+        #: types by alias, and the class they are read through (each part an attribute)
+        self.parts: tuple[dict[str, TypeAdapter[Any]], type[ValidElements]] | None = None
         self.choice: str | None = None
         self.required = False
         #: the ``_name`` field whose extension may stand in for a required primitive
@@ -244,7 +275,9 @@ class ReadElements:
                 complex_list=is_list_type(field) and not is_primitive_type(field),
                 recurring=_recurs(field.annotation),
             )
-            entry.parts = parts.get(name)
+            if name in parts:
+                view = type(f"{alias_of[name]}Parts", (ValidElements,), dict.fromkeys(sorted(parts[name])))
+                entry.parts = (parts[name], view)
             choice = extra[name].get("one_of_many")
             entry.choice = choice if isinstance(choice, str) else None
             entry.required = name in required and entry.choice is None
@@ -300,24 +333,16 @@ class ReadElements:
             if field.adapter is None:
                 values[name] = value
                 continue
-            if field.parts is not None:
-                values[name] = _validate_parts(field, value, recurring)
-                continue
-            adapter = field.adapter
             try:
-                if recurring is not None and field.recurring:
-                    values[name] = recurring.validate(adapter, value)
+                if field.parts is not None:
+                    values[name], fixed = _validate_parts(field, value, recurring)
                 else:
-                    values[name] = adapter.validate_python(value)
+                    values[name], fixed = _checked(field.adapter, value, recurring if field.recurring else None)
+            except ElementError:
+                raise
             except VALIDATION_ERRORS as error:
-                fixed, changed = fix_missing_offsets(value)
-                if not changed:
-                    raise ElementError(field.alias, "invalid", error) from None
-                try:
-                    values[name] = adapter.validate_python(fixed)
-                except VALIDATION_ERRORS:
-                    raise ElementError(field.alias, "invalid", error) from None
-                repaired = True
+                raise ElementError(field.alias, "invalid", error) from None
+            repaired = repaired or fixed
         self._check_whole(values)
         return self._valid(values), repaired
 

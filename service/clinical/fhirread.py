@@ -59,7 +59,22 @@ _CONDITION = ReadElements(
         "recordedDate",
     ),
 )
-_OBSERVATION = ReadElements(Observation, ("id", "status", "code", "effective[x]", "issued", "value[x]"))
+# Of a Quantity the reader reads the value and its unit (unit, or UCUM system and code).
+_OBSERVATION = ReadElements(
+    Observation,
+    (
+        "id",
+        "status",
+        "code",
+        "effective[x]",
+        "issued",
+        "value[x]",
+        "valueQuantity.value",
+        "valueQuantity.unit",
+        "valueQuantity.system",
+        "valueQuantity.code",
+    ),
+)
 # Patient.birthDate's own R4B type: validating a Patient that holds only it checks nothing more.
 # The rules read nothing else of the Patient. A US Core or Synthea Patient carries dozens
 # of extensions (race, ethnicity, birth place): validating them cost more than the rest of
