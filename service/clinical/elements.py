@@ -88,8 +88,8 @@ class RecurringValues:
     fhir.resources model per Coding or Quantity, each checked field by field) cost more
     than the rest of reading a resource. A value is validated the first time its JSON is
     seen; the same JSON later gets the same validated value, which readers only read.
-    Only CodeableConcepts and Quantities are kept: ids and times differ from resource to
-    resource and are validated every time. Bounded: past ``capacity`` the oldest entry
+    Only CodeableConcepts, Quantities (whole, or the parts read) and meta.profile are
+    kept: ids and times differ from resource to resource and are validated every time. Bounded: past ``capacity`` the oldest entry
     goes first, so a caller sending endless distinct values costs memory for
     ``capacity`` entries at most (each well under a kilobyte of JSON).
     """
