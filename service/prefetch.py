@@ -19,7 +19,7 @@ __all__ = [
     "build_prefetch_templates",
 ]
 
-#: Labs, scores and smoking status: LOINC-coded Observations.
+#: Labs, scores, smoking status and pack-years.
 LAB_VALUESETS = (
     "calcium-total-mass",
     "calcium-total-molar",
@@ -27,6 +27,7 @@ LAB_VALUESETS = (
     "albumin",
     "pain-severity",
     "smoking-status-code",
+    "smoking-pack-years",
 )
 #: Symptoms and signs that some EHRs record as Observations rather than Conditions.
 FINDING_VALUESETS = (

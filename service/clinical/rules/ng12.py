@@ -102,10 +102,17 @@ R6B = _spec(
     rank=71,
     superseded_by=("R6a",),
     citations=(NG12_1_1_2,),
-    valuesets=(*CANCER_ANY_GROUPS, *NG12_SYMPTOMS, "smoking-status-code", "smoking-status-ever", "chest-imaging"),
+    valuesets=(
+        *CANCER_ANY_GROUPS,
+        *NG12_SYMPTOMS,
+        "smoking-status-code",
+        "smoking-status-ever",
+        "smoking-pack-years",
+        "chest-imaging",
+    ),
     # R9 reads recent chest imaging from every imaging key, procedures included.
     data_keys=("patient", "conditions", "findings", "labs", *IMAGING_KEYS),
-    health_status_inputs=("smoking status (LOINC 72166-2)",),
+    health_status_inputs=("smoking status (LOINC 72166-2)", "pack-years (SNOMED 401201003, 782516008)"),
 )
 R6C = _spec(
     "R6c",

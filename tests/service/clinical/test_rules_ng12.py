@@ -15,11 +15,15 @@ from tests.service.clinical.factories import (
     NEVER_SMOKED,
     NSCLC,
     SMOKING_UNKNOWN,
+    SNOMED,
     THORACIC_BACK_PAIN,
     THROMBOCYTOSIS,
+    UCUM,
+    Resource,
     ago,
     cards_of,
     condition,
+    observation,
     outcome,
     record,
     screen,
@@ -75,6 +79,41 @@ def test_r6b_one_symptom_with_unknown_smoking_is_insufficient() -> None:
 def test_r6b_never_and_ever_records_mean_ever() -> None:
     resources = (condition(COUGH, onset=ago(3)), smoking(NEVER_SMOKED), smoking(EX_SMOKER))
     assert cards_of(screen(record(*resources, birth_date=AGED_40))) == [("R6b", "warning")]
+
+
+def pack_years(
+    value: object, *, code: str = "401201003", days: float = 400, status: str = "final", **value_element: object
+) -> Resource:
+    """A US Core pack-years Observation (valueQuantity in {pack-years}), recorded ``days`` ago."""
+    element = value_element or {"valueQuantity": {"value": value, "unit": "{pack-years}", "system": UCUM}}
+    return observation(code, SNOMED, effective=ago(days), status=status, **element)
+
+
+@pytest.mark.parametrize("code", ["401201003", "782516008"])
+def test_r6b_more_than_zero_pack_years_mean_ever_smoked_however_long_ago(code: str) -> None:
+    result = screen(record(condition(COUGH, onset=ago(3)), pack_years(26, code=code, days=3000), birth_date=AGED_40))
+    assert cards_of(result) == [("R6b", "warning")]
+    assert "26 pack-years" in (result.cards[0].detail or "")
+
+
+@pytest.mark.parametrize(
+    "pack_years_record",
+    [
+        pack_years(0),
+        pack_years(None, valueInteger=0),
+        pack_years(26, status="preliminary"),
+        pack_years(None, valueString="twenty"),
+    ],
+)
+def test_r6b_zero_pending_or_unreadable_pack_years_say_nothing(pack_years_record: Resource) -> None:
+    result = screen(record(condition(COUGH, onset=ago(3)), pack_years_record, birth_date=AGED_40))
+    assert cards_of(result) == []
+    assert outcome(result, "R6b") == "insufficient_data"  # as without any smoking record
+
+
+def test_pack_years_as_an_integer_count_too() -> None:
+    result = screen(record(condition(COUGH, onset=ago(3)), pack_years(None, valueInteger=12), birth_date=AGED_40))
+    assert cards_of(result) == [("R6b", "warning")]
 
 
 def test_unknown_smoking_is_mentioned_when_it_decides_r6b() -> None:
