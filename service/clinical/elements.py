@@ -27,7 +27,7 @@ the elements themselves.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, cast, get_args
+from typing import Any, Protocol, cast, get_args
 
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
@@ -38,12 +38,25 @@ from pydantic import TypeAdapter
 
 from service.clinical.timing import fix_missing_offsets
 
-__all__ = ["VALIDATION_ERRORS", "ElementError", "ReadElements", "RecurringValues", "ValidElements"]
+__all__ = ["VALIDATION_ERRORS", "ElementError", "ReadElements", "RecurringValues", "ValidElements", "Validator"]
 
 #: What a malformed value can raise while being validated or read (pydantic's
 #: ValidationError is a ValueError).
 VALIDATION_ERRORS = (ValueError, KeyError, TypeError)
 _RECURRING_TYPES = (CodeableConceptType, QuantityType)
+
+
+class Validator(Protocol):
+    """What validates one element's value: a pydantic ``TypeAdapter`` or its ``SchemaValidator``."""
+
+    def validate_python(self, input: Any, /) -> Any: ...
+
+
+def _validator(annotation: object) -> Validator:
+    # The adapter's own SchemaValidator: TypeAdapter.validate_python only forwards to it,
+    # and the extra Python call ran for every element of every resource read.
+    validator: Validator = TypeAdapter(cast(Any, annotation)).validator
+    return validator
 
 
 class ElementError(ValueError):
@@ -99,7 +112,7 @@ class RecurringValues:
         if capacity < 1:
             raise ValueError("capacity must be positive")
         self._capacity = capacity
-        self._validated: dict[tuple[TypeAdapter[Any], bytes], Any] = {}
+        self._validated: dict[tuple[Validator, bytes], Any] = {}
 
     def __len__(self) -> int:
         return len(self._validated)
@@ -110,7 +123,7 @@ class RecurringValues:
         duplicate._validated = dict(self._validated)
         return duplicate
 
-    def validate(self, adapter: TypeAdapter[Any], value: object) -> Any:
+    def validate(self, adapter: Validator, value: object) -> Any:
         """``adapter.validate_python(value)``, once per distinct JSON value and adapter; errors are not kept."""
         try:
             text = orjson.dumps(value)
@@ -134,7 +147,7 @@ def _recurs(annotation: object) -> bool:
     return annotation in _RECURRING_TYPES or any(_recurs(arg) for arg in get_args(annotation))
 
 
-def _part_adapter(model: type[FhirResource], parent: str, part: str) -> TypeAdapter[Any]:
+def _part_adapter(model: type[FhirResource], parent: str, part: str) -> Validator:
     """The R4B type of ``parent.part``, ``parent`` being a complex element of ``model``."""
     field = model.model_fields.get(parent)
     type_name = (
@@ -145,10 +158,10 @@ def _part_adapter(model: type[FhirResource], parent: str, part: str) -> TypeAdap
     inner = get_fhir_model_class(type_name[:-4]) if type_name.endswith("Type") else None
     if inner is None or part not in inner.model_fields:
         raise ValueError(f"{model.__name__} has no element {parent}.{part}")
-    return TypeAdapter(cast(Any, inner.model_fields[part].annotation))
+    return _validator(inner.model_fields[part].annotation)
 
 
-def _checked(adapter: TypeAdapter[Any], value: object, recurring: RecurringValues | None) -> tuple[Any, bool]:
+def _checked(adapter: Validator, value: object, recurring: RecurringValues | None) -> tuple[Any, bool]:
     """``value`` validated (through ``recurring`` when given), and whether an offset-less time was read as UTC.
 
     fhir.resources refuses date-times without an offset, which some EHR feeds send: a
@@ -203,7 +216,7 @@ class _Field:
     )
 
     def __init__(
-        self, name: str, alias: str, adapter: TypeAdapter[Any] | None, *, complex_list: bool, recurring: bool
+        self, name: str, alias: str, adapter: Validator | None, *, complex_list: bool, recurring: bool
     ) -> None:
         self.name = name
         self.alias = alias
@@ -214,7 +227,7 @@ class _Field:
         self.recurring = recurring
         #: a complex element of which only some parts are read (and validated): their
         #: types by alias, and the class they are read through (each part an attribute)
-        self.parts: tuple[dict[str, TypeAdapter[Any]], type[ValidElements]] | None = None
+        self.parts: tuple[dict[str, Validator], type[ValidElements]] | None = None
         self.choice: str | None = None
         self.required = False
         #: the ``_name`` field whose extension may stand in for a required primitive
@@ -242,7 +255,7 @@ class ReadElements:
                 choices.setdefault(str(info["one_of_many"]), set()).add(name)
         by_alias = {alias: name for name, alias in alias_of.items()}
         read: set[str] = set()
-        parts: dict[str, dict[str, TypeAdapter[Any]]] = {}
+        parts: dict[str, dict[str, Validator]] = {}
         for element in reads:
             if "." in element:
                 parent, part = element.split(".", 1)
@@ -268,7 +281,7 @@ class ReadElements:
         self._fields: dict[str, _Field] = {}
         for name in read | required:
             field = fields[name]
-            adapter: TypeAdapter[Any] | None = TypeAdapter(cast(Any, field.annotation)) if name in read else None
+            adapter = _validator(field.annotation) if name in read else None
             entry = _Field(
                 name,
                 alias_of[name],

@@ -14,7 +14,7 @@ Statuses are applied here, once, for every rule:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -118,6 +118,14 @@ class Reader:
         self.measurements: list[Measurement] = []
         self.smoking: list[SmokingStatus] = []
         self.imaging: list[ImagingEvent] = []
+        # One reader per resource type, looked up once per resource; a draft order is never
+        # the patient's Patient.
+        both: dict[str, Callable[[dict[str, Any]], None]] = {
+            "Condition": self._condition,
+            "Observation": self._observation,
+        }
+        self._readers = {**both, "Patient": self._patient, **dict.fromkeys(IMAGING_TYPES, self._imaging)}
+        self._draft_readers = {**both, **dict.fromkeys(IMAGING_TYPES, self._draft_imaging)}
 
     @property
     def notes(self) -> Notes:
@@ -128,27 +136,28 @@ class Reader:
         if self._decisive is not None:
             self.measurements = self._decisive.results()
 
-    def read(self, resource: Mapping[str, Any], *, draft: bool) -> None:
-        """Select and read one raw resource; never raises on malformed input."""
-        self._position += 1
-        if not isinstance(resource, dict):
-            return
-        kind = resource.get("resourceType")
-        try:
-            if kind == "Condition":
-                self._condition(resource)
-            elif kind == "Observation":
-                self._observation(resource)
-            elif kind in IMAGING_TYPES:
-                self._imaging(resource, draft=draft)
-            elif kind == "Patient" and not draft:
-                # Found on this pass rather than by a pass of its own: see patient().
-                self._patients.setdefault(None, resource)
-                self._patients.setdefault(resource.get("id"), resource)
-        except VALIDATION_ERRORS as exc:
-            # A value the model accepted but this reader cannot use (e.g. an impossible
-            # date); the resource is skipped like an invalid one.
-            self.notes.add(f"{kind} skipped: unreadable ({type(exc).__name__})")
+    def read_all(self, resources: Iterable[object], *, draft: bool) -> None:
+        """Select and read raw resources (``draft``: the hook's draft orders); never raises on malformed input."""
+        readers = self._draft_readers if draft else self._readers
+        for resource in resources:
+            self._position += 1
+            if not isinstance(resource, dict):
+                continue
+            kind = resource.get("resourceType")
+            read = readers.get(kind) if isinstance(kind, str) else None
+            if read is None:
+                continue
+            try:
+                read(resource)
+            except VALIDATION_ERRORS as exc:
+                # A value the model accepted but this reader cannot use (e.g. an impossible
+                # date); the resource is skipped like an invalid one.
+                self.notes.add(f"{kind} skipped: unreadable ({type(exc).__name__})")
+
+    def _patient(self, resource: dict[str, Any]) -> None:
+        # Found on the main pass rather than by a pass of its own: see patient().
+        self._patients.setdefault(None, resource)
+        self._patients.setdefault(resource.get("id"), resource)
 
     def patient(self, patient_id: str) -> dict[str, Any] | None:
         """The Patient read whose id is ``patient_id``, else the first Patient read."""
@@ -262,8 +271,8 @@ class Reader:
     def _read_measurement(
         self, resource: dict[str, Any], groups: frozenset[str], concept: Concept
     ) -> Measurement | None:
-        # A result held back by DecisiveResults is read after read() returned: it is
-        # guarded here as read() guards the others.
+        # A result held back by DecisiveResults is read after read_all() returned: it is
+        # guarded here as read_all() guards the others.
         try:
             return self._measurement(resource, groups, concept)
         except VALIDATION_ERRORS as exc:
@@ -337,8 +346,13 @@ class Reader:
 
     # -- imaging ---------------------------------------------------------------------
 
-    def _imaging(self, resource: dict[str, Any], *, draft: bool) -> None:
-        event = read_imaging(self._context, resource, draft=draft)
+    def _imaging(self, resource: dict[str, Any]) -> None:
+        self._imaging_event(read_imaging(self._context, resource, draft=False))
+
+    def _draft_imaging(self, resource: dict[str, Any]) -> None:
+        self._imaging_event(read_imaging(self._context, resource, draft=True))
+
+    def _imaging_event(self, event: ImagingEvent | None) -> None:
         if event is None:
             return
         if self._imaging_since is not None and event.when is not None and event.when.end < self._imaging_since:

@@ -12,7 +12,7 @@ validation is skipped and reported in the notes by type and reason, never by val
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
@@ -57,6 +57,11 @@ class PatientSnapshot:
     gaps: tuple[DataGap, ...]
     #: ids of the loaded ValueSets: a fact whose ValueSet is absent is never true
     valuesets: frozenset[str]
+    #: every group a finding is in: most groups have none, and need no look at the findings
+    finding_groups: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "finding_groups", frozenset().union(*(item.groups for item in self.findings)))
 
     def findings_in(self, groups: Iterable[str]) -> tuple[Finding, ...]:
         """Findings in any of ``groups``, in record order."""
@@ -122,12 +127,9 @@ def build_snapshot(
         decisive_for=policy if decisive_only else None,
         recurring=recurring,
     )
-    read = reader.read
     for resources in record.resources.values():
-        for resource in resources:
-            read(resource, draft=False)
-    for resource in record.draft_orders:
-        read(resource, draft=True)
+        reader.read_all(resources, draft=False)
+    reader.read_all(record.draft_orders, draft=True)
     reader.finish()
     patient = reader.patient(record.patient_id)
     birth = reader.birth_date(patient) if patient is not None else None

@@ -40,18 +40,22 @@ Indicator = Literal["info", "warning", "critical"]
 Priority = Literal["routine", "urgent", "asap", "stat"]
 
 
+# ``in`` compares by identity first and a Truth is only ever True, False or None: the
+# membership tests below are exact, without a generator per call.
+
+
 def all_of(*values: Truth) -> Truth:
     """Kleene AND: false wins, then unknown."""
-    if any(value is False for value in values):
+    if False in values:
         return False
-    return None if any(value is None for value in values) else True
+    return None if None in values else True
 
 
 def any_of(*values: Truth) -> Truth:
     """Kleene OR: true wins, then unknown."""
-    if any(value is True for value in values):
+    if True in values:
         return True
-    return None if any(value is None for value in values) else False
+    return None if None in values else False
 
 
 def negate(value: Truth) -> Truth:

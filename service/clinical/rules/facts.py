@@ -53,6 +53,8 @@ NG12_SYMPTOMS = {
     "ng12-weight-loss": "weight loss",
     "ng12-appetite-loss": "appetite loss",
 }
+#: a fact that is false and could not have been unknown: shared, as most facts are that
+_FALSE = Fact(False)
 #: NG12 gives no age other than 40 for the lung recommendations (1.1.1-1.1.3)
 NG12_MIN_AGE = 40
 
@@ -89,13 +91,14 @@ class Given:
     facts: Facts
 
 
-def _fact(snapshot: PatientSnapshot, groups: Iterable[str], found: Iterable[Finding], role: str) -> Fact:
-    groups = tuple(groups)
+def _fact(snapshot: PatientSnapshot, groups: tuple[str, ...], found: Iterable[Finding], role: str) -> Fact:
     evidence = tuple(Evidence(finding, role) for finding in found)
-    if evidence:
-        return Fact(True, evidence)
+    return Fact(True, evidence) if evidence else _unfound(snapshot, groups, role)
+
+
+def _unfound(snapshot: PatientSnapshot, groups: tuple[str, ...], role: str) -> Fact:
     unknown = unknown_reasons(snapshot, groups, role)
-    return Fact(None if unknown else False, (), unknown)
+    return Fact(None, (), unknown) if unknown else _FALSE
 
 
 def derive_facts(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Facts:
@@ -113,8 +116,12 @@ def derive_facts(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Facts:
             item.is_current(at) and (item.is_active or any(span.may_be_within(at, window) for span in item.times))
         )
 
-    def fact(groups: Iterable[str], role: str, keep: Callable[[Finding], bool] | None = None) -> Fact:
-        groups = tuple(groups)
+    # Most groups have no finding in a record: those are decided without a look at the findings.
+    present = snapshot.finding_groups
+
+    def fact(groups: tuple[str, ...], role: str, keep: Callable[[Finding], bool] | None = None) -> Fact:
+        if present.isdisjoint(groups):
+            return _unfound(snapshot, groups, role)
         found = snapshot.findings_in(groups)
         return _fact(snapshot, groups, (item for item in found if keep is None or keep(item)), role)
 
@@ -183,9 +190,7 @@ def _pain_feature(snapshot: PatientSnapshot, policy: ClinicalPolicy, ongoing: Ca
     )
     if evidence:
         return Fact(True, tuple(evidence))
-    groups = (*PAIN_SITE_GROUPS, *PAIN_QUALITY_GROUPS, "pain-severity")
-    unknown = unknown_reasons(snapshot, groups, "spinal pain features")
-    return Fact(None if unknown else False, (), unknown)
+    return _unfound(snapshot, (*PAIN_SITE_GROUPS, *PAIN_QUALITY_GROUPS, "pain-severity"), "spinal pain features")
 
 
 def _ever_smoked(snapshot: PatientSnapshot) -> Fact:
