@@ -12,20 +12,17 @@ floor measured in the same process are what to compare across machines. A proces
 memory layout moves its timings by several per cent, so ``--workers`` fresh processes
 measure and the table reports the median (and the range of the time ratio).
 
-The worker holds what ``mscc-cds serve`` holds: the heap built before the timings is
-frozen as the service freezes its startup heap (:func:`service.cli.serve.freeze_startup_heap`),
-so the collection before each run walks only the garbage of the run before. Without that
-it walked some 300,000 objects and evicted the CPU caches before every run, a cost set by
-the size of the bench's own heap (the floor alone took 0.40 or 0.85 ms for the same bytes
-depending on what else was alive). A third timing column shows the other extreme: both
-the floor and the screening run after 64 MiB were written, more than the last-level
-cache holds, as a call after the process sat idle would.
-
-A screener keeps the CodeableConcepts and Quantities it validated
-(:class:`service.clinical.elements.RecurringValues`). Each timed run screens with a
-screener that has seen the other generated patients (the same codes, other values,
-times and ids) and never this one; a second column times a new screener, whose cache
-is empty: a service's first call.
+Warm-cache timing, as ``timeit`` measures: the heap built before the timings is frozen
+(as ``mscc-cds serve`` freezes its startup heap, :func:`service.cli.serve.freeze_startup_heap`;
+here the generated patients and the record under test too), so the collection before
+each run walks only the garbage of the run before. Until 2026-11-24 that collection
+walked some 300,000 objects and evicted the CPU caches before every run, by an amount
+set by the size of the bench's own heap (the floor alone took 0.40 or 0.85 ms for the
+same bytes depending on what else was alive); at 100 resources that protocol gives about
+2.85-3.1x where this one gives 2.65-2.7x. A third timing column keeps a cold case in view: the
+floor and the screening each run after 64 MiB were written, more than the last-level
+cache holds. That evicts the data caches, not the instruction cache or the branch
+predictors.
 """
 
 from __future__ import annotations

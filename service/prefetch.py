@@ -19,13 +19,14 @@ __all__ = [
     "build_prefetch_templates",
 ]
 
-#: Labs, scores, smoking status and pack-years.
+#: Labs, scores, body weight, smoking status and pack-years.
 LAB_VALUESETS = (
     "calcium-total-mass",
     "calcium-total-molar",
     "calcium-corrected",
     "albumin",
     "pain-severity",
+    "body-weight",
     "smoking-status-code",
     "smoking-pack-years",
 )

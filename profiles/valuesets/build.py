@@ -778,6 +778,14 @@ SPECS: tuple[Spec, ...] = (
         ),
     ),
     Spec(
+        "body-weight",
+        "Body weight observation codes",
+        "Observation.code of a body weight (US Core body-weight profile). A fall of at least the team's "
+        "threshold (5 % by default) between the heaviest and the latest weight within the NG12 symptom window "
+        "counts as the NG12 symptom weight loss (NG12_SX, clinical-rules.md §2.1) for rule R6b.",
+        concepts=(loinc("29463-7", "Body weight", cr("3.6", "US Core body-weight profile")),),
+    ),
+    Spec(
         "smoking-status-ever",
         "Smoking status answers: current or former smoker",
         "Answers to 72166-2 that mean the person has ever smoked: current (every day, some days, heavy, light, "

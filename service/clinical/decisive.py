@@ -19,6 +19,11 @@ which the rules use few (clinical-rules.md §2.1):
 * It adjusts that calcium with the albumin nearest to it within
   ``albumin_pairing_hours``: albumins are validated nearest first, likewise, and only
   when the latest calcium is a total calcium.
+* NG12 weight loss compares the latest body weight within ``ng12_symptom_window_days``
+  with the heaviest before it in that window (:mod:`service.clinical.weightchoice`):
+  weights are validated latest first until one is read, then those before the latest
+  heaviest first (by the raw value in kg) until one is read. A weight whose raw value is
+  not a plain number with a unit in kg, g or pounds is always read.
 
 The order comes from the raw time, used only when it has one strict FHIR form
 (:func:`raw_when`: a date, or a dateTime or instant with seconds and an offset) for
@@ -35,6 +40,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from decimal import Decimal
 from typing import Any
 
 from service.clinical.labchoice import (
@@ -47,11 +53,14 @@ from service.clinical.labchoice import (
 from service.clinical.patientdata import Concept, Measurement
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.timing import TimeSpan, parse_time
+from service.clinical.units import body_weight_kg
+from service.clinical.weightchoice import WEIGHT_GROUP, latest_weight
 
-__all__ = ["DecisiveResults", "raw_number", "raw_when"]
+__all__ = ["DecisiveResults", "raw_kg", "raw_number", "raw_when"]
 
 _PAIN = "pain-severity"
 _ALBUMIN = "albumin"
+_UCUM = "http://unitsofmeasure.org"
 _STRICT_TIME = re.compile(
     r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$"  # a (partial) date
     r"|^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})$"  # seconds and an offset
@@ -91,15 +100,28 @@ def raw_number(resource: dict[str, Any]) -> int | float | None:
     return value if type(value) in (int, float) else None
 
 
+def raw_kg(resource: dict[str, Any]) -> Decimal | None:
+    """A body weight in kg from the raw JSON, read as the reader reads it once validated; else ``None``."""
+    quantity = resource.get("valueQuantity")
+    value = raw_number(resource)
+    if not isinstance(quantity, dict) or value is None:
+        return None
+    code, unit, system = quantity.get("code"), quantity.get("unit"), quantity.get("system")
+    reported = code if code and system == _UCUM else unit or code
+    # A float's shortest repr is the decimal validation reads from it.
+    return body_weight_kg(Decimal(repr(value)), reported) if isinstance(reported, str) else None
+
+
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    """A calcium or albumin result not yet validated, with its raw time."""
+    """A result not yet validated, with its raw time (and, for a body weight, its raw kg)."""
 
     position: int
     resource: dict[str, Any]
     groups: frozenset[str]
     concept: Concept
     when: TimeSpan
+    kg: Decimal = Decimal(0)
 
 
 class DecisiveResults:
@@ -112,10 +134,14 @@ class DecisiveResults:
         self._pain_window = timedelta(days=policy.spinal_pain_window_days)
         self._calcium_window = timedelta(days=policy.calcium_result_window_days)
         self._pairing = timedelta(hours=policy.albumin_pairing_hours)
+        self._weight_window = timedelta(days=policy.ng12_symptom_window_days)
         self._pain: list[_Pending] = []
         self._calcium: list[_Pending] = []
         self._albumin: list[_Pending] = []
+        self._weight: list[_Pending] = []
         self._kept: list[tuple[int, Measurement]] = []
+        #: positions validated so far, and whether each was read
+        self._tried: dict[int, bool] = {}
 
     def offer(
         self,
@@ -127,8 +153,16 @@ class DecisiveResults:
     ) -> None:
         """A counted (final, amended, corrected) result at ``position`` in the record; ``when`` is its raw time."""
         pain, calcium, albumin = _PAIN in groups, not groups.isdisjoint(CALCIUM_GROUPS), _ALBUMIN in groups
-        if (pain, calcium, albumin).count(True) != 1:
+        weight = WEIGHT_GROUP in groups
+        if (pain, calcium, albumin, weight).count(True) != 1:
             self._keep(position, resource, groups, concept)  # read by two rules: always read
+            return
+        if weight:
+            kg = raw_kg(resource)
+            if when is None or kg is None:
+                self._keep(position, resource, groups, concept)  # nothing to rank it by: always read
+            else:
+                self._weight.append(_Pending(position, resource, groups, concept, when, kg))
             return
         if pain:
             number = raw_number(resource)
@@ -151,7 +185,22 @@ class DecisiveResults:
             candidates = [item for item in self._albumin if albumin_distance(item, calcium) <= self._pairing]
             candidates.sort(key=lambda item: (albumin_distance(item, calcium), item.position))
             self._first_read(candidates)
+        self._weights()
         return [measurement for _, measurement in sorted(self._kept, key=lambda kept: kept[0])]
+
+    def _weights(self) -> None:
+        at, window = self._at, self._weight_window
+        recent = [item for item in self._weight if item.when.may_be_within(at, window)]
+        recent.sort(key=lambda item: (item.when.start, -item.position), reverse=True)
+        self._first_read(recent)
+        # The latest of those read: the first valid candidate, or a weight read at once.
+        kept = sorted(self._kept, key=lambda kept: kept[0])
+        latest = latest_weight((item for _, item in kept if WEIGHT_GROUP in item.groups), at, window)
+        if latest is None:
+            return
+        earlier = [item for item in recent if item.when.start < latest.when.start]
+        earlier.sort(key=lambda item: (-item.kg, item.position))
+        self._first_read(earlier)
 
     def _latest_calcium(self) -> Measurement | None:
         at, window = self._at, self._calcium_window
@@ -164,13 +213,18 @@ class DecisiveResults:
 
     def _first_read(self, candidates: list[_Pending]) -> None:
         for item in candidates:
-            if self._keep(item.position, item.resource, item.groups, item.concept) is not None:
+            # A weight can be a candidate twice (latest, then heaviest): it is validated once.
+            read = self._tried.get(item.position)
+            if read is None:
+                read = self._keep(item.position, item.resource, item.groups, item.concept) is not None
+            if read:
                 return
 
     def _keep(
         self, position: int, resource: dict[str, Any], groups: frozenset[str], concept: Concept
     ) -> Measurement | None:
         measurement = self._read(resource, groups, concept)
+        self._tried[position] = measurement is not None
         if measurement is not None:
             self._kept.append((position, measurement))
         return measurement

@@ -33,11 +33,12 @@ from service.clinical.notes import Notes
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Measurement, SmokingStatus, SourceRef
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.timing import TimeSpan, parse_time
-from service.clinical.units import albumin_g_per_l, calcium_mmol_per_l
+from service.clinical.units import albumin_g_per_l, body_weight_kg, calcium_mmol_per_l
+from service.clinical.weightchoice import WEIGHT_GROUP
 
 __all__ = ["CALCIUM_GROUPS", "MEASUREMENT_GROUPS", "PACK_YEARS_GROUP", "SMOKING_CODE_GROUP", "Reader", "Terminology"]
 
-MEASUREMENT_GROUPS = CALCIUM_GROUPS | {"albumin", "pain-severity"}
+MEASUREMENT_GROUPS = CALCIUM_GROUPS | {"albumin", "pain-severity", WEIGHT_GROUP}
 SMOKING_CODE_GROUP = "smoking-status-code"
 PACK_YEARS_GROUP = "smoking-pack-years"
 #: What a pack-years count above 0 says: the person has ever smoked (clinical-rules.md §2.1).
@@ -302,14 +303,19 @@ class Reader:
         return Measurement(SourceRef("Observation", model.id), concept, groups, when, value, checked)
 
     def _checked_unit(self, groups: frozenset[str], value: Decimal, unit: str | None) -> str | Literal[False] | None:
-        """The unit to read a calcium or albumin result in; ``False`` when it cannot be read."""
+        """The unit to read a calcium, albumin or body weight in; ``False`` when it cannot be read."""
         if groups & CALCIUM_GROUPS:
             kind, convert = "calcium", calcium_mmol_per_l
         elif "albumin" in groups:
             kind, convert = "albumin", albumin_g_per_l
+        elif WEIGHT_GROUP in groups:
+            kind, convert = "body weight", body_weight_kg
         else:
             return unit
         if unit is None:
+            if kind == "body weight":  # kg or lb: no customary unit to assume
+                self.notes.add("Observation skipped: body weight without unit")
+                return False
             unit = _customary_unit(groups, value)
             self.notes.add(f"Observation: {kind} result without unit read as {unit}")
         if convert(value, unit) is None:

@@ -44,6 +44,9 @@ class ClinicalPolicy(BaseModel):
     albumin_pairing_hours: int = Field(default=48, ge=1)
     #: NG12_SX: symptoms recorded within this window count (NG12 gives no duration).
     ng12_symptom_window_days: int = Field(default=90, ge=1)
+    #: NG12_SX weight loss, when not coded: the latest body weight in the symptom window is
+    #: at least this many per cent below the heaviest recorded in the window before it.
+    weight_loss_percent: float = Field(default=5, gt=0, lt=100)
     #: R9 for R1: an active whole-spine MRI order this recent rewords the critical card.
     r1_order_window_hours: int = Field(default=24, ge=1)
     #: R9 for R1: a completed whole-spine MRI after the neurological onset and this

@@ -150,9 +150,9 @@ def build_snapshot(
 # One policy serves every hook call of a screener: its horizons are worked out once.
 @lru_cache(maxsize=32)
 def measurement_horizon(policy: ClinicalPolicy) -> timedelta:
-    """How far back a lab or score can matter: calcium (plus its albumin pairing) or pain score."""
+    """How far back a result can matter: calcium (plus its albumin pairing), pain score or body weight."""
     calcium = timedelta(days=policy.calcium_result_window_days, hours=policy.albumin_pairing_hours)
-    return max(calcium, timedelta(days=policy.spinal_pain_window_days))
+    return max(calcium, timedelta(days=policy.spinal_pain_window_days), timedelta(days=policy.ng12_symptom_window_days))
 
 
 @lru_cache(maxsize=32)

@@ -1,4 +1,4 @@
-"""Laboratory units: calcium to mmol/L, albumin to g/L, and the albumin adjustment.
+"""Units: calcium to mmol/L, albumin to g/L, the albumin adjustment, and body weight to kg.
 
 Arithmetic is in ``Decimal`` so that band edges compare exactly (3.0 is 3.0, not
 2.9999999999999996) and every conversion is computed from one constant, never
@@ -14,6 +14,7 @@ __all__ = [
     "CALCIUM_MG_PER_DL_TO_MMOL_PER_L",
     "adjusted_calcium",
     "albumin_g_per_l",
+    "body_weight_kg",
     "calcium_mmol_per_l",
 ]
 
@@ -39,6 +40,16 @@ _CALCIUM_TO_MMOL_PER_L = {
     "meq/l": Decimal("0.5"),
 }
 _ALBUMIN_TO_G_PER_L = {"g/l": Decimal(1), "g/dl": Decimal(10)}
+# The UCUM units of the US Core body-weight profile (kg, g, [lb_av]); "lb" and "lbs" are
+# what a Quantity.unit says when the code is [lb_av]. The avoirdupois pound is exactly
+# 0.45359237 kg.
+_WEIGHT_TO_KG = {
+    "kg": Decimal(1),
+    "g": Decimal("0.001"),
+    "[lb_av]": Decimal("0.45359237"),
+    "lb": Decimal("0.45359237"),
+    "lbs": Decimal("0.45359237"),
+}
 
 
 def calcium_mmol_per_l(value: Decimal, unit: str) -> Decimal | None:
@@ -50,6 +61,12 @@ def calcium_mmol_per_l(value: Decimal, unit: str) -> Decimal | None:
 def albumin_g_per_l(value: Decimal, unit: str) -> Decimal | None:
     """Albumin in g/L, or ``None`` when ``unit`` is not g/L or g/dL."""
     factor = _ALBUMIN_TO_G_PER_L.get(unit.strip().lower())
+    return None if factor is None else value * factor
+
+
+def body_weight_kg(value: Decimal, unit: str) -> Decimal | None:
+    """Body weight in kg, or ``None`` when ``unit`` is not kg, g or the avoirdupois pound."""
+    factor = _WEIGHT_TO_KG.get(unit.strip().lower())
     return None if factor is None else value * factor
 
 

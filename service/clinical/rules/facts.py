@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from service.clinical.patientdata import Finding
+from service.clinical.patientdata import Finding, Measurement
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.rules.base import Evidence, Fact
 from service.clinical.rules.calcium_reading import CalciumFact, derive_calcium
 from service.clinical.rules.gaps import KEY_LABELS, unknown_reasons
 from service.clinical.snapshot import PatientSnapshot
+from service.clinical.weightchoice import WEIGHT_GROUP, weight_fall
 
 __all__ = [
     "CANCER_ANY_GROUPS",
@@ -53,6 +54,8 @@ NG12_SYMPTOMS = {
     "ng12-weight-loss": "weight loss",
     "ng12-appetite-loss": "appetite loss",
 }
+_WEIGHT_LOSS = "ng12-weight-loss"
+_WEIGHT_ROLE = "NG12 symptom: weight loss"
 #: a fact that is false and could not have been unknown: shared, as most facts are that
 _FALSE = Fact(False)
 #: NG12 gives no age other than 40 for the lung recommendations (1.1.1-1.1.3)
@@ -143,6 +146,8 @@ def derive_facts(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Facts:
         haemoptysis=fact(("haemoptysis",), "haemoptysis", recent(symptom_window)),
         ng12_symptoms={
             group: fact((group,), f"NG12 symptom: {name}", recent(symptom_window))
+            if group != _WEIGHT_LOSS
+            else _weight_loss(snapshot, policy, fact((group,), f"NG12 symptom: {name}", recent(symptom_window)))
             for group, name in NG12_SYMPTOMS.items()
         },
         ng12_consider=fact(("ng12-consider-cxr",), "NG12 1.1.3 finding", recent(symptom_window)),
@@ -191,6 +196,28 @@ def _pain_feature(snapshot: PatientSnapshot, policy: ClinicalPolicy, ongoing: Ca
     if evidence:
         return Fact(True, tuple(evidence))
     return _unfound(snapshot, (*PAIN_SITE_GROUPS, *PAIN_QUALITY_GROUPS, "pain-severity"), "spinal pain features")
+
+
+def _weight_loss(snapshot: PatientSnapshot, policy: ClinicalPolicy, coded: Fact) -> Fact:
+    # NG12_SX: weight loss "coded, or ≥5 % body-weight fall [team policy]" (§2.1).
+    days = policy.ng12_symptom_window_days
+    weights = snapshot.measurements_in((WEIGHT_GROUP,))
+    fall = weight_fall(weights, snapshot.at, timedelta(days=days), policy.weight_loss_percent) if weights else None
+    if fall is None:
+        # Unknown only when neither a code nor a weight could have been read.
+        return coded if coded.truth is True else _unfound(snapshot, (_WEIGHT_LOSS, WEIGHT_GROUP), _WEIGHT_ROLE)
+    return Fact(
+        True,
+        (
+            *coded.evidence,
+            Evidence(fall.heaviest, _WEIGHT_ROLE, f"{_measured(fall.heaviest)}, the heaviest in {days} days"),
+            Evidence(fall.latest, _WEIGHT_ROLE, f"{_measured(fall.latest)}, {fall.percent:.1f} % less"),
+        ),
+    )
+
+
+def _measured(item: Measurement) -> str:
+    return f"{item.value} {item.unit}" if item.unit else str(item.value)
 
 
 def _ever_smoked(snapshot: PatientSnapshot) -> Fact:

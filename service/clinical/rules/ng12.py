@@ -95,7 +95,8 @@ R6B = _spec(
     "R6b",
     "NG12: urgent chest X-ray",
     "No cancer on record, aged 40 or over, with 2 or more recent NG12 symptoms (cough, fatigue, shortness of "
-    "breath, chest pain, weight loss, appetite loss), or 1 or more in a person who has ever smoked.",
+    "breath, chest pain, weight loss, appetite loss), or 1 or more in a person who has ever smoked. Weight loss "
+    "is coded, or the latest body weight is at least 5 % (team policy) below the heaviest in the symptom window.",
     "not LUNG_CA and AGE >= 40 and (NG12_SX >= 2 or (EVER_SMOKED and NG12_SX >= 1))",
     strength="Strong",
     indicator="warning",
@@ -108,6 +109,7 @@ R6B = _spec(
         "smoking-status-code",
         "smoking-status-ever",
         "smoking-pack-years",
+        "body-weight",
         "chest-imaging",
     ),
     # R9 reads recent chest imaging from every imaging key, procedures included.

@@ -39,6 +39,9 @@ def test_serve_freezes_the_heap_after_building_the_app_and_before_serving(
     def fake_run(app: Any, **options: Any) -> None:
         seen["frozen"] = gc.get_freeze_count()
         seen["app"] = app
+        # Frozen objects are no longer among those a collection walks: the app built by
+        # run() is one of them, so the heap was frozen after the app was built.
+        seen["app walked"] = any(item is app for item in gc.get_objects())
 
     monkeypatch.setattr(serve.uvicorn, "run", fake_run)
     monkeypatch.setenv("MSCC_STORE__URL", f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}")
@@ -46,3 +49,4 @@ def test_serve_freezes_the_heap_after_building_the_app_and_before_serving(
     assert serve.run(argparse.Namespace(host="127.0.0.1", port=8080)) == 0
     assert seen["frozen"] > 0
     assert hasattr(seen["app"], "router")
+    assert seen["app walked"] is False

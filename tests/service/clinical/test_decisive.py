@@ -1,4 +1,4 @@
-"""Decisive results: only the calcium, albumin and pain scores that can change an answer are validated.
+"""Decisive results: of calcium, albumin, pain scores and body weights, only what can change an answer is validated.
 
 The engine builds its snapshot with ``decisive_only``; every rule must then answer
 exactly as with every result read, with the same evidence, except that of the severe
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.clinical.cards import render_card
-from service.clinical.decisive import raw_number, raw_when
+from service.clinical.decisive import raw_kg, raw_number, raw_when
 from service.clinical.engine import decide
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.rules import Evidence, Given, Plan, derive_facts
@@ -29,12 +30,15 @@ from tests.service.clinical.factories import (
     ALBUMIN,
     AT,
     BACKACHE,
+    BODY_WEIGHT,
     CALCIUM_CORRECTED,
     CALCIUM_MASS,
     CALCIUM_MOLAR,
+    FATIGUE,
     LOINC,
     NSCLC,
     PAIN_SCORE,
+    UCUM,
     Resource,
     ago,
     condition,
@@ -366,12 +370,17 @@ KINDS = [
     (ALBUMIN, "g/dL", 1.5, 5.0),
     (PAIN_SCORE, "{score}", 0.0, 10.0),
     (CALCIUM_MASS, "kg", 6.0, 18.0),
+    (BODY_WEIGHT, "kg", 60.0, 90.0),
+    (BODY_WEIGHT, "kg", 60.0, 90.0),
+    (BODY_WEIGHT, "[lb_av]", 130.0, 200.0),
+    (BODY_WEIGHT, "g", 60000.0, 90000.0),
+    (BODY_WEIGHT, "stone", 9.0, 14.0),
 ]
 
 
 @st.composite
 def results(draw: st.DrawFn) -> Resource:
-    """Calcium, albumin and pain-score results with any time, value, status or defect."""
+    """Calcium, albumin, pain-score and body-weight results with any time, value, status or defect."""
     code, unit, low, high = draw(st.sampled_from(KINDS))
     value = draw(
         st.one_of(
@@ -397,16 +406,89 @@ def results(draw: st.DrawFn) -> Resource:
 @given(
     st.lists(results(), max_size=12),
     st.booleans(),
+    st.booleans(),
     st.sampled_from(
         [
             ClinicalPolicy(),
             ClinicalPolicy(severe_pain_score=4.5, calcium_result_window_days=30, albumin_pairing_hours=200),
             ClinicalPolicy(severe_pain_score=0, calcium_result_window_days=1, albumin_pairing_hours=1),
+            ClinicalPolicy(ng12_symptom_window_days=2, weight_loss_percent=1),
         ]
     ),
 )
 def test_the_rules_answer_as_if_every_result_had_been_read(
-    labs: list[Resource], spinal_pain: bool, policy: ClinicalPolicy
+    labs: list[Resource], spinal_pain: bool, cancer: bool, policy: ClinicalPolicy
 ) -> None:
     pain = [condition(BACKACHE, onset=ago(5))] if spinal_pain else []
-    same_answer(record(condition(NSCLC), *pain, *labs), policy, library())
+    # Without a cancer, one NG12 symptom: R6b then turns on weight loss.
+    history = condition(NSCLC) if cancer else condition(FATIGUE, onset=ago(1))
+    same_answer(record(history, *pain, *labs), policy, library())
+
+
+WEIGHT_UNITS = [("kg", 60.0, 90.0), ("[lb_av]", 130.0, 200.0), ("g", 60000.0, 90000.0)]
+
+
+@st.composite
+def weights(draw: st.DrawFn) -> Resource:
+    """Body weights in kg, pounds or grams, at any time, some of them invalid."""
+    unit, low, high = draw(st.sampled_from(WEIGHT_UNITS))
+    value = draw(st.floats(min_value=low, max_value=high, allow_nan=False).map(lambda number: round(number, 1)))
+    measured = observation(BODY_WEIGHT, value=value, unit=unit, effective=draw(stamps))
+    if draw(st.integers(0, 7)) == 0:
+        measured.update(INVALID)
+    return measured
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(weights(), min_size=2, max_size=8),
+    st.sampled_from([ClinicalPolicy(), ClinicalPolicy(weight_loss_percent=2, ng12_symptom_window_days=10)]),
+)
+def test_weight_loss_answers_as_if_every_weight_had_been_read(measured: list[Resource], policy: ClinicalPolicy) -> None:
+    # No cancer and one NG12 symptom: R6b turns on weight loss.
+    same_answer(record(condition(FATIGUE, onset=ago(1)), *measured), policy, library())
+
+
+def test_only_the_latest_weight_and_the_heaviest_before_it_are_validated() -> None:
+    def weighed(value: float, days: float, **extra: Any) -> Resource:
+        return observation(BODY_WEIGHT, value=value, unit="kg", effective=ago(days), **extra)
+
+    heaviest, lighter, latest = weighed(80, 30), weighed(78, 20, **INVALID), weighed(75, 1)
+    outside = weighed(90, 91, **INVALID)
+    result = snap(heaviest, lighter, latest, outside)
+    assert read_ids(result) == [rid(heaviest), rid(latest)]
+    assert result.notes == ()
+    broken_latest, broken_heaviest = weighed(74, 0.5, **INVALID), weighed(81, 25, **INVALID)
+    fallback = snap(heaviest, broken_heaviest, latest, broken_latest)
+    assert read_ids(fallback) == [rid(heaviest), rid(latest)]
+    assert fallback.notes == (f"{INVALID_NOTE} (×2)",)
+    same_answer(
+        record(condition(FATIGUE, onset=ago(1)), heaviest, broken_heaviest, latest, broken_latest),
+        ClinicalPolicy(),
+        library(),
+    )
+
+
+def test_raw_kg_reads_the_unit_as_the_reader_does() -> None:
+    assert raw_kg({"valueQuantity": {"value": 165, "unit": "lb", "system": UCUM, "code": "[lb_av]"}}) == Decimal(
+        "74.84274105"
+    )
+    assert raw_kg({"valueQuantity": {"value": 75.5, "unit": "kg"}}) == Decimal("75.5")
+    for odd in (
+        {"valueQuantity": {"value": 75}},
+        {"valueQuantity": {"value": "75", "unit": "kg"}},
+        {"valueInteger": 75},
+    ):
+        assert raw_kg(odd) is None
+
+
+def test_a_weight_is_validated_once_even_when_it_is_a_candidate_twice() -> None:
+    # The latest weight has a Period (always read): the pending weights are then all
+    # before it, and the invalid one is a candidate again, as the heaviest.
+    kept = observation(BODY_WEIGHT, value=80, unit="kg", effective=ago(30))
+    broken = observation(BODY_WEIGHT, value=85, unit="kg", effective=ago(10), **INVALID)
+    period = {"effectivePeriod": {"start": ago(1), "end": ago(0.5)}}
+    latest = observation(BODY_WEIGHT, value=75, unit="kg", **period)
+    decisive, complete = snap(kept, broken, latest), snap(kept, broken, latest, decisive=False)
+    assert decisive.notes == complete.notes == (INVALID_NOTE,)
+    assert read_ids(decisive) == read_ids(complete) == [rid(kept), rid(latest)]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from service.clinical.outcome import Screening
 from service.clinical.policy import ClinicalPolicy
 from tests.service.clinical.factories import (
+    BODY_WEIGHT,
     BREAST_CANCER,
     COUGH,
     DYSPNOEA,
@@ -19,10 +21,12 @@ from tests.service.clinical.factories import (
     THORACIC_BACK_PAIN,
     THROMBOCYTOSIS,
     UCUM,
+    WEIGHT_LOSS,
     Resource,
     ago,
     cards_of,
     condition,
+    custom_library,
     observation,
     outcome,
     record,
@@ -176,3 +180,87 @@ def test_r6b_card_says_when_imaging_procedures_could_not_be_read() -> None:
     result = screen(record(*resources, birth_date="1970-01-01", gaps=["imagingProcedures"]))
     assert cards_of(result) == [("R6b", "warning")]
     assert "Could not read: imaging procedures" in (result.cards[0].detail or "")
+
+
+# -- NG12 weight loss measured: a fall in body weight (clinical-rules.md §2.1 NG12_SX) ----
+
+
+def weight(value: float, days: float, unit: str | None = "kg", **extra: object) -> Resource:
+    return observation(BODY_WEIGHT, value=value, unit=unit, effective=ago(days), **extra)
+
+
+def weight_loss(result: Screening) -> list[str]:
+    """The card's weight-loss evidence lines."""
+    detail = result.cards[0].detail or "" if result.cards else ""
+    return [line for line in detail.splitlines() if "weight loss" in line]
+
+
+@pytest.mark.parametrize(
+    ("weights", "fires"),
+    [
+        ((weight(80, 60), weight(75.2, 2)), True),  # 6 %
+        ((weight(80, 60), weight(76, 2)), True),  # exactly 5 %: the threshold counts
+        ((weight(80, 60), weight(76.1, 2)), False),  # 4.875 %
+        ((weight(75.2, 60), weight(80, 2)), False),  # a gain
+        ((weight(80, 95), weight(75, 2)), False),  # the heaviest is older than the 90-day window
+        ((weight(80, 60), weight(70, 30), weight(79, 2)), False),  # only the latest weight is compared
+        ((weight(176, 60, "[lb_av]"), weight(165, 2, "[lb_av]")), True),  # pounds: 6.25 %
+        ((weight(80, 60), weight(165, 2, "[lb_av]")), True),  # 74.8 kg: units mixed
+        ((weight(80000, 60, "g"), weight(75, 2)), True),
+        ((weight(75, 2),), False),  # one weight: no fall to measure
+    ],
+)
+def test_a_fall_in_body_weight_is_the_ng12_symptom_weight_loss(weights: tuple[Resource, ...], fires: bool) -> None:
+    # With fatigue, a second symptom makes R6b fire without any smoking history.
+    result = screen(record(condition(FATIGUE, onset=ago(3)), *weights, birth_date=AGED_40))
+    assert cards_of(result) == ([("R6b", "warning")] if fires else [])
+    assert bool(weight_loss(result)) == fires
+
+
+def test_the_card_shows_the_heaviest_and_the_latest_weight() -> None:
+    result = screen(record(condition(FATIGUE, onset=ago(3)), weight(80, 60), weight(75.2, 2), birth_date=AGED_40))
+    heaviest, latest = weight_loss(result)
+    assert "80 kg, the heaviest in 90 days" in heaviest
+    assert "75.2 kg, 6.0 % less" in latest
+
+
+def test_a_coded_weight_loss_and_a_measured_fall_are_one_symptom() -> None:
+    weights = (condition(WEIGHT_LOSS, onset=ago(5)), weight(80, 60), weight(75, 2))
+    assert cards_of(screen(record(*weights, birth_date=AGED_40))) == []  # one symptom, smoking unknown
+
+
+def test_the_threshold_is_the_policy() -> None:
+    resources = (condition(FATIGUE, onset=ago(3)), weight(80, 60), weight(77.6, 2))  # 3 %
+    assert cards_of(screen(record(*resources, birth_date=AGED_40))) == []
+    policy = ClinicalPolicy(weight_loss_percent=3)
+    assert cards_of(screen(record(*resources, birth_date=AGED_40), policy=policy)) == [("R6b", "warning")]
+
+
+@pytest.mark.parametrize(
+    ("odd", "note"),
+    [
+        (weight(75, 2, unit=None), "Observation skipped: body weight without unit"),
+        (weight(75, 2, unit="stone"), "Observation skipped: body weight unit not recognised"),
+    ],
+)
+def test_a_weight_without_a_known_unit_is_skipped_with_a_note(odd: Resource, note: str) -> None:
+    result = screen(record(condition(FATIGUE, onset=ago(3)), weight(80, 60), odd, birth_date=AGED_40))
+    assert cards_of(result) == []
+    assert note in result.notes
+
+
+def test_weight_loss_is_unknown_when_the_weights_could_not_be_read() -> None:
+    # One symptom and never smoked: R6b turns on whether weight loss is a second symptom.
+    resources = (condition(FATIGUE, onset=ago(3)), smoking(NEVER_SMOKED))
+    assert outcome(screen(record(*resources, birth_date=AGED_40)), "R6b") == "not_fired"
+    unreadable = screen(record(*resources, birth_date=AGED_40, gaps=["labs"]))
+    assert outcome(unreadable, "R6b") == "insufficient_data"
+
+
+@pytest.mark.parametrize(
+    ("without", "result"), [(["body-weight"], "not_fired"), (["body-weight", "ng12-weight-loss"], "insufficient_data")]
+)
+def test_weight_loss_is_unknown_only_without_either_code_list(without: list[str], result: str) -> None:
+    resources = (condition(FATIGUE, onset=ago(3)), smoking(NEVER_SMOKED))
+    screening = screen(record(*resources, birth_date=AGED_40), valuesets=custom_library(without=without))
+    assert outcome(screening, "R6b") == result

@@ -1,4 +1,4 @@
-"""Calcium and albumin units, and the CKS albumin adjustment, in exact decimals."""
+"""Calcium, albumin and body-weight units, and the CKS albumin adjustment, in exact decimals."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from service.clinical.units import adjusted_calcium, albumin_g_per_l, calcium_mmol_per_l
+from service.clinical.units import adjusted_calcium, albumin_g_per_l, body_weight_kg, calcium_mmol_per_l
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,22 @@ def test_adjusted_calcium_is_the_cks_formula_exactly() -> None:
     albumin = albumin_g_per_l(Decimal("3.0"), "g/dL")
     assert measured is not None and albumin is not None
     assert adjusted_calcium(measured, albumin).quantize(Decimal("0.01")) == Decimal("3.32")
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "kg"),
+    [
+        ("75.5", "kg", "75.5"),
+        ("75500", "g", "75.5000"),
+        ("100", "[lb_av]", "45.359237"),
+        ("100", "lb", "45.359237"),
+        ("100", " LBS ", "45.359237"),
+    ],
+)
+def test_body_weight_in_kg(value: str, unit: str, kg: str) -> None:
+    assert body_weight_kg(Decimal(value), unit) == Decimal(kg)
+
+
+@pytest.mark.parametrize("unit", ["stone", "kg/m2", "", "[oz_av]"])
+def test_other_weight_units_are_not_read(unit: str) -> None:
+    assert body_weight_kg(Decimal(70), unit) is None

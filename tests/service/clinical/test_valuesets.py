@@ -27,8 +27,8 @@ REQUIRED_IDS = frozenset(
         "pain-feature-night", "pain-feature-straining", "pain-feature-tenderness", "pain-feature-progressive",
         "radicular-pain", "mscc-neuro-signs", "pancoast-signs", "haemoptysis", "ng12-cough", "ng12-fatigue",
         "ng12-dyspnoea", "ng12-chest-pain", "ng12-weight-loss", "ng12-appetite-loss", "ng12-consider-cxr",
-        "hypercalcaemia", "smoking-status-code", "smoking-pack-years", "smoking-status-ever", "smoking-status-never",
-        "smoking-status-unknown", "pain-severity", "calcium-total-mass", "calcium-total-molar",
+        "hypercalcaemia", "body-weight", "smoking-status-code", "smoking-pack-years", "smoking-status-ever",
+        "smoking-status-never", "smoking-status-unknown", "pain-severity", "calcium-total-mass", "calcium-total-molar",
         "calcium-corrected", "albumin", "mri-spine-whole", "mri-spine-region", "ct-spine", "chest-imaging",
         "chest-xray", "mri-brachial-plexus", "mri-contraindicated",
     }
