@@ -80,7 +80,7 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Measurement:
-    """A numeric Observation (lab, score) with status final, amended or corrected."""
+    """A numeric Observation (lab, score, body weight) with status final, amended or corrected."""
 
     source: SourceRef
     concept: Concept
@@ -89,6 +89,11 @@ class Measurement:
     value: Decimal
     #: the reported unit (UCUM code, else Quantity.unit); None when the result has none
     unit: str | None
+
+    @property
+    def shown(self) -> str:
+        """The value as reported, with its unit: "12.5 mg/dL"."""
+        return f"{self.value} {self.unit}" if self.unit else str(self.value)
 
 
 @dataclass(frozen=True, slots=True)

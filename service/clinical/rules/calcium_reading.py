@@ -57,10 +57,6 @@ class CalciumFact:
     unknown: tuple[str, ...] = ()
 
 
-def _measured(item: Measurement) -> str:
-    return f"{item.value} {item.unit}" if item.unit else str(item.value)
-
-
 def derive_calcium(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> CalciumFact:
     window = timedelta(days=policy.calcium_result_window_days)
     latest = latest_calcium(snapshot.measurements_in(CALCIUM_VALUESETS), snapshot.at, window)
@@ -70,17 +66,17 @@ def derive_calcium(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Calcium
     if measured is None:  # the reader drops unknown units; kept for type safety
         return CalciumFact(None)
     if CALCIUM_CORRECTED in latest.groups:
-        evidence: tuple[Evidence, ...] = (Evidence(latest, "corrected calcium (reported)", _measured(latest)),)
+        evidence: tuple[Evidence, ...] = (Evidence(latest, "corrected calcium (reported)", latest.shown),)
         return CalciumFact(CalciumReading(measured, "reported", latest, None, evidence))
     pairing = timedelta(hours=policy.albumin_pairing_hours)
     paired = nearest_albumin(snapshot.measurements_in(("albumin",)), latest, pairing)
     if paired is None:
-        evidence = (Evidence(latest, "total calcium (not albumin-adjusted)", _measured(latest)),)
+        evidence = (Evidence(latest, "total calcium (not albumin-adjusted)", latest.shown),)
         return CalciumFact(CalciumReading(measured, "unadjusted", latest, None, evidence))
     albumin, albumin_g_l = paired
     adjusted = adjusted_calcium(measured, albumin_g_l)
     evidence = (
-        Evidence(latest, "total calcium", f"{_measured(latest)} (adjusted {format_mmol(adjusted)})"),
-        Evidence(albumin, "albumin", _measured(albumin)),
+        Evidence(latest, "total calcium", f"{latest.shown} (adjusted {format_mmol(adjusted)})"),
+        Evidence(albumin, "albumin", albumin.shown),
     )
     return CalciumFact(CalciumReading(adjusted, "adjusted", latest, albumin, evidence))

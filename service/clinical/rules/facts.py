@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from service.clinical.patientdata import Finding, Measurement
+from service.clinical.patientdata import Finding
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.rules.base import Evidence, Fact
 from service.clinical.rules.calcium_reading import CalciumFact, derive_calcium
@@ -130,6 +130,10 @@ def derive_facts(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Facts:
 
     pain_window = policy.spinal_pain_window_days
     symptom_window = policy.ng12_symptom_window_days
+    symptoms = {
+        group: fact((group,), f"NG12 symptom: {name}", recent(symptom_window)) for group, name in NG12_SYMPTOMS.items()
+    }
+    symptoms[_WEIGHT_LOSS] = _weight_loss(snapshot, policy, symptoms[_WEIGHT_LOSS])
     return Facts(
         cancer=_cancer(snapshot, policy),
         spine_mets=_spine_mets(snapshot),
@@ -144,12 +148,7 @@ def derive_facts(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Facts:
         mri_contraindicated=fact(("mri-contraindicated",), "MRI contraindication", lambda item: item.is_current(at)),
         ever_smoked=_ever_smoked(snapshot),
         haemoptysis=fact(("haemoptysis",), "haemoptysis", recent(symptom_window)),
-        ng12_symptoms={
-            group: fact((group,), f"NG12 symptom: {name}", recent(symptom_window))
-            if group != _WEIGHT_LOSS
-            else _weight_loss(snapshot, policy, fact((group,), f"NG12 symptom: {name}", recent(symptom_window)))
-            for group, name in NG12_SYMPTOMS.items()
-        },
+        ng12_symptoms=symptoms,
         ng12_consider=fact(("ng12-consider-cxr",), "NG12 1.1.3 finding", recent(symptom_window)),
         age_40=_age_at_least(snapshot, NG12_MIN_AGE),
     )
@@ -210,14 +209,10 @@ def _weight_loss(snapshot: PatientSnapshot, policy: ClinicalPolicy, coded: Fact)
         True,
         (
             *coded.evidence,
-            Evidence(fall.heaviest, _WEIGHT_ROLE, f"{_measured(fall.heaviest)}, the heaviest in {days} days"),
-            Evidence(fall.latest, _WEIGHT_ROLE, f"{_measured(fall.latest)}, {fall.percent:.1f} % less"),
+            Evidence(fall.heaviest, _WEIGHT_ROLE, f"{fall.heaviest.shown}, the heaviest in {days} days"),
+            Evidence(fall.latest, _WEIGHT_ROLE, f"{fall.latest.shown}, {fall.percent:.1f} % less"),
         ),
     )
-
-
-def _measured(item: Measurement) -> str:
-    return f"{item.value} {item.unit}" if item.unit else str(item.value)
 
 
 def _ever_smoked(snapshot: PatientSnapshot) -> Fact:
