@@ -53,14 +53,13 @@ from service.clinical.labchoice import (
 from service.clinical.patientdata import Concept, Measurement
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.timing import TimeSpan, parse_time
-from service.clinical.units import body_weight_kg
+from service.clinical.units import body_weight_kg, reported_unit
 from service.clinical.weightchoice import WEIGHT_GROUP, latest_weight
 
 __all__ = ["DecisiveResults", "raw_kg", "raw_number", "raw_when"]
 
 _PAIN = "pain-severity"
 _ALBUMIN = "albumin"
-_UCUM = "http://unitsofmeasure.org"
 _STRICT_TIME = re.compile(
     r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$"  # a (partial) date
     r"|^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})$"  # seconds and an offset
@@ -106,10 +105,9 @@ def raw_kg(resource: dict[str, Any]) -> Decimal | None:
     value = raw_number(resource)
     if not isinstance(quantity, dict) or value is None:
         return None
-    code, unit, system = quantity.get("code"), quantity.get("unit"), quantity.get("system")
-    reported = code if code and system == _UCUM else unit or code
+    unit = reported_unit(quantity.get("code"), quantity.get("unit"), quantity.get("system"))
     # A float's shortest repr is the decimal validation reads from it.
-    return body_weight_kg(Decimal(repr(value)), reported) if isinstance(reported, str) else None
+    return body_weight_kg(Decimal(repr(value)), unit) if unit is not None else None
 
 
 @dataclass(frozen=True, slots=True)

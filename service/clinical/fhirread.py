@@ -33,7 +33,7 @@ from service.clinical.notes import Notes
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Measurement, SmokingStatus, SourceRef
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.timing import TimeSpan, parse_time
-from service.clinical.units import albumin_g_per_l, body_weight_kg, calcium_mmol_per_l
+from service.clinical.units import albumin_g_per_l, body_weight_kg, calcium_mmol_per_l, reported_unit
 from service.clinical.weightchoice import WEIGHT_GROUP
 
 __all__ = ["CALCIUM_GROUPS", "MEASUREMENT_GROUPS", "PACK_YEARS_GROUP", "SMOKING_CODE_GROUP", "Reader", "Terminology"]
@@ -45,7 +45,6 @@ PACK_YEARS_GROUP = "smoking-pack-years"
 _EVER_SMOKED = frozenset({"smoking-status-ever"})
 _EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 _COUNTED_OBSERVATION = frozenset({"final", "amended", "corrected"})
-_UCUM = "http://unitsofmeasure.org"
 # What the readers below take from each type; only these elements (and the required
 # ones) are validated. Codes and meta.profile are read raw, and validated too; of meta only
 # the profile is read.
@@ -290,8 +289,7 @@ class Reader:
             return None
         quantity = model.valueQuantity
         if quantity is not None and quantity.value is not None:
-            reported = quantity.code if quantity.code and quantity.system == _UCUM else quantity.unit or quantity.code
-            value, unit = Decimal(quantity.value), reported
+            value, unit = Decimal(quantity.value), reported_unit(quantity.code, quantity.unit, quantity.system)
         elif model.valueInteger is not None:
             value, unit = Decimal(model.valueInteger), None
         else:
@@ -313,10 +311,10 @@ class Reader:
         else:
             return unit
         if unit is None:
-            if kind == "body weight":  # kg or lb: no customary unit to assume
-                self.notes.add("Observation skipped: body weight without unit")
-                return False
             unit = _customary_unit(groups, value)
+            if unit is None:
+                self.notes.add(f"Observation skipped: {kind} without unit")
+                return False
             self.notes.add(f"Observation: {kind} result without unit read as {unit}")
         if convert(value, unit) is None:
             self.notes.add(f"Observation skipped: {kind} unit not recognised")
@@ -366,10 +364,13 @@ class Reader:
         self.imaging.append(event)
 
 
-def _customary_unit(groups: frozenset[str], value: Decimal) -> str:
+def _customary_unit(groups: frozenset[str], value: Decimal) -> str | None:
     # The LOINC code fixes the property: 17861-6 and 49765-1 are mass concentrations
     # reported in mg/dL, 2000-8 and 29265-6 substance concentrations in mmol/L. Serum
-    # albumin is 10-60 g/L, i.e. 1-6 g/dL: the magnitude tells the two apart.
+    # albumin is 10-60 g/L, i.e. 1-6 g/dL: the magnitude tells the two apart. A body
+    # weight has none: 70 is as plausible in kg as in pounds.
+    if WEIGHT_GROUP in groups:
+        return None
     if "calcium-total-mass" in groups:
         return "mg/dL"
     if groups & CALCIUM_GROUPS:

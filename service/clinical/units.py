@@ -12,10 +12,12 @@ from decimal import Decimal
 __all__ = [
     "ALBUMIN_REFERENCE_G_PER_L",
     "CALCIUM_MG_PER_DL_TO_MMOL_PER_L",
+    "UCUM",
     "adjusted_calcium",
     "albumin_g_per_l",
     "body_weight_kg",
     "calcium_mmol_per_l",
+    "reported_unit",
 ]
 
 #: 1 mg/dL = 0.25 mmol/L: the clinical conversion ("divide by 4"), not the molar-mass
@@ -50,6 +52,15 @@ _WEIGHT_TO_KG = {
     "lb": Decimal("0.45359237"),
     "lbs": Decimal("0.45359237"),
 }
+
+
+UCUM = "http://unitsofmeasure.org"
+
+
+def reported_unit(code: object, unit: object, system: object) -> str | None:
+    """The unit a Quantity reports: its UCUM code, else its ``unit`` text, else its code."""
+    chosen = code if code and system == UCUM else unit or code
+    return chosen if isinstance(chosen, str) else None
 
 
 def calcium_mmol_per_l(value: Decimal, unit: str) -> Decimal | None:

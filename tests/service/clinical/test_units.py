@@ -6,7 +6,14 @@ from decimal import Decimal
 
 import pytest
 
-from service.clinical.units import adjusted_calcium, albumin_g_per_l, body_weight_kg, calcium_mmol_per_l
+from service.clinical.units import (
+    UCUM,
+    adjusted_calcium,
+    albumin_g_per_l,
+    body_weight_kg,
+    calcium_mmol_per_l,
+    reported_unit,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,3 +69,18 @@ def test_body_weight_in_kg(value: str, unit: str, kg: str) -> None:
 @pytest.mark.parametrize("unit", ["stone", "kg/m2", "", "[oz_av]"])
 def test_other_weight_units_are_not_read(unit: str) -> None:
     assert body_weight_kg(Decimal(70), unit) is None
+
+
+@pytest.mark.parametrize(
+    ("code", "unit", "system", "reported"),
+    [
+        ("[lb_av]", "lb", UCUM, "[lb_av]"),  # a UCUM code wins over the text
+        ("[lb_av]", "lb", "http://example.org/units", "lb"),  # a code of another system does not
+        (None, "kg", None, "kg"),
+        ("kg", None, None, "kg"),
+        (None, None, UCUM, None),
+        (None, 3, None, None),  # not text
+    ],
+)
+def test_the_unit_a_quantity_reports(code: object, unit: object, system: object, reported: str | None) -> None:
+    assert reported_unit(code, unit, system) == reported
