@@ -1,12 +1,14 @@
 """What the router needs from a CDS Service, and a registry of them by id.
 
-A service may answer several hooks under one id (spec "Discovery": entries may share an
-``id`` with different ``hook``s, which is how a service replaces its own stale guidance).
+Every discovery entry has an id of its own: a service's URL is ``{baseUrl}/cds-services/{id}``,
+and clients key the services they discover by id (the CDS Hooks Sandbox keeps only the last
+entry of several sharing one), so a service that answers several hooks registers one
+:class:`CDSService` per hook.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -41,14 +43,14 @@ class Invocation:
 
 @runtime_checkable
 class CDSService(Protocol):
-    """A CDS Service: its discovery entries, its hook handler and its feedback handler."""
+    """A CDS Service: its discovery entry, its hook handler and its feedback handler."""
 
     @property
     def id(self) -> str: ...
 
     @property
-    def definitions(self) -> Sequence[ServiceDefinition]:
-        """One entry per hook, all with this service's ``id``."""
+    def definition(self) -> ServiceDefinition:
+        """Its discovery entry, with this service's ``id`` and the one hook it answers."""
         ...
 
     async def handle(self, invocation: Invocation) -> CDSResponse: ...
@@ -71,8 +73,8 @@ class ServiceRegistry:
     def register(self, service: CDSService) -> None:
         if service.id in self._services:
             raise ValueError(f"duplicate CDS Service id {service.id!r}")
-        if any(definition.id != service.id for definition in service.definitions):
-            raise ValueError(f"every discovery entry of {service.id!r} must carry that id")
+        if service.definition.id != service.id:
+            raise ValueError(f"the discovery entry of {service.id!r} must carry that id")
         self._services[service.id] = service
 
     def __iter__(self) -> Iterator[CDSService]:
@@ -88,12 +90,11 @@ class ServiceRegistry:
             raise ServiceNotFound() from None
 
     def for_hook(self, service_id: str, hook: str) -> tuple[CDSService, ServiceDefinition]:
-        """The service and its discovery entry for ``hook``; 404 or 400 otherwise."""
+        """The service and its discovery entry, if it answers ``hook``; 404 or 400 otherwise."""
         service = self.get(service_id)
-        for definition in service.definitions:
-            if definition.hook == hook:
-                return service, definition
+        if service.definition.hook == hook:
+            return service, service.definition
         raise UnsupportedHook(f"CDS Service {service_id!r} does not support the hook {hook!r}.")
 
     def definitions(self) -> list[ServiceDefinition]:
-        return [definition for service in self for definition in service.definitions]
+        return [service.definition for service in self]

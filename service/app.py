@@ -21,7 +21,7 @@ from service.fhir.gather import PatientDataGatherer
 from service.health import ReadinessCheck, build_health_router
 from service.logs import configure_logging, install_request_logging
 from service.prefetch import REQUIRED_KEYS, build_prefetch_templates
-from service.screening import ScreeningService
+from service.screening import HOOKS, ScreeningService
 from service.security.install import install_security
 from service.settings import Settings, load_settings
 from service.store.install import open_store
@@ -57,16 +57,20 @@ def create_app(
     )
     # Feedback and audit trail; the database is opened (and migrated) by the lifespan.
     store = open_store(settings)
-    screening = ScreeningService(
-        templates=templates,
-        gatherer=gatherer,
-        screener=ClinicalScreener(valuesets, settings.clinical),
-        knowledge_version=knowledge_version,
-        audit=store.audit,
-        feedback_sink=store.feedback,
-        allow_evaluation_time=settings.mode == "development",
+    screener = ClinicalScreener(valuesets, settings.clinical)
+    registry = ServiceRegistry(
+        ScreeningService(
+            hook=hook,
+            templates=templates,
+            gatherer=gatherer,
+            screener=screener,
+            knowledge_version=knowledge_version,
+            audit=store.audit,
+            feedback_sink=store.feedback,
+            allow_evaluation_time=settings.mode == "development",
+        )
+        for hook in HOOKS
     )
-    registry = ServiceRegistry([screening])
     checks: dict[str, ReadinessCheck] = {"store": store.readiness}
 
     @asynccontextmanager

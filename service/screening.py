@@ -7,7 +7,7 @@ a :class:`Screener`, and each invocation is handed to an :class:`AuditSink`.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -20,23 +20,48 @@ from service.clinical.outcome import Screener, Screening
 from service.fhir.gather import PatientDataGatherer
 from service.fhir.record import PatientRecord
 
-__all__ = ["EVALUATION_TIME_EXTENSION", "HOOKS", "SERVICE_ID", "FeedbackSink", "ScreeningService"]
+__all__ = [
+    "EVALUATION_TIME_EXTENSION",
+    "HOOKS",
+    "SERVICE_IDS",
+    "FeedbackSink",
+    "ScreeningService",
+    "service_id_for",
+]
 
-SERVICE_ID = "mscc-screening"
 #: patient-view is the widely implemented encounter-time hook; encounter-start fits the
 #: intent better; the order hooks catch the moment an imaging order is being written.
 HOOKS = ("patient-view", "encounter-start", "order-select", "order-sign")
-_TITLE = "MSCC and spinal metastases screening (lung cancer)"
-_DESCRIPTION = (
+#: One CDS Service per hook, each with its own id: clients key services by id (the spec's
+#: URL is ``{baseUrl}/cds-services/{id}``), so four entries sharing one id collapse into one.
+SERVICE_IDS = {hook: f"mscc-{hook}" for hook in HOOKS}
+_TITLES = {
+    "patient-view": "MSCC screening when a lung-cancer patient's record is opened",
+    "encounter-start": "MSCC screening at the start of a lung-cancer patient's encounter",
+    "order-select": "MSCC imaging advice while an order is being selected",
+    "order-sign": "MSCC imaging advice before an order is signed",
+}
+_PURPOSE = (
     "Screens people with a past or current lung cancer for metastatic spinal cord compression "
     "(whole-spine MRI within 24 hours) and spinal metastases (whole-spine MRI within 1 week) "
     "per NICE NG234/QS56, plus hypercalcaemia, Pancoast and NG12 suspected lung cancer cards."
 )
+_DESCRIPTIONS = {
+    "patient-view": f"{_PURPOSE} Called when the patient's record is opened.",
+    "encounter-start": f"{_PURPOSE} Called when an encounter starts.",
+    "order-select": f"{_PURPOSE} Called while orders are drafted: reviews spine imaging among the draft orders.",
+    "order-sign": f"{_PURPOSE} Called before orders are signed: reviews spine imaging among the draft orders.",
+}
 _USAGE = "Needs the patient's Conditions; labs, findings and recent imaging improve the advice."
 #: Request extension that pins the evaluation time, e.g. to replay a recorded hook or a
 #: scenario from profiles/examples/. Honoured only in development mode: in production
 #: the rules' windows are always measured from the moment the hook arrives.
 EVALUATION_TIME_EXTENSION = "org.mscc-cds.evaluation-time"
+
+
+def service_id_for(hook: str) -> str:
+    """The id of the CDS Service that answers ``hook`` (KeyError for a hook we do not offer)."""
+    return SERVICE_IDS[hook]
 
 
 class FeedbackSink(Protocol):
@@ -46,11 +71,15 @@ class FeedbackSink(Protocol):
 
 
 class ScreeningService:
-    """Implements :class:`cds_hooks.registry.CDSService`."""
+    """The screening CDS Service for one hook; implements :class:`cds_hooks.registry.CDSService`.
+
+    The application registers one per hook; they share the gatherer, screener and stores.
+    """
 
     def __init__(
         self,
         *,
+        hook: str = "patient-view",
         templates: Mapping[str, str],
         gatherer: PatientDataGatherer,
         screener: Screener | None,
@@ -66,25 +95,23 @@ class ScreeningService:
         self._audit = audit
         self._feedback_sink = feedback_sink
         self._allow_evaluation_time = allow_evaluation_time
-        self._definitions = tuple(
-            ServiceDefinition(
-                hook=hook,
-                id=SERVICE_ID,
-                title=_TITLE,
-                description=_DESCRIPTION,
-                prefetch=self._templates,
-                usageRequirements=_USAGE,
-            )
-            for hook in HOOKS
+        self._id = service_id_for(hook)
+        self._definition = ServiceDefinition(
+            hook=hook,
+            id=self._id,
+            title=_TITLES[hook],
+            description=_DESCRIPTIONS[hook],
+            prefetch=self._templates,
+            usageRequirements=_USAGE,
         )
 
     @property
     def id(self) -> str:
-        return SERVICE_ID
+        return self._id
 
     @property
-    def definitions(self) -> Sequence[ServiceDefinition]:
-        return self._definitions
+    def definition(self) -> ServiceDefinition:
+        return self._definition
 
     async def handle(self, invocation: Invocation) -> CDSResponse:
         started = time.perf_counter()

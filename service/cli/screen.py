@@ -24,7 +24,7 @@ from service.cli.exitcodes import FAILURE, USAGE
 from service.cli.fhir_access import add_token_argument, fhir_authorization, fhir_token
 from service.cli.render import cards_exit_code, render_cards, render_cards_json
 from service.fhir.origin import ServerRefused, normalize_server_url
-from service.screening import SERVICE_ID
+from service.screening import service_id_for
 from service.settings import Settings, load_settings
 
 __all__ = ["HELP", "add_arguments", "parse_time", "run"]
@@ -80,8 +80,9 @@ async def _screen(settings: Settings, request: CDSRequest, at: datetime) -> tupl
     from service.app import create_app  # the whole service: imported only when used
 
     app = create_app(settings, clock=lambda: at)
-    service = app.state.registry.get(SERVICE_ID)
-    invocation = Invocation(service_id=SERVICE_ID, request=request, client=None, received_at=at)
+    service_id = service_id_for(request.hook)
+    service = app.state.registry.get(service_id)
+    invocation = Invocation(service_id=service_id, request=request, client=None, received_at=at)
     async with app.router.lifespan_context(app):
         response = await service.handle(invocation)
     missing = invocation.annotations.get("prefetch_keys_missing")

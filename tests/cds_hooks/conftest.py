@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +34,13 @@ class FakeService:
     def __init__(
         self,
         service_id: str = "echo",
-        hooks: tuple[str, ...] = ("patient-view",),
+        hook: str = "patient-view",
         *,
         failure: Exception | None = None,
     ) -> None:
         self._id = service_id
         self._failure = failure
-        self._definitions = tuple(
-            ServiceDefinition(hook=hook, id=service_id, title="Echo", description=f"Echoes {hook}.") for hook in hooks
-        )
+        self._definition = ServiceDefinition(hook=hook, id=service_id, title="Echo", description=f"Echoes {hook}.")
         self.invocations: list[Invocation] = []
         self.feedback_calls: list[tuple[str, FeedbackRequest, ClientIdentity | None]] = []
 
@@ -51,8 +49,8 @@ class FakeService:
         return self._id
 
     @property
-    def definitions(self) -> Sequence[ServiceDefinition]:
-        return self._definitions
+    def definition(self) -> ServiceDefinition:
+        return self._definition
 
     async def handle(self, invocation: Invocation) -> CDSResponse:
         self.invocations.append(invocation)

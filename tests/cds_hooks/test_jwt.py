@@ -40,7 +40,7 @@ from cds_hooks.jwt import (
 )
 
 ISSUER = "https://ehr.example.org"
-AUDIENCE = "https://cds.example.org/cds-services/mscc-screening"
+AUDIENCE = "https://cds.example.org/cds-services/mscc-patient-view"
 
 
 # -- keys and tokens --------------------------------------------------------------------

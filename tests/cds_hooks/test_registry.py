@@ -14,8 +14,8 @@ from cds_hooks.registry import CDSService, ClientIdentity, Invocation, ServiceRe
 
 
 def test_services_are_found_by_id_and_hook(fake_service: Any) -> None:
-    echo = fake_service("echo", ("patient-view", "encounter-start"))
-    other = fake_service("other", ("order-sign",))
+    echo = fake_service("echo", "encounter-start")
+    other = fake_service("other", "order-sign")
     registry = ServiceRegistry([echo, other])
     assert registry.get("echo") is echo
     service, definition = registry.for_hook("echo", "encounter-start")
@@ -25,14 +25,14 @@ def test_services_are_found_by_id_and_hook(fake_service: Any) -> None:
     assert list(registry) == [echo, other]
 
 
-def test_definitions_list_every_hook_of_every_service(fake_service: Any) -> None:
+def test_definitions_list_each_service_once_with_its_own_id(fake_service: Any) -> None:
     registry = ServiceRegistry(
-        [fake_service("a", ("patient-view", "order-sign")), fake_service("b", ("order-select",))]
+        [fake_service("a", "patient-view"), fake_service("b", "order-sign"), fake_service("c", "order-select")]
     )
     assert [(d.id, d.hook) for d in registry.definitions()] == [
         ("a", "patient-view"),
-        ("a", "order-sign"),
-        ("b", "order-select"),
+        ("b", "order-sign"),
+        ("c", "order-select"),
     ]
 
 
@@ -47,7 +47,7 @@ def test_an_unknown_id_is_service_not_found(fake_service: Any) -> None:
 
 
 def test_a_hook_the_service_does_not_answer_is_unsupported(fake_service: Any) -> None:
-    registry = ServiceRegistry([fake_service("echo", ("patient-view",))])
+    registry = ServiceRegistry([fake_service("echo", "patient-view")])
     with pytest.raises(UnsupportedHook, match="CDS Service 'echo' does not support the hook 'order-sign'") as caught:
         registry.for_hook("echo", "order-sign")
     assert caught.value.status_code == 400
@@ -55,19 +55,20 @@ def test_a_hook_the_service_does_not_answer_is_unsupported(fake_service: Any) ->
         registry.for_hook("nope", "patient-view")
 
 
-def test_duplicate_ids_are_refused(fake_service: Any) -> None:
+def test_duplicate_ids_are_refused_even_for_other_hooks(fake_service: Any) -> None:
+    # a client keys discovered services by id: two entries with one id would collapse into one
     registry = ServiceRegistry([fake_service("echo")])
     with pytest.raises(ValueError, match="duplicate CDS Service id 'echo'"):
-        registry.register(fake_service("echo", ("order-sign",)))
+        registry.register(fake_service("echo", "order-sign"))
 
 
-def test_every_definition_must_carry_the_service_id(fake_service: Any) -> None:
+def test_the_definition_must_carry_the_service_id(fake_service: Any) -> None:
     class Mislabelled(fake_service):  # type: ignore[misc]
         @property
-        def definitions(self) -> tuple[ServiceDefinition, ...]:
-            return (ServiceDefinition(hook="patient-view", id="someone-else", description="d"),)
+        def definition(self) -> ServiceDefinition:
+            return ServiceDefinition(hook="patient-view", id="someone-else", description="d")
 
-    with pytest.raises(ValueError, match="every discovery entry of 'echo' must carry that id"):
+    with pytest.raises(ValueError, match="the discovery entry of 'echo' must carry that id"):
         ServiceRegistry([Mislabelled("echo")])
 
 

@@ -54,16 +54,12 @@ async def client_for() -> AsyncIterator[Callable[[FastAPI], httpx.AsyncClient]]:
 # -- discovery ---------------------------------------------------------------------------
 
 
-async def test_discovery_lists_every_hook_of_every_service(fake_service: Any, client_for: Any) -> None:
-    registry = ServiceRegistry([fake_service("echo", ("patient-view", "order-sign")), fake_service("b")])
+async def test_discovery_lists_every_service_under_its_own_id(fake_service: Any, client_for: Any) -> None:
+    registry = ServiceRegistry([fake_service("echo", "patient-view"), fake_service("b", "order-sign")])
     response = await client_for(_app(registry)).get("/cds-services")
     assert response.status_code == 200
     discovery = DiscoveryResponse.model_validate(response.json())
-    assert [(s.id, s.hook) for s in discovery.services] == [
-        ("echo", "patient-view"),
-        ("echo", "order-sign"),
-        ("b", "patient-view"),
-    ]
+    assert [(s.id, s.hook) for s in discovery.services] == [("echo", "patient-view"), ("b", "order-sign")]
 
 
 async def test_discovery_without_services_is_an_empty_list(client_for: Any) -> None:

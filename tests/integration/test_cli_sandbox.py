@@ -20,6 +20,7 @@ import pytest
 from service.cli import main
 from service.cli.exitcodes import CARDS, FAILURE, NO_CARDS, OK
 from tests.scenarios import card_multiset
+from tests.servicepaths import service_path
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ def reference_cards(
 
         async def post() -> Any:
             async with running_app(make_settings(), clock=lambda: scenario.reference_time) as client:
-                return await client.post("/cds-services/mscc-screening", json=request)
+                return await client.post(service_path(), json=request)
 
         response = anyio.run(post)
         assert response.status_code == 200, response.text

@@ -28,10 +28,11 @@ from service.scenarios import Scenario, load_scenarios
 from service.settings import DEFAULT_PROFILES_DIR
 from tests.outcomes import assert_operation_outcome
 from tests.scenarios import card_multiset
+from tests.servicepaths import service_path
 
 pytestmark = pytest.mark.anyio
 
-SERVICE_URL = "/cds-services/mscc-screening"
+SERVICE_URL = service_path()
 FHIR_SERVER = "https://ehr.example.org/fhir"
 TOKEN = "ehr-access-token-93c1f0d2a4"
 BUDGET_S = 0.35

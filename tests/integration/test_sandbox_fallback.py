@@ -33,10 +33,11 @@ from tests.bundles import searchset
 from tests.inprocess import SettableClock
 from tests.outcomes import assert_operation_outcome
 from tests.scenarios import card_multiset
+from tests.servicepaths import service_path
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
-SERVICE_URL = "/cds-services/mscc-screening"
+SERVICE_URL = service_path()
 EMPTY = searchset()
 BUDGET_S = 5.0
 VALUESETS = ValueSetLibrary.load(DEFAULT_PROFILES_DIR / "valuesets")
@@ -98,8 +99,10 @@ async def test_every_sandbox_scenario_gives_the_same_cards_from_the_fhir_server(
     async with sandbox_app() as client:
         for scenario in sandbox.scenarios:
             clock.now = scenario.reference_time
-            reference = await client.post(SERVICE_URL, json=with_prefetch(scenario))
-            fallback = await client.post(SERVICE_URL, json=without_prefetch(scenario, sandbox))
+            reference = await client.post(service_path(scenario.request["hook"]), json=with_prefetch(scenario))
+            fallback = await client.post(
+                service_path(scenario.request["hook"]), json=without_prefetch(scenario, sandbox)
+            )
             assert reference.status_code == 200, (scenario.name, reference.text)
             assert fallback.status_code == 200, (scenario.name, fallback.text)
             fired += cards_of(fallback)
@@ -227,7 +230,9 @@ class TestFailures:
     async def test_server_not_on_the_allowlist_is_refused(self, sandbox: Any, sandbox_app: Callable[..., Any]) -> None:
         scenario = sandbox.scenarios[0]
         async with sandbox_app(allowed_servers=["https://ehr.example.org/fhir"]) as client:
-            response = await client.post(SERVICE_URL, json=without_prefetch(scenario, sandbox))
+            response = await client.post(
+                service_path(scenario.request["hook"]), json=without_prefetch(scenario, sandbox)
+            )
         assert response.status_code == 412
         assert "fhirServer not on the allowlist" in response.text
 
@@ -257,7 +262,7 @@ async def test_token_never_reaches_a_log_record_on_the_real_network_path(
         # the service quiets these two (service.logs); open them up again for the proof
         for name in ("httpx", "httpcore"):
             caplog.set_level(logging.DEBUG, logger=name)
-        ok = await client.post(SERVICE_URL, json=without_prefetch(scenario, sandbox))
+        ok = await client.post(service_path(scenario.request["hook"]), json=without_prefetch(scenario, sandbox))
         refused = await client.post(SERVICE_URL, json=without_prefetch(scenario, sandbox, token="wrong-token-2f9d"))
     assert (ok.status_code, refused.status_code) == (200, 412)
     assert {record.name for record in caplog.records} & {"httpcore.http11", "httpcore.connection"}

@@ -23,12 +23,13 @@ from service.store.settings import StoreSettings
 from tests.bundles import searchset
 from tests.inprocess import serve_app
 from tests.outcomes import assert_operation_outcome
+from tests.servicepaths import service_path
 
 pytestmark = pytest.mark.anyio
 
 #: the scenarios' reference time (DESIGN.md), deliberately not UTC
 PINNED = datetime(2026, 6, 1, 10, 0, tzinfo=timezone(timedelta(hours=1)))
-SERVICE = "/cds-services/mscc-screening"
+SERVICE = service_path()
 EHR = "https://ehr.example.org/fhir"
 TOKEN = "opaque-fhir-token-app-test"
 HOOKS = ["patient-view", "encounter-start", "order-select", "order-sign"]
@@ -141,9 +142,9 @@ async def test_discovery_lists_the_hooks_with_their_prefetch_templates(client: h
     response = await client.get("/cds-services")
     assert response.status_code == 200
     discovery = DiscoveryResponse.model_validate(response.json())
-    assert [service.hook for service in discovery.services] == HOOKS
+    assert [(service.id, service.hook) for service in discovery.services] == [(f"mscc-{hook}", hook) for hook in HOOKS]
+    assert len({service.title for service in discovery.services}) == len(HOOKS)
     for service in discovery.services:
-        assert service.id == "mscc-screening"
         assert service.title and service.description
         assert service.prefetch is not None and list(service.prefetch) == list(PREFETCH_KEYS)
         for template in service.prefetch.values():
@@ -158,9 +159,27 @@ async def test_discovery_lists_the_hooks_with_their_prefetch_templates(client: h
 async def test_a_call_with_full_prefetch_answers_cards_without_querying(
     client: httpx.AsyncClient, ehr: FakeEhr, hook: str
 ) -> None:
-    response = await client.post(SERVICE, json=hook_request(hook, FULL_PREFETCH, fhir_server=EHR))
+    response = await client.post(service_path(hook), json=hook_request(hook, FULL_PREFETCH, fhir_server=EHR))
     assert_cards(response)
     assert ehr.requests == []
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+async def test_a_service_answers_only_its_own_hook(client: httpx.AsyncClient, hook: str) -> None:
+    other = next(service for service in HOOKS if service != hook)
+    messages = assert_operation_outcome(
+        await client.post(service_path(other), json=hook_request(hook, FULL_PREFETCH, fhir_server=EHR)), 400
+    )
+    assert any(hook in message for message in messages)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+async def test_feedback_is_taken_by_each_hook_service(client: httpx.AsyncClient, hook: str) -> None:
+    response = await client.post(
+        f"{service_path(hook)}/feedback",
+        json={"feedback": [{"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2026-06-01T10:05:31Z"}]},
+    )
+    assert response.status_code == 200, response.text
 
 
 async def test_the_spec_content_type_with_charset_is_accepted(client: httpx.AsyncClient) -> None:
@@ -228,7 +247,7 @@ async def test_unknown_service_is_404(client: httpx.AsyncClient) -> None:
 
 
 async def test_unknown_path_is_404(client: httpx.AsyncClient) -> None:
-    assert_operation_outcome(await client.get("/cds-services/mscc-screening/nothing-here"), 404)
+    assert_operation_outcome(await client.get(f"{service_path()}/nothing-here"), 404)
     assert_operation_outcome(await client.get("/"), 404)
 
 

@@ -40,6 +40,7 @@ from cds_hooks.models import (
     WireModel,
 )
 from service.app import create_app
+from service.screening import SERVICE_IDS
 from service.settings import Settings
 from service.store.settings import StoreSettings
 from tests.scenarios import scenario_paths
@@ -235,7 +236,7 @@ def openapi_with_bodies(document: dict[str, Any]) -> dict[str, Any]:
         for parameter in operation.get("parameters", []):
             if parameter["name"] == "service_id":
                 # Mostly the real id, so that generated bodies get past the 404.
-                parameter["schema"] = {"type": "string", "enum": ["mscc-screening"]}
+                parameter["schema"] = {"type": "string", "enum": sorted(SERVICE_IDS.values())}
     return enriched
 
 

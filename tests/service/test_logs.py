@@ -30,6 +30,7 @@ from service.settings import Settings
 from service.store.settings import StoreSettings
 from tests.inprocess import SettableClock
 from tests.scenarios import draft_orders, load_scenario, prefetched_resources, scenario_paths
+from tests.servicepaths import service_path
 
 BASE_FIELDS = {"ts", "level", "logger", "event"}
 ISSUER = "https://ehr.example.org"
@@ -231,7 +232,7 @@ async def test_no_scenario_leaves_identifying_data_in_the_log(
             for scenario in scenarios:
                 secrets |= identifying_strings(scenario)
                 clock.now = scenario.reference_time
-                service = "/cds-services/mscc-screening"
+                service = service_path()
                 response = await client.post(service, json=scenario.request, headers=mint(client_key, service, tokens))
                 statuses.append(response.status_code)
                 cards = response.json().get("cards", []) if response.status_code == 200 else []

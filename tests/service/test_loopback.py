@@ -16,6 +16,7 @@ from service.cli.fhir_access import fhir_authorization
 from service.prefetch import PREFETCH_KEYS
 from tests.bundles import searchset
 from tests.processes import free_port, start_service, stop, wait_until_up
+from tests.servicepaths import service_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Start-up is imports, value sets and a SQLite migration: about two seconds on a laptop.
@@ -77,14 +78,14 @@ def test_discovery_and_a_call_over_real_http(running_service: RunningService) ->
         hooks = [service.hook for service in DiscoveryResponse.model_validate(discovery.json()).services]
         assert hooks == ["patient-view", "encounter-start", "order-select", "order-sign"]
 
-        answer = client.post("/cds-services/mscc-screening", json=_patient_view_call(silent_fhir_server))
+        answer = client.post(service_path(), json=_patient_view_call(silent_fhir_server))
         assert answer.status_code == 200, answer.text
         assert answer.headers["content-type"].startswith("application/json")
         CDSResponse.model_validate(answer.json())
 
         # no prefetch: the service asks the FHIR server (with the token), is refused, answers 412
         unprefetched = {k: v for k, v in _patient_view_call(silent_fhir_server).items() if k != "prefetch"}
-        refused = client.post("/cds-services/mscc-screening", json=unprefetched)
+        refused = client.post(service_path(), json=unprefetched)
         assert refused.status_code == 412, refused.text
         assert refused.json()["resourceType"] == "OperationOutcome"
 

@@ -26,8 +26,9 @@ from service.settings import Settings
 from service.store.settings import StoreSettings
 from tests.inprocess import SettableClock, serve_app
 from tests.service.clinical.test_properties import json_values, malformed, wild_labs
+from tests.servicepaths import service_path
 
-SERVICE = "/cds-services/mscc-screening"
+SERVICE = service_path()
 
 
 class Client:

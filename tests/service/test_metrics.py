@@ -10,6 +10,7 @@ from service.settings import Settings
 from service.store.settings import StoreSettings
 from tests.inprocess import SettableClock, serve_app
 from tests.scenarios import SCENARIO_DIR, load_scenario
+from tests.servicepaths import service_path
 
 pytestmark = pytest.mark.anyio
 
@@ -19,10 +20,12 @@ async def test_a_hook_call_counts_its_cards_verdicts_and_missing_keys(store_sett
     r1 = load_scenario(SCENARIO_DIR / "01-r1-neuro-urinary-retention.json").request
     without_imaging = {**r1, "prefetch": {k: v for k, v in r1["prefetch"].items() if not k.startswith("imaging")}}
     async with serve_app(app) as client:
-        assert (await client.post("/cds-services/mscc-screening", json=without_imaging)).status_code == 200
+        assert (await client.post(service_path(), json=without_imaging)).status_code == 200
     exposition = app_metrics(app).exposition().decode()
-    assert 'cds_cards_returned_total{indicator="critical",rule_id="R1",service_id="mscc-screening"} 1.0' in exposition
+    assert (
+        'cds_cards_returned_total{indicator="critical",rule_id="R1",service_id="mscc-patient-view"} 1.0' in exposition
+    )
     assert 'cds_rule_evaluations_total{result="fired",rule_id="R1",rule_version="1.0.0"} 1.0' in exposition
     assert 'cds_rule_evaluations_total{result="not_fired",rule_id="R6a",rule_version="1.0.0"} 1.0' in exposition
-    assert 'cds_prefetch_missing_total{key="imagingOrders",service_id="mscc-screening"} 1.0' in exposition
+    assert 'cds_prefetch_missing_total{key="imagingOrders",service_id="mscc-patient-view"} 1.0' in exposition
     assert 'cds_requests_total{outcome="ok",route="/cds-services/{service_id}"} 1.0' in exposition

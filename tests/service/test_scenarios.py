@@ -37,12 +37,12 @@ from tests.scenarios import (
     prefetched_resources,
     scenario_paths,
 )
+from tests.servicepaths import service_path
 
 SCENARIO_FILES = scenario_paths()
 FILE_IDS = [path.stem for path in SCENARIO_FILES]
 by_file = pytest.mark.parametrize("path", SCENARIO_FILES, ids=FILE_IDS)
 
-SERVICE_URL = "/cds-services/mscc-screening"
 HOOKS = frozenset({"patient-view", "encounter-start", "order-select", "order-sign"})
 FHIR_SERVER = "https://ehr.example.org/fhir"
 #: FHIR ``id``: 1-64 of [A-Za-z0-9-.]
@@ -239,7 +239,7 @@ async def test_service_returns_the_expected_cards(path: Path, store_settings: St
     settings = Settings(profiles_dir=DEFAULT_PROFILES_DIR, store=store_settings)
     app = create_app(settings, clock=lambda: scenario.reference_time)
     async with serve_app(app) as client:
-        response = await client.post(SERVICE_URL, json=scenario.request)
+        response = await client.post(service_path(scenario.request["hook"]), json=scenario.request)
 
     assert response.status_code == 200, response.text
     # The engine builds cards without validating them: here each one meets every rule of the models.

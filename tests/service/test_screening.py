@@ -39,7 +39,7 @@ def _invocation(prefetch: dict[str, object]) -> Invocation:
         }
     )
     client = ClientIdentity(issuer="https://ehr.example.org", jti="j-1", tenant="t-1")
-    return Invocation("mscc-screening", request, client, datetime(2026, 6, 1, 9, tzinfo=UTC))
+    return Invocation("mscc-patient-view", request, client, datetime(2026, 6, 1, 9, tzinfo=UTC))
 
 
 def _service(audit: RecordingAudit) -> ScreeningService:

@@ -56,11 +56,11 @@ class TestSigningKey:
     def test_es384_token_per_cds_hooks(self) -> None:
         key = ec.generate_private_key(ec.SECP384R1())
         signer = SigningKey(pem(key), issuer="https://ehr.test")
-        token = signer.token(f"{SERVICE}/cds-services/mscc-screening")
+        token = signer.token(f"{SERVICE}/cds-services/mscc-patient-view")
         header = jwt.get_unverified_header(token)
         assert header == {"alg": "ES384", "kid": signer.kid, "typ": "JWT"}
         claims = jwt.decode(
-            token, key.public_key(), algorithms=["ES384"], audience=f"{SERVICE}/cds-services/mscc-screening"
+            token, key.public_key(), algorithms=["ES384"], audience=f"{SERVICE}/cds-services/mscc-patient-view"
         )
         assert claims["iss"] == "https://ehr.test"
         assert claims["exp"] - claims["iat"] == 300
@@ -105,10 +105,10 @@ class FakeEhrAndService:
         if request.method == "GET" and request.url.path == "/cds-services":
             services = [
                 {"hook": "order-sign", "id": "other", "description": "d"},
-                {"hook": "patient-view", "id": "mscc-screening", "description": "d", "prefetch": TEMPLATES},
+                {"hook": "patient-view", "id": "mscc-patient-view", "description": "d", "prefetch": TEMPLATES},
             ]
             return httpx.Response(200, json={"services": services})
-        if request.method == "POST" and request.url.path == "/cds-services/mscc-screening":
+        if request.method == "POST" and request.url.path == "/cds-services/mscc-patient-view":
             self.hook_body = orjson.loads(request.content)
             return httpx.Response(200, json={"cards": [CARD]})
         return httpx.Response(404)
@@ -163,7 +163,10 @@ async def test_call_flow_with_prefetch_from_the_fhir_server_and_a_signed_jwt() -
     assert "labs" not in prefetch  # the client could not get it: the key is left out
 
     discovery, hook = fakes.service_requests
-    for request, audience in ((discovery, f"{SERVICE}/cds-services"), (hook, f"{SERVICE}/cds-services/mscc-screening")):
+    for request, audience in (
+        (discovery, f"{SERVICE}/cds-services"),
+        (hook, f"{SERVICE}/cds-services/mscc-patient-view"),
+    ):
         token = request.headers["Authorization"].removeprefix("Bearer ")
         jwt.decode(token, key.public_key(), algorithms=["ES384"], audience=audience, issuer="https://ehr.test")
     assert {request.headers.get("Authorization") for request in fakes.fhir_requests} == {f"Bearer {TOKEN}"}

@@ -27,7 +27,7 @@ def event(recorded_at: datetime, rules: dict[str, str], cards: dict[str, str]) -
     return AuditEvent(
         recorded_at=recorded_at,
         hook_instance="7a3c9f1e-0d4b-4c2a-9e8f-1b2c3d4e5f60",
-        service_id="mscc-screening",
+        service_id="mscc-patient-view",
         hook="patient-view",
         knowledge_version="0123456789abcdef",
         patient_id="s01-patient",
@@ -76,7 +76,7 @@ async def seed(url: str) -> None:
                 FeedbackItem(card="b1", outcome="overridden", outcomeTimestamp="2026-05-31T23:06:00Z"),
             ]
         )
-        await FeedbackStore(engine).record_feedback("mscc-screening", answers, None)
+        await FeedbackStore(engine).record_feedback("mscc-patient-view", answers, None)
     finally:
         await engine.dispose()
 

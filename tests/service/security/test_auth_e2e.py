@@ -18,6 +18,7 @@ from service.security.settings import AuthSettings
 from service.settings import Settings
 from service.store.settings import StoreSettings
 from tests.outcomes import assert_operation_outcome
+from tests.servicepaths import service_path
 
 pytestmark = pytest.mark.anyio
 
@@ -25,8 +26,8 @@ TokenFactory = Callable[..., str]
 PUBLIC_BASE_URL = "https://cds.example.org"  # as configured by the secure_settings fixture
 
 DISCOVERY = "/cds-services"
-SERVICE = "/cds-services/mscc-screening"
-FEEDBACK = "/cds-services/mscc-screening/feedback"
+SERVICE = service_path()
+FEEDBACK = f"{SERVICE}/feedback"
 
 
 def bearer(token: str) -> dict[str, str]:

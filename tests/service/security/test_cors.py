@@ -12,6 +12,7 @@ from service.app import create_app
 from service.security.cors import install_cors
 from service.security.settings import CorsSettings
 from service.settings import Settings
+from tests.servicepaths import service_path
 
 pytestmark = pytest.mark.anyio
 
@@ -33,7 +34,7 @@ def cors_app(secure_settings: Settings) -> FastAPI:
 
 async def test_preflight_from_an_allowed_origin(cors_app: FastAPI, serve: Any) -> None:
     async with serve(cors_app) as client:
-        response = await client.options("/cds-services/mscc-screening", headers=preflight(SANDBOX))
+        response = await client.options(service_path(), headers=preflight(SANDBOX))
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == SANDBOX
     allowed_headers = {name.strip().lower() for name in response.headers["access-control-allow-headers"].split(",")}

@@ -20,10 +20,11 @@ from service.settings import LimitSettings, Settings
 from service.store.settings import StoreSettings
 from tests.inprocess import serve_app
 from tests.outcomes import assert_operation_outcome
+from tests.servicepaths import service_path
 
 pytestmark = pytest.mark.anyio
 
-SERVICE = "/cds-services/mscc-screening"
+SERVICE = service_path()
 LIMITS = LimitSettings(max_body_bytes=8192, max_json_depth=16, max_prefetch_entries=5)
 
 
@@ -160,7 +161,7 @@ async def test_a_crashing_service_answers_a_bare_500(
     async def crash(invocation: Invocation) -> Any:
         raise RuntimeError(f"unexpected data for {secret}")
 
-    service = limited_app.state.registry.get("mscc-screening")
+    service = limited_app.state.registry.get("mscc-patient-view")
     service.handle = crash
     caplog.set_level(logging.INFO)
     # raise_app_exceptions=False: Starlette re-raises after answering, as a server would see it.

@@ -160,7 +160,7 @@ def build_audit_event(
     return AuditEvent(
         recorded_at=recorded_at or datetime(2026, 6, 1, 9, 0, tzinfo=UTC),
         hook_instance=hook_instance,
-        service_id="mscc-screening",
+        service_id="mscc-patient-view",
         hook="patient-view",
         knowledge_version="0123456789abcdef",
         patient_id=patient_id,

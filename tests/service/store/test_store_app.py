@@ -22,6 +22,7 @@ from service.store.schema import SchemaOutdated, current_revision, head_revision
 from service.store.settings import StoreSettings
 from service.store.tables import audit_cards, audit_events, feedback
 from tests.inprocess import serve_app
+from tests.servicepaths import service_path
 
 pytestmark = pytest.mark.anyio
 
@@ -48,7 +49,7 @@ async def test_hook_call_is_audited_and_feedback_stored(db_url: str) -> None:
     app = create_app(settings_for(db_url), clock=lambda: PINNED)
     async with serve_app(app, "http://mscc.test") as client:
         assert (await client.get("/readyz")).json()["status"] == "ok"
-        answer = await client.post("/cds-services/mscc-screening", json=hook_request)
+        answer = await client.post(service_path(), json=hook_request)
         assert answer.status_code == 200, answer.text
         cards = answer.json()["cards"]
         items = [
@@ -63,8 +64,8 @@ async def test_hook_call_is_audited_and_feedback_stored(db_url: str) -> None:
                 "overrideReason": {"reason": {"system": "urn:local", "code": "other"}},
             }
         )
-        receipt = await client.post("/cds-services/mscc-screening/feedback", json={"feedback": items})
-        again = await client.post("/cds-services/mscc-screening/feedback", json={"feedback": items})
+        receipt = await client.post(f"{service_path()}/feedback", json={"feedback": items})
+        again = await client.post(f"{service_path()}/feedback", json={"feedback": items})
 
     assert receipt.status_code == 200, receipt.text
     assert receipt.json() == {"stored": len(items), "duplicates": 0, "unknownCards": 1}
@@ -78,7 +79,7 @@ async def test_hook_call_is_audited_and_feedback_stored(db_url: str) -> None:
     finally:
         await engine.dispose()
     assert record["hook_instance"] == hook_request["hookInstance"]
-    assert (record["hook"], record["service_id"], record["status"]) == ("patient-view", "mscc-screening", 200)
+    assert (record["hook"], record["service_id"], record["status"]) == ("patient-view", "mscc-patient-view", 200)
     assert record["patient_pseudonym"] == Pseudonymiser(KEY.encode()).pseudonym("s01-patient")
     assert record["prefetch"]["conditions"] == "present"
     assert set(shown) == {(card["uuid"], card["source"]["topic"]["code"]) for card in cards}
@@ -89,7 +90,7 @@ async def test_a_refused_call_is_audited_with_its_status(db_url: str) -> None:
     hook_request = json.loads(EXAMPLE.read_text(encoding="utf-8"))
     del hook_request["prefetch"]  # no prefetch and no fhirServer: the required data cannot be had
 
-    (answer,) = await call_app(db_url, [("POST", "/cds-services/mscc-screening", hook_request)])
+    (answer,) = await call_app(db_url, [("POST", service_path(), hook_request)])
 
     assert answer.status_code == 412
     engine = create_engine(db_url)

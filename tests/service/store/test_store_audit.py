@@ -52,7 +52,7 @@ async def test_one_record_holds_the_whole_invocation(
     assert record["audit_id"] == audit_id
     assert record["recorded_at"] == datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
     assert record["hook_instance"] == event.hook_instance
-    assert (record["service_id"], record["hook"]) == ("mscc-screening", "patient-view")
+    assert (record["service_id"], record["hook"]) == ("mscc-patient-view", "patient-view")
     assert (record["service_version"], record["knowledge_version"]) == ("0.1.0", "0123456789abcdef")
     assert record["prefetch"] == {"patient": "present", "conditions": "present", "labs": "null"}
     assert record["fhir_queries"] == {"imagingStudies": 3}
@@ -194,7 +194,7 @@ async def test_feedback_waits_for_cards_still_in_the_audit_queue(
         store = FeedbackStore(store_engine, settle_audit=audit.flush)
         item = FeedbackItem(card="just-shown", outcome="overridden", outcomeTimestamp="2026-06-01T09:01:00Z")
 
-        receipt = await store.record_feedback("mscc-screening", FeedbackRequest(feedback=[item]), None)
+        receipt = await store.record_feedback("mscc-patient-view", FeedbackRequest(feedback=[item]), None)
     finally:
         await audit.stop(timeout=10)
 

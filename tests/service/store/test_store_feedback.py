@@ -67,7 +67,7 @@ async def test_feedback_is_stored_with_its_details(
         ]
     )
 
-    receipt = await feedback_store(store_engine).record_feedback("mscc-screening", batch, CLIENT)
+    receipt = await feedback_store(store_engine).record_feedback("mscc-patient-view", batch, CLIENT)
 
     assert receipt == {"stored": 2, "duplicates": 0, "unknownCards": 0}
     accepted, overridden = await rows(store_engine)
@@ -78,7 +78,7 @@ async def test_feedback_is_stored_with_its_details(
     assert accepted["override_reason_code"] is None
     assert accepted["known_card"] is True
     assert accepted["received_at"] == RECEIVED
-    assert accepted["service_id"] == "mscc-screening"
+    assert accepted["service_id"] == "mscc-patient-view"
     assert (accepted["client_iss"], accepted["client_tenant"]) == ("https://ehr.example.org", "hospital-a")
     assert overridden["outcome_timestamp"] == datetime(2026, 6, 1, 9, 6, tzinfo=UTC)
     assert overridden["override_reason_system"] == "https://fhir.mscc-cds.org/CodeSystem/override"
@@ -94,7 +94,7 @@ async def test_override_reason_without_display_is_accepted(
 ) -> None:
     batch = FeedbackRequest(feedback=[make_feedback("card-1", reason={"system": "urn:local", "code": "not-relevant"})])
 
-    receipt = await feedback_store(store_engine).record_feedback("mscc-screening", batch, None)
+    receipt = await feedback_store(store_engine).record_feedback("mscc-patient-view", batch, None)
 
     assert receipt["stored"] == 1
     (row,) = await rows(store_engine)
@@ -112,8 +112,8 @@ async def test_posting_the_same_batch_twice_stores_it_once(
     )
     store = feedback_store(store_engine)
 
-    first = await store.record_feedback("mscc-screening", batch, None)
-    second = await store.record_feedback("mscc-screening", batch, None)
+    first = await store.record_feedback("mscc-patient-view", batch, None)
+    second = await store.record_feedback("mscc-patient-view", batch, None)
 
     assert first == {"stored": 2, "duplicates": 0, "unknownCards": 0}
     assert second == {"stored": 0, "duplicates": 2, "unknownCards": 0}
@@ -131,7 +131,7 @@ async def test_one_instant_spelt_differently_is_one_outcome(
         ]
     )
 
-    receipt = await feedback_store(store_engine).record_feedback("mscc-screening", batch, None)
+    receipt = await feedback_store(store_engine).record_feedback("mscc-patient-view", batch, None)
 
     assert receipt == {"stored": 1, "duplicates": 2, "unknownCards": 3}
     assert await row_count(store_engine) == 1
@@ -148,7 +148,7 @@ async def test_other_outcomes_and_times_of_one_card_are_kept(
         ]
     )
 
-    receipt = await feedback_store(store_engine).record_feedback("mscc-screening", batch, None)
+    receipt = await feedback_store(store_engine).record_feedback("mscc-patient-view", batch, None)
 
     assert receipt["stored"] == 3
 
@@ -162,7 +162,7 @@ async def test_concurrent_identical_and_overlapping_posts_store_each_outcome_onc
     store = feedback_store(store_engine)
     batches = [batch(range(20))] * 8 + [batch(range(start, start + 20)) for start in range(0, 40, 5)]
 
-    receipts = await asyncio.gather(*(store.record_feedback("mscc-screening", one, None) for one in batches))
+    receipts = await asyncio.gather(*(store.record_feedback("mscc-patient-view", one, None) for one in batches))
 
     distinct_cards = 55  # card-0 ... card-54
     assert await row_count(store_engine) == distinct_cards
@@ -177,7 +177,7 @@ async def test_feedback_on_an_unknown_card_is_stored_and_flagged(
     await show_cards(store_engine, make_audit_event, "shown-card")
     batch = FeedbackRequest(feedback=[make_feedback("shown-card"), make_feedback("never-shown")])
 
-    receipt = await feedback_store(store_engine).record_feedback("mscc-screening", batch, None)
+    receipt = await feedback_store(store_engine).record_feedback("mscc-patient-view", batch, None)
 
     assert receipt == {"stored": 2, "duplicates": 0, "unknownCards": 1}
     flags = {row["card_uuid"]: row["known_card"] for row in await rows(store_engine)}
@@ -190,6 +190,6 @@ async def test_a_batch_larger_than_one_lookup_is_stored_whole(
     await show_cards(store_engine, make_audit_event, *(f"card-{number}" for number in range(0, 1200, 2)))
     batch = FeedbackRequest(feedback=[make_feedback(f"card-{number}") for number in range(1200)])
 
-    receipt = await feedback_store(store_engine).record_feedback("mscc-screening", batch, None)
+    receipt = await feedback_store(store_engine).record_feedback("mscc-patient-view", batch, None)
 
     assert receipt == {"stored": 1200, "duplicates": 0, "unknownCards": 600}

@@ -70,11 +70,11 @@ async def seed(engine: AsyncEngine, make_audit_event: AuditEventFactory, make_fe
         make_feedback("c0", "overridden", at="2026-05-01T08:00:00Z", reason=NOT_RELEVANT),
     ]
     store = FeedbackStore(engine, clock=lambda: at(15))
-    await store.record_feedback("mscc-screening", FeedbackRequest(feedback=answers), None)
+    await store.record_feedback("mscc-patient-view", FeedbackRequest(feedback=answers), None)
     ghost = FeedbackRequest(feedback=[make_feedback("ghost-1")])
-    await store.record_feedback("mscc-screening", ghost, None)
+    await store.record_feedback("mscc-patient-view", ghost, None)
     late = FeedbackStore(engine, clock=lambda: at(2, month=6))
-    await late.record_feedback("mscc-screening", FeedbackRequest(feedback=[make_feedback("ghost-2")]), None)
+    await late.record_feedback("mscc-patient-view", FeedbackRequest(feedback=[make_feedback("ghost-2")]), None)
 
 
 async def test_report_counts_each_rule_exactly(

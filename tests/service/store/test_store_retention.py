@@ -39,7 +39,7 @@ async def seed(engine: AsyncEngine, make_audit_event: AuditEventFactory, make_fe
         event = make_audit_event(recorded_at=when, cards=[(card, "R1")], rules=[("R1", "fired"), ("R2", "not_fired")])
         await write_audit_events(engine, [event], Pseudonymiser(b"k" * 32), "0.1.0")
         store = FeedbackStore(engine, clock=lambda when=when: when)
-        await store.record_feedback("mscc-screening", FeedbackRequest(feedback=[make_feedback(card)]), None)
+        await store.record_feedback("mscc-patient-view", FeedbackRequest(feedback=[make_feedback(card)]), None)
 
 
 async def test_purge_deletes_what_is_older_than_the_retention(
