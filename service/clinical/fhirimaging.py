@@ -4,7 +4,7 @@ An order (ServiceRequest ``active``/``draft``, ImagingStudy ``registered``) is "
 at its authoredOn; a ``completed`` order, an ``available`` study, an issued report or a
 ``completed`` procedure is "done" at its start. Proposals, plans and options are not orders.
 A ``draft`` ServiceRequest, and every order of the hook's ``draftOrders``, is marked
-``draft``: it is not an active order yet (clinical-rules.md §2.1) and may never be signed,
+``draft``: it is not an active order yet (docs/clinical/decision-table.md#r9-recent-imaging) and may never be signed,
 so R9 never rewords or suppresses a card for it; it is still read for the single-region
 mention.
 """

@@ -3,7 +3,7 @@
 The structural tests check the files alone (format, FHIR R4 validity, unique ids), so they pass
 whatever state the engine is in. The golden test posts every file to a real app whose clock is pinned
 to the scenario's reference time and compares the cards with the expectation written in the file,
-which was derived from the decision table in clinical-rules.md §2, not from the engine.
+which was derived from the decision table in docs/clinical/decision-table.md#rules, not from the engine.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ HOOKS = frozenset({"patient-view", "encounter-start", "order-select", "order-sig
 FHIR_SERVER = "https://ehr.example.org/fhir"
 #: FHIR ``id``: 1-64 of [A-Za-z0-9-.]
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-#: Every rule of clinical-rules.md §2 that verified codes can reach (R3 cannot: README.md).
+#: Every rule of docs/clinical/decision-table.md#rules that verified codes can reach (R3 cannot: README.md).
 REACHABLE_RULES = frozenset({"R1", "R2", "R2b", "R4a", "R4b", "R4c", "R5", "R6a", "R6b", "R6c", "R7"})
 #: What a card detail says when a prefetch key could not be read.
 _GAP_WORDS = {

@@ -4,7 +4,8 @@ Evidence: NICE NG234 (2023) https://www.nice.org.uk/guidance/ng234/chapter/Recom
 recs 1.3.2 (box 1), 1.3 box 2, 1.5.2, 1.8.1; QS56 statements 2-4
 https://www.nice.org.uk/guidance/qs56; CG75 (2008) key priorities; the Scottish referral
 guidelines for R2b; ACR Low Back Pain variant 7 (R2); the Christie pathway (R3, CT when MRI
-is contraindicated). See clinical-rules.md §1.1-1.3 and §2.2.
+is contraindicated). See docs/clinical/decision-table.md#r1-mscc-suspected (and the
+following sections) and docs/clinical/evidence.md#nice-ng234-spinal-metastases-and-mscc.
 """
 
 from __future__ import annotations

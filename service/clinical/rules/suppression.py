@@ -1,4 +1,4 @@
-"""R9: recent imaging rewords, downgrades or suppresses cards (clinical-rules.md §2.3).
+"""R9: recent imaging rewords, downgrades or suppresses cards (docs/clinical/decision-table.md#r9-recent-imaging).
 
 No guideline speaks to this: every window is team policy (``ClinicalPolicy.r*``), and
 only certain evidence withholds advice (:meth:`TimeSpan.surely_within`):
@@ -12,7 +12,7 @@ only certain evidence withholds advice (:meth:`TimeSpan.surely_within`):
   ``r6_study_window_days`` or ordered within ``r6_order_window_days``.
 * Only whole-spine codes count (NICE wants the whole spine). A single-region spine MRI
   suppresses nothing; the spinal cards mention it.
-* Only active orders count as "ordered" (§2.1: ServiceRequest active/completed): a draft,
+* Only active orders count as "ordered" (MRI_SPINE_ORDERED: an active ServiceRequest): a draft,
   e.g. the order being selected or signed in this hook call, may never be signed, and
   withholding R2's "MSCC coordinator within 24 hours" for it would lose advice.
 """
@@ -45,7 +45,7 @@ R9 = RuleSpec(
         "within 14 days or ordered within 7; R6b by a chest X-ray or CT done within 42 days or ordered within 14. "
         "Single-region spine MRI suppresses nothing and is mentioned. Windows shown are the defaults; all are settings."
     ),
-    logic="see clinical-rules.md §2.3",
+    logic="see docs/clinical/decision-table.md#r9-recent-imaging",
     strength="Weak (no guideline speaks to it)",
     indicator=None,
     family="imaging",
@@ -153,7 +153,7 @@ def _r1(plans: dict[str, Plan], given: Given, whole: tuple[ImagingEvent, ...]) -
     if not ordered:
         return False
     when, order = _latest(ordered)
-    # The summary keeps the two actions that do not wait for the scan (§2.3: "dexamethasone /
+    # The summary keeps the two actions that do not wait for the scan ("dexamethasone /
     # coordinator still apply"): a reader of the summary alone must not take the order as enough.
     plans["R1"] = replace(
         plan,
