@@ -58,6 +58,25 @@ def test_reworded_r1_summary_keeps_the_immediate_actions() -> None:
     assert len(summary) < 140
 
 
+def _recommended(detail: str | None) -> list[str]:
+    """The card's "Recommended" lines, in order."""
+    section = (detail or "").split("**Recommended**", 1)[1].split("\n\n**", 1)[0]
+    return [line[2:] for line in section.splitlines() if line.startswith("- ")]
+
+
+def test_reworded_r1_replaces_the_contact_mri_and_dexamethasone_actions_and_keeps_the_others() -> None:
+    # R9 (docs/clinical/decision-table.md#r9-recent-imaging): the order rewords the MRI action, folds
+    # "coordinator / dexamethasone still apply" into one line, and keeps the advice that does not depend on the scan.
+    first = _recommended(screen(record(*r1_patient())).cards[0].detail)
+    reworded = _recommended(screen(record(*r1_patient(order(MRI_WHOLE_SPINE, authored=ago(hours=2))))).cards[0].detail)
+    kept = [line for line in first if line.startswith(("Immobilise", "If MRI is contraindicated"))]
+    assert len(kept) == 2
+    assert reworded[0].startswith("Whole-spine MRI already requested") and "within 24 hours" in reworded[0]
+    assert "MSCC coordinator" in reworded[1] and "dexamethasone 16 mg" in reworded[1] and "still apply" in reworded[1]
+    assert reworded[2:] == kept
+    assert not (set(first) - set(kept)) & set(reworded)
+
+
 @pytest.mark.parametrize(
     "where",
     ["hook draftOrders", "prefetch, status draft"],
