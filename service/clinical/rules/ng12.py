@@ -26,7 +26,7 @@ from service.clinical.rules.base import (
 from service.clinical.rules.citations import NG12_1_1_1, NG12_1_1_2, NG12_1_1_3, NG234_NO_CANCER
 from service.clinical.rules.common import RULES_DATE, RULES_VERSION, chest_xray
 from service.clinical.rules.facts import CANCER_ANY_GROUPS, NG12_SYMPTOMS, SPINAL_PAIN_GROUPS, Given
-from service.clinical.rules.suppression import IMAGING_KEYS
+from service.clinical.rules.gaps import IMAGING_KEYS
 
 __all__ = [
     "R6A",
