@@ -42,20 +42,25 @@ def anchors(path: Path) -> set[str]:
 
 
 def table_rows(path: Path, heading_anchor: str) -> list[list[str]]:
-    """The body rows (cells stripped) of the first table under the heading with ``heading_anchor``."""
+    """The body rows (cells stripped) of every table under the heading with ``heading_anchor``."""
     rows: list[list[str]] = []
-    inside = False
+    inside = header = False
     for line in path.read_text(encoding="utf-8").splitlines():
         match = _HEADING.match(line)
         if match is not None:
             if inside:
                 break
             inside = slug(match.group(2)) == heading_anchor
+            header = True
             continue
-        if inside and line.startswith("|"):
-            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-            if not all(set(cell) <= set("-: ") for cell in cells):
-                rows.append(cells)
-        elif inside and rows and not line.strip():
-            break
-    return rows[1:]  # the first row is the header
+        if not inside:
+            continue
+        if not line.startswith("|"):
+            header = True  # the next table starts with its header
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if header:
+            header = False
+        elif not all(set(cell) <= set("-: ") for cell in cells):
+            rows.append(cells)
+    return rows
