@@ -78,6 +78,11 @@ def cl(topic: str, detail: str) -> str:
     return f"{CODE_LISTS}#{topic}: {detail}"
 
 
+def lung(detail: str) -> str:
+    """Cite the primary-lung-cancer sources of docs/clinical/code-lists.md."""
+    return cl("primary-lung-cancer", detail)
+
+
 @dataclass(frozen=True)
 class Concept:
     """One explicit code; ``display`` None means: read it from the ICD tabular file."""
@@ -130,129 +135,57 @@ class Spec:
 # --------------------------------------------------------------------------- lung cancer
 
 _LUNG_PRIMARY_SNOMED = (
-    sct("363358000", "Malignant tumor of lung", cl("primary-lung-cancer", f"{CCU}; several FHIR repos")),
-    sct(
-        "93880001",
-        "Primary malignant neoplasm of lung",
-        cl("primary-lung-cancer", "standardhealth/fsh-pct fsh/pctVS.fsh"),
-    ),
-    sct(
-        "254637007",
-        "Non-small cell lung cancer",
-        cl("primary-lung-cancer", "Synthea lung_cancer.json; mCODE EX_Basic.fsh"),
-    ),
-    sct("254632001", "Small cell carcinoma of lung", cl("primary-lung-cancer", "Synthea lung_cancer.json")),
-    sct("254626006", "Adenocarcinoma of lung", cl("primary-lung-cancer", f"{CCU}; mCODE trial-matching tests")),
-    sct("707451005", "Primary adenocarcinoma of lung", cl("primary-lung-cancer", CCU)),
-    sct("254634000", "Squamous cell carcinoma of lung", cl("primary-lung-cancer", f"{CCU}; TCGA mapping")),
-    sct("723301009", "Squamous non-small cell lung cancer", cl("primary-lung-cancer", CCU)),
-    sct("254629004", "Large cell carcinoma of lung", cl("primary-lung-cancer", CCU)),
-    sct("254633006", "Oat cell carcinoma of lung", cl("primary-lung-cancer", CCU)),
-    sct("254625005", "Malignant tumor of lung parenchyma", cl("primary-lung-cancer", CCU)),
-    sct("254628007", "Carcinoma of lung parenchyma", cl("primary-lung-cancer", CCU)),
-    sct("254638002", "Pancoast tumor", cl("primary-lung-cancer", f"{CCU}; UMLS C0549471")),
-    sct("269464000", "Malignant neoplasm of upper lobe, bronchus or lung", cl("primary-lung-cancer", CCU)),
-    sct("372135002", "Primary malignant neoplasm of upper lobe, bronchus or lung", cl("primary-lung-cancer", CCU)),
-    sct("372112000", "Primary malignant neoplasm of middle lobe, bronchus or lung", cl("primary-lung-cancer", CCU)),
-    sct(
-        "372110008",
-        "Primary malignant neoplasm of lower lobe, bronchus or lung",
-        cl("primary-lung-cancer", f"{CCU}; {VSAC_MN}"),
-    ),
-    sct("372136001", "Carcinoma of upper lobe, bronchus or lung", cl("primary-lung-cancer", CCU)),
-    sct("372113005", "Carcinoma of middle lobe, bronchus or lung", cl("primary-lung-cancer", CCU)),
-    sct("372111007", "Carcinoma of lower lobe, bronchus or lung", cl("primary-lung-cancer", f"{CCU}; {VSAC_MN}")),
-    sct(
-        "313353007",
-        "Squamous cell carcinoma of bronchus in left lower lobe",
-        cl("primary-lung-cancer", f"{CCU} (index id 691684144)"),
-    ),
-    sct(
-        "313354001",
-        "Squamous cell carcinoma of bronchus in left upper lobe",
-        cl("primary-lung-cancer", f"{CCU} (index id 691684144)"),
-    ),
-    sct(
-        "313355000",
-        "Squamous cell carcinoma of bronchus in right lower lobe",
-        cl("primary-lung-cancer", f"{CCU} (index id 691684144)"),
-    ),
-    sct(
-        "313356004",
-        "Squamous cell carcinoma of bronchus in right middle lobe",
-        cl("primary-lung-cancer", f"{CCU} (index id 691684144)"),
-    ),
-    sct(
-        "313357008",
-        "Squamous cell carcinoma of bronchus in right upper lobe",
-        cl("primary-lung-cancer", f"{CCU} (index id 691684144)"),
-    ),
-    sct("724056005", "Malignant neoplasm of lower lobe of right lung", cl("primary-lung-cancer", CCU)),
-    sct("724058006", "Malignant neoplasm of upper lobe of left lung", cl("primary-lung-cancer", CCU)),
-    sct("724059003", "Malignant neoplasm of lower lobe of left lung", cl("primary-lung-cancer", CCU)),
-    sct("724060008", "Malignant neoplasm of right upper lobe of lung", cl("primary-lung-cancer", CCU)),
-    sct("448993007", "Malignant epithelial neoplasm of lung", cl("primary-lung-cancer", CCU)),
-    sct("722528008", "Primary malignant neuroendocrine neoplasm of lung", cl("primary-lung-cancer", CCU)),
-    sct("683991000119103", "Extensive stage primary small cell carcinoma of lung", cl("primary-lung-cancer", CCU)),
-    sct(
-        "424132000",
-        "Non-small cell carcinoma of lung, TNM stage 1",
-        cl("primary-lung-cancer", f"Synthea lung_cancer.json; {CCU}"),
-    ),
-    sct(
-        "425048006",
-        "Non-small cell carcinoma of lung, TNM stage 2",
-        cl("primary-lung-cancer", f"Synthea lung_cancer.json; {CCU}"),
-    ),
-    sct(
-        "422968005",
-        "Non-small cell carcinoma of lung, TNM stage 3",
-        cl("primary-lung-cancer", f"Synthea lung_cancer.json; {CCU}"),
-    ),
-    sct(
-        "423121009",
-        "Non-small cell carcinoma of lung, TNM stage 4",
-        cl("primary-lung-cancer", f"Synthea lung_cancer.json; {CCU}"),
-    ),
-    sct(
-        "67811000119102",
-        "Primary small cell malignant neoplasm of lung, TNM stage 1",
-        cl("primary-lung-cancer", "Synthea"),
-    ),
-    sct(
-        "67821000119109",
-        "Primary small cell malignant neoplasm of lung, TNM stage 2",
-        cl("primary-lung-cancer", "Synthea"),
-    ),
-    sct(
-        "67831000119107",
-        "Primary small cell malignant neoplasm of lung, TNM stage 3",
-        cl("primary-lung-cancer", "Synthea"),
-    ),
-    sct(
-        "67841000119103",
-        "Primary small cell malignant neoplasm of lung, TNM stage 4",
-        cl("primary-lung-cancer", "Synthea"),
-    ),
-    sct("423295000", "Squamous cell carcinoma of lung, TNM stage 1", cl("primary-lung-cancer", CCU)),
-    sct("423468007", "Squamous cell carcinoma of lung, TNM stage 2", cl("primary-lung-cancer", CCU)),
-    sct("425230006", "Squamous cell carcinoma of lung, TNM stage 3", cl("primary-lung-cancer", CCU)),
-    sct("425376008", "Squamous cell carcinoma of lung, TNM stage 4", cl("primary-lung-cancer", CCU)),
-    sct("424938000", "Large cell carcinoma of lung, TNM stage 1", cl("primary-lung-cancer", CCU)),
-    sct("423050000", "Large cell carcinoma of lung, TNM stage 2", cl("primary-lung-cancer", CCU)),
-    sct("424970000", "Large cell carcinoma of lung, TNM stage 3", cl("primary-lung-cancer", CCU)),
-    sct("423600008", "Large cell carcinoma of lung, TNM stage 4", cl("primary-lung-cancer", CCU)),
-    sct(
-        "426964009",
-        "Non-small cell lung cancer positive for epidermal growth factor receptor expression",
-        cl("primary-lung-cancer", CCU),
-    ),
-    sct(
-        "703228009",
-        "Non-small cell lung cancer with mutation in epidermal growth factor receptor",
-        cl("primary-lung-cancer", CCU),
-    ),
-    sct("314954002", "Local recurrence of malignant tumor of lung", cl("primary-lung-cancer", CCU)),
+    sct("363358000", "Malignant tumor of lung", lung(f"{CCU}; several FHIR repos")),
+    sct("93880001", "Primary malignant neoplasm of lung", lung("standardhealth/fsh-pct fsh/pctVS.fsh")),
+    sct("254637007", "Non-small cell lung cancer", lung("Synthea lung_cancer.json; mCODE EX_Basic.fsh")),
+    sct("254632001", "Small cell carcinoma of lung", lung("Synthea lung_cancer.json")),
+    sct("254626006", "Adenocarcinoma of lung", lung(f"{CCU}; mCODE trial-matching tests")),
+    sct("707451005", "Primary adenocarcinoma of lung", lung(CCU)),
+    sct("254634000", "Squamous cell carcinoma of lung", lung(f"{CCU}; TCGA mapping")),
+    sct("723301009", "Squamous non-small cell lung cancer", lung(CCU)),
+    sct("254629004", "Large cell carcinoma of lung", lung(CCU)),
+    sct("254633006", "Oat cell carcinoma of lung", lung(CCU)),
+    sct("254625005", "Malignant tumor of lung parenchyma", lung(CCU)),
+    sct("254628007", "Carcinoma of lung parenchyma", lung(CCU)),
+    sct("254638002", "Pancoast tumor", lung(f"{CCU}; UMLS C0549471")),
+    sct("269464000", "Malignant neoplasm of upper lobe, bronchus or lung", lung(CCU)),
+    sct("372135002", "Primary malignant neoplasm of upper lobe, bronchus or lung", lung(CCU)),
+    sct("372112000", "Primary malignant neoplasm of middle lobe, bronchus or lung", lung(CCU)),
+    sct("372110008", "Primary malignant neoplasm of lower lobe, bronchus or lung", lung(f"{CCU}; {VSAC_MN}")),
+    sct("372136001", "Carcinoma of upper lobe, bronchus or lung", lung(CCU)),
+    sct("372113005", "Carcinoma of middle lobe, bronchus or lung", lung(CCU)),
+    sct("372111007", "Carcinoma of lower lobe, bronchus or lung", lung(f"{CCU}; {VSAC_MN}")),
+    sct("313353007", "Squamous cell carcinoma of bronchus in left lower lobe", lung(f"{CCU} (index id 691684144)")),
+    sct("313354001", "Squamous cell carcinoma of bronchus in left upper lobe", lung(f"{CCU} (index id 691684144)")),
+    sct("313355000", "Squamous cell carcinoma of bronchus in right lower lobe", lung(f"{CCU} (index id 691684144)")),
+    sct("313356004", "Squamous cell carcinoma of bronchus in right middle lobe", lung(f"{CCU} (index id 691684144)")),
+    sct("313357008", "Squamous cell carcinoma of bronchus in right upper lobe", lung(f"{CCU} (index id 691684144)")),
+    sct("724056005", "Malignant neoplasm of lower lobe of right lung", lung(CCU)),
+    sct("724058006", "Malignant neoplasm of upper lobe of left lung", lung(CCU)),
+    sct("724059003", "Malignant neoplasm of lower lobe of left lung", lung(CCU)),
+    sct("724060008", "Malignant neoplasm of right upper lobe of lung", lung(CCU)),
+    sct("448993007", "Malignant epithelial neoplasm of lung", lung(CCU)),
+    sct("722528008", "Primary malignant neuroendocrine neoplasm of lung", lung(CCU)),
+    sct("683991000119103", "Extensive stage primary small cell carcinoma of lung", lung(CCU)),
+    sct("424132000", "Non-small cell carcinoma of lung, TNM stage 1", lung(f"Synthea lung_cancer.json; {CCU}")),
+    sct("425048006", "Non-small cell carcinoma of lung, TNM stage 2", lung(f"Synthea lung_cancer.json; {CCU}")),
+    sct("422968005", "Non-small cell carcinoma of lung, TNM stage 3", lung(f"Synthea lung_cancer.json; {CCU}")),
+    sct("423121009", "Non-small cell carcinoma of lung, TNM stage 4", lung(f"Synthea lung_cancer.json; {CCU}")),
+    sct("67811000119102", "Primary small cell malignant neoplasm of lung, TNM stage 1", lung("Synthea")),
+    sct("67821000119109", "Primary small cell malignant neoplasm of lung, TNM stage 2", lung("Synthea")),
+    sct("67831000119107", "Primary small cell malignant neoplasm of lung, TNM stage 3", lung("Synthea")),
+    sct("67841000119103", "Primary small cell malignant neoplasm of lung, TNM stage 4", lung("Synthea")),
+    sct("423295000", "Squamous cell carcinoma of lung, TNM stage 1", lung(CCU)),
+    sct("423468007", "Squamous cell carcinoma of lung, TNM stage 2", lung(CCU)),
+    sct("425230006", "Squamous cell carcinoma of lung, TNM stage 3", lung(CCU)),
+    sct("425376008", "Squamous cell carcinoma of lung, TNM stage 4", lung(CCU)),
+    sct("424938000", "Large cell carcinoma of lung, TNM stage 1", lung(CCU)),
+    sct("423050000", "Large cell carcinoma of lung, TNM stage 2", lung(CCU)),
+    sct("424970000", "Large cell carcinoma of lung, TNM stage 3", lung(CCU)),
+    sct("423600008", "Large cell carcinoma of lung, TNM stage 4", lung(CCU)),
+    sct("426964009", "Non-small cell lung cancer positive for epidermal growth factor receptor expression", lung(CCU)),
+    sct("703228009", "Non-small cell lung cancer with mutation in epidermal growth factor receptor", lung(CCU)),
+    sct("314954002", "Local recurrence of malignant tumor of lung", lung(CCU)),
     sct("372065009", "Malignant neoplasm of main bronchus (disorder)", VSAC_MN),
     sct("372120003", "Carcinoma of main bronchus (disorder)", VSAC_MN),
     sct("1078881000119102", "Primary adenocarcinoma of lower lobe of left lung (disorder)", VSAC_MN),
@@ -268,7 +201,7 @@ _LUNG_PRIMARY_SNOMED = (
     sct("1080531000119106", "Primary large cell carcinoma of upper lobe of right lung (disorder)", VSAC_MN),
 )
 
-_MCODE_CM = cl("primary-lung-cancer", "mCODE VS_CancerCondition.fsh PrimaryMalignantNeoplasmDisorderVS")
+_MCODE_CM = lung("mCODE VS_CancerCondition.fsh PrimaryMalignantNeoplasmDisorderVS")
 _LUNG_PRIMARY_CM = tuple(
     cm(code, _MCODE_CM)
     for code in (
