@@ -49,14 +49,38 @@ LOINC_RAD = "LOINC radiology long-common-name table (code index id 4694197076)"
 CCU = "CCU002_06 OpenSAFELY/PRIMIS lung-cancer codelist"
 
 
+CODE_LISTS = "docs/clinical/code-lists.md"
+# The topics of docs/clinical/code-lists.md "Sources by topic" that ``cl`` may cite.
+_TOPICS = frozenset(
+    {
+        "primary-lung-cancer",
+        "personal-history-of-lung-cancer",
+        "secondary-bone-metastasis-and-cord-compression",
+        "spinal-pain",
+        "neurological-signs",
+        "symptoms-and-smoking",
+        "laboratory",
+        "imaging-procedures",
+        "mcode-profiles",
+    }
+)
+
+
 def cv(row: int, detail: str) -> str:
-    """Cite a row of shared/reference/codes-verification.md."""
-    return f"codes-verification.md row {row}: {detail}"
+    """Cite row ``row`` of the concept-group table in docs/clinical/code-lists.md."""
+    return f"{CODE_LISTS}#concept-groups row {row}: {detail}"
 
 
-def cr(section: str, detail: str) -> str:
-    """Cite a section of shared/reference/clinical-rules.md (a code it marks V)."""
-    return f"clinical-rules.md §{section}: {detail}"
+def cl(topic: str, detail: str) -> str:
+    """Cite a topic of docs/clinical/code-lists.md "Sources by topic" and the source it names."""
+    if topic not in _TOPICS:
+        raise SystemExit(f"unknown code-list topic {topic!r}")
+    return f"{CODE_LISTS}#{topic}: {detail}"
+
+
+def lung(detail: str) -> str:
+    """Cite the primary-lung-cancer sources of docs/clinical/code-lists.md."""
+    return cl("primary-lung-cancer", detail)
 
 
 @dataclass(frozen=True)
@@ -111,73 +135,57 @@ class Spec:
 # --------------------------------------------------------------------------- lung cancer
 
 _LUNG_PRIMARY_SNOMED = (
-    sct("363358000", "Malignant tumor of lung", cr("3.1", f"{CCU}; several FHIR repos")),
-    sct("93880001", "Primary malignant neoplasm of lung", cr("3.1", "standardhealth/fsh-pct fsh/pctVS.fsh")),
-    sct("254637007", "Non-small cell lung cancer", cr("3.1", "Synthea lung_cancer.json; mCODE EX_Basic.fsh")),
-    sct("254632001", "Small cell carcinoma of lung", cr("3.1", "Synthea lung_cancer.json")),
-    sct("254626006", "Adenocarcinoma of lung", cr("3.1", f"{CCU}; mCODE trial-matching tests")),
-    sct("707451005", "Primary adenocarcinoma of lung", cr("3.1", CCU)),
-    sct("254634000", "Squamous cell carcinoma of lung", cr("3.1", f"{CCU}; TCGA mapping")),
-    sct("723301009", "Squamous non-small cell lung cancer", cr("3.1", CCU)),
-    sct("254629004", "Large cell carcinoma of lung", cr("3.1", CCU)),
-    sct("254633006", "Oat cell carcinoma of lung", cr("3.1", CCU)),
-    sct("254625005", "Malignant tumor of lung parenchyma", cr("3.1", CCU)),
-    sct("254628007", "Carcinoma of lung parenchyma", cr("3.1", CCU)),
-    sct("254638002", "Pancoast tumor", cr("3.1", f"{CCU}; UMLS C0549471")),
-    sct("269464000", "Malignant neoplasm of upper lobe, bronchus or lung", cr("3.1", CCU)),
-    sct("372135002", "Primary malignant neoplasm of upper lobe, bronchus or lung", cr("3.1", CCU)),
-    sct("372112000", "Primary malignant neoplasm of middle lobe, bronchus or lung", cr("3.1", CCU)),
-    sct("372110008", "Primary malignant neoplasm of lower lobe, bronchus or lung", cr("3.1", f"{CCU}; {VSAC_MN}")),
-    sct("372136001", "Carcinoma of upper lobe, bronchus or lung", cr("3.1", CCU)),
-    sct("372113005", "Carcinoma of middle lobe, bronchus or lung", cr("3.1", CCU)),
-    sct("372111007", "Carcinoma of lower lobe, bronchus or lung", cr("3.1", f"{CCU}; {VSAC_MN}")),
-    sct(
-        "313353007", "Squamous cell carcinoma of bronchus in left lower lobe", cr("3.1", f"{CCU} (index id 691684144)")
-    ),
-    sct(
-        "313354001", "Squamous cell carcinoma of bronchus in left upper lobe", cr("3.1", f"{CCU} (index id 691684144)")
-    ),
-    sct(
-        "313355000", "Squamous cell carcinoma of bronchus in right lower lobe", cr("3.1", f"{CCU} (index id 691684144)")
-    ),
-    sct(
-        "313356004",
-        "Squamous cell carcinoma of bronchus in right middle lobe",
-        cr("3.1", f"{CCU} (index id 691684144)"),
-    ),
-    sct(
-        "313357008", "Squamous cell carcinoma of bronchus in right upper lobe", cr("3.1", f"{CCU} (index id 691684144)")
-    ),
-    sct("724056005", "Malignant neoplasm of lower lobe of right lung", cr("3.1", CCU)),
-    sct("724058006", "Malignant neoplasm of upper lobe of left lung", cr("3.1", CCU)),
-    sct("724059003", "Malignant neoplasm of lower lobe of left lung", cr("3.1", CCU)),
-    sct("724060008", "Malignant neoplasm of right upper lobe of lung", cr("3.1", CCU)),
-    sct("448993007", "Malignant epithelial neoplasm of lung", cr("3.1", CCU)),
-    sct("722528008", "Primary malignant neuroendocrine neoplasm of lung", cr("3.1", CCU)),
-    sct("683991000119103", "Extensive stage primary small cell carcinoma of lung", cr("3.1", CCU)),
-    sct("424132000", "Non-small cell carcinoma of lung, TNM stage 1", cr("3.1", f"Synthea lung_cancer.json; {CCU}")),
-    sct("425048006", "Non-small cell carcinoma of lung, TNM stage 2", cr("3.1", f"Synthea lung_cancer.json; {CCU}")),
-    sct("422968005", "Non-small cell carcinoma of lung, TNM stage 3", cr("3.1", f"Synthea lung_cancer.json; {CCU}")),
-    sct("423121009", "Non-small cell carcinoma of lung, TNM stage 4", cr("3.1", f"Synthea lung_cancer.json; {CCU}")),
-    sct("67811000119102", "Primary small cell malignant neoplasm of lung, TNM stage 1", cr("3.1", "Synthea")),
-    sct("67821000119109", "Primary small cell malignant neoplasm of lung, TNM stage 2", cr("3.1", "Synthea")),
-    sct("67831000119107", "Primary small cell malignant neoplasm of lung, TNM stage 3", cr("3.1", "Synthea")),
-    sct("67841000119103", "Primary small cell malignant neoplasm of lung, TNM stage 4", cr("3.1", "Synthea")),
-    sct("423295000", "Squamous cell carcinoma of lung, TNM stage 1", cr("3.1", CCU)),
-    sct("423468007", "Squamous cell carcinoma of lung, TNM stage 2", cr("3.1", CCU)),
-    sct("425230006", "Squamous cell carcinoma of lung, TNM stage 3", cr("3.1", CCU)),
-    sct("425376008", "Squamous cell carcinoma of lung, TNM stage 4", cr("3.1", CCU)),
-    sct("424938000", "Large cell carcinoma of lung, TNM stage 1", cr("3.1", CCU)),
-    sct("423050000", "Large cell carcinoma of lung, TNM stage 2", cr("3.1", CCU)),
-    sct("424970000", "Large cell carcinoma of lung, TNM stage 3", cr("3.1", CCU)),
-    sct("423600008", "Large cell carcinoma of lung, TNM stage 4", cr("3.1", CCU)),
-    sct(
-        "426964009",
-        "Non-small cell lung cancer positive for epidermal growth factor receptor expression",
-        cr("3.1", CCU),
-    ),
-    sct("703228009", "Non-small cell lung cancer with mutation in epidermal growth factor receptor", cr("3.1", CCU)),
-    sct("314954002", "Local recurrence of malignant tumor of lung", cr("3.1", CCU)),
+    sct("363358000", "Malignant tumor of lung", lung(f"{CCU}; several FHIR repos")),
+    sct("93880001", "Primary malignant neoplasm of lung", lung("standardhealth/fsh-pct fsh/pctVS.fsh")),
+    sct("254637007", "Non-small cell lung cancer", lung("Synthea lung_cancer.json; mCODE EX_Basic.fsh")),
+    sct("254632001", "Small cell carcinoma of lung", lung("Synthea lung_cancer.json")),
+    sct("254626006", "Adenocarcinoma of lung", lung(f"{CCU}; mCODE trial-matching tests")),
+    sct("707451005", "Primary adenocarcinoma of lung", lung(CCU)),
+    sct("254634000", "Squamous cell carcinoma of lung", lung(f"{CCU}; TCGA mapping")),
+    sct("723301009", "Squamous non-small cell lung cancer", lung(CCU)),
+    sct("254629004", "Large cell carcinoma of lung", lung(CCU)),
+    sct("254633006", "Oat cell carcinoma of lung", lung(CCU)),
+    sct("254625005", "Malignant tumor of lung parenchyma", lung(CCU)),
+    sct("254628007", "Carcinoma of lung parenchyma", lung(CCU)),
+    sct("254638002", "Pancoast tumor", lung(f"{CCU}; UMLS C0549471")),
+    sct("269464000", "Malignant neoplasm of upper lobe, bronchus or lung", lung(CCU)),
+    sct("372135002", "Primary malignant neoplasm of upper lobe, bronchus or lung", lung(CCU)),
+    sct("372112000", "Primary malignant neoplasm of middle lobe, bronchus or lung", lung(CCU)),
+    sct("372110008", "Primary malignant neoplasm of lower lobe, bronchus or lung", lung(f"{CCU}; {VSAC_MN}")),
+    sct("372136001", "Carcinoma of upper lobe, bronchus or lung", lung(CCU)),
+    sct("372113005", "Carcinoma of middle lobe, bronchus or lung", lung(CCU)),
+    sct("372111007", "Carcinoma of lower lobe, bronchus or lung", lung(f"{CCU}; {VSAC_MN}")),
+    sct("313353007", "Squamous cell carcinoma of bronchus in left lower lobe", lung(f"{CCU} (index id 691684144)")),
+    sct("313354001", "Squamous cell carcinoma of bronchus in left upper lobe", lung(f"{CCU} (index id 691684144)")),
+    sct("313355000", "Squamous cell carcinoma of bronchus in right lower lobe", lung(f"{CCU} (index id 691684144)")),
+    sct("313356004", "Squamous cell carcinoma of bronchus in right middle lobe", lung(f"{CCU} (index id 691684144)")),
+    sct("313357008", "Squamous cell carcinoma of bronchus in right upper lobe", lung(f"{CCU} (index id 691684144)")),
+    sct("724056005", "Malignant neoplasm of lower lobe of right lung", lung(CCU)),
+    sct("724058006", "Malignant neoplasm of upper lobe of left lung", lung(CCU)),
+    sct("724059003", "Malignant neoplasm of lower lobe of left lung", lung(CCU)),
+    sct("724060008", "Malignant neoplasm of right upper lobe of lung", lung(CCU)),
+    sct("448993007", "Malignant epithelial neoplasm of lung", lung(CCU)),
+    sct("722528008", "Primary malignant neuroendocrine neoplasm of lung", lung(CCU)),
+    sct("683991000119103", "Extensive stage primary small cell carcinoma of lung", lung(CCU)),
+    sct("424132000", "Non-small cell carcinoma of lung, TNM stage 1", lung(f"Synthea lung_cancer.json; {CCU}")),
+    sct("425048006", "Non-small cell carcinoma of lung, TNM stage 2", lung(f"Synthea lung_cancer.json; {CCU}")),
+    sct("422968005", "Non-small cell carcinoma of lung, TNM stage 3", lung(f"Synthea lung_cancer.json; {CCU}")),
+    sct("423121009", "Non-small cell carcinoma of lung, TNM stage 4", lung(f"Synthea lung_cancer.json; {CCU}")),
+    sct("67811000119102", "Primary small cell malignant neoplasm of lung, TNM stage 1", lung("Synthea")),
+    sct("67821000119109", "Primary small cell malignant neoplasm of lung, TNM stage 2", lung("Synthea")),
+    sct("67831000119107", "Primary small cell malignant neoplasm of lung, TNM stage 3", lung("Synthea")),
+    sct("67841000119103", "Primary small cell malignant neoplasm of lung, TNM stage 4", lung("Synthea")),
+    sct("423295000", "Squamous cell carcinoma of lung, TNM stage 1", lung(CCU)),
+    sct("423468007", "Squamous cell carcinoma of lung, TNM stage 2", lung(CCU)),
+    sct("425230006", "Squamous cell carcinoma of lung, TNM stage 3", lung(CCU)),
+    sct("425376008", "Squamous cell carcinoma of lung, TNM stage 4", lung(CCU)),
+    sct("424938000", "Large cell carcinoma of lung, TNM stage 1", lung(CCU)),
+    sct("423050000", "Large cell carcinoma of lung, TNM stage 2", lung(CCU)),
+    sct("424970000", "Large cell carcinoma of lung, TNM stage 3", lung(CCU)),
+    sct("423600008", "Large cell carcinoma of lung, TNM stage 4", lung(CCU)),
+    sct("426964009", "Non-small cell lung cancer positive for epidermal growth factor receptor expression", lung(CCU)),
+    sct("703228009", "Non-small cell lung cancer with mutation in epidermal growth factor receptor", lung(CCU)),
+    sct("314954002", "Local recurrence of malignant tumor of lung", lung(CCU)),
     sct("372065009", "Malignant neoplasm of main bronchus (disorder)", VSAC_MN),
     sct("372120003", "Carcinoma of main bronchus (disorder)", VSAC_MN),
     sct("1078881000119102", "Primary adenocarcinoma of lower lobe of left lung (disorder)", VSAC_MN),
@@ -193,7 +201,7 @@ _LUNG_PRIMARY_SNOMED = (
     sct("1080531000119106", "Primary large cell carcinoma of upper lobe of right lung (disorder)", VSAC_MN),
 )
 
-_MCODE_CM = cr("3.1", "mCODE VS_CancerCondition.fsh PrimaryMalignantNeoplasmDisorderVS")
+_MCODE_CM = lung("mCODE VS_CancerCondition.fsh PrimaryMalignantNeoplasmDisorderVS")
 _LUNG_PRIMARY_CM = tuple(
     cm(code, _MCODE_CM)
     for code in (
@@ -224,7 +232,7 @@ _LUNG_HISTORY_SNOMED = (
     sct(
         "16848101000119100",
         "History of primary malignant neoplasm of right lung (situation)",
-        cr("3.2", "tx.fhir.org SNOMED browser (AU edition 2023-07-31)"),
+        cl("personal-history-of-lung-cancer", "tx.fhir.org SNOMED browser (AU edition 2023-07-31)"),
     ),
 )
 
@@ -234,7 +242,7 @@ _MALIGNANCY_SNOMED_EXTRA = (
     sct(
         "363346000",
         "Malignant neoplastic disease",
-        cr("5", "mCODE PrimaryCancerDisorderVS root << 363346000") + "; display in several FHIR examples",
+        cl("mcode-profiles", "mCODE PrimaryCancerDisorderVS root << 363346000") + "; display in several FHIR examples",
     ),
     sct("254837009", "Malignant neoplasm of breast (disorder)", cv(19, "IPS; OHDSI 1316.json; VSAC-MN; GM")),
     sct("372087000", "Primary malignant neoplasm (disorder)", VSAC_MN),
@@ -284,7 +292,7 @@ _MALIGNANCY_WHO = Expansion(ICD10, ("C",), ("C77", "C78", "C79"), f"{WHO19}: eve
 _HISTORY_CM = Expansion(ICD10CM, ("Z85",), (), f"{CMS26}: every leaf under Z85")
 _HISTORY_WHO = Expansion(ICD10, ("Z85",), (), f"{WHO19}: every code under Z85")
 
-# ICD-10-CM M54.1 is a header; there is no M54.19 (codes-verification.md row 4).
+# ICD-10-CM M54.1 is a header; there is no M54.19 (docs/clinical/code-lists.md#concept-groups row 4).
 _RADICULOPATHY_CM = tuple(cm(f"M54.1{digit}", cv(4, "CMS21; MV")) for digit in "012345678")
 
 # --------------------------------------------------------------------------- imaging
@@ -293,27 +301,27 @@ _MRI_WHOLE_SPINE = (
     loinc(
         "30854-4",
         "MR Cervical and thoracic and lumbar spine WO contrast",
-        f"{LOINC_RAD}; LOINC display-name table (index id 29542533906); clinical-rules.md §3.8",
+        f"{LOINC_RAD}; LOINC display-name table (index id 29542533906); {CODE_LISTS}#imaging-procedures",
     ),
     loinc(
         "30855-1",
         "MR Cervical and thoracic and lumbar spine WO and W contrast IV",
-        f"{LOINC_RAD}; LOINC display-name table (index id 29542533906); clinical-rules.md §3.8",
+        f"{LOINC_RAD}; LOINC display-name table (index id 29542533906); {CODE_LISTS}#imaging-procedures",
     ),
     sct(
         "411611000119102",
         "Magnetic resonance imaging of cervical, thoracic, and lumbar spine without contrast",
-        cr("3.8", "Belgian eHealth be-vs-diagnostic-imaging-procedure 1.0.0"),
+        cl("imaging-procedures", "Belgian eHealth be-vs-diagnostic-imaging-procedure 1.0.0"),
     ),
     sct(
         "495741000119105",
         "Magnetic resonance imaging of cervical, thoracic, and lumbar spine with contrast",
-        cr("3.8", "Belgian eHealth be-vs-diagnostic-imaging-procedure 1.0.0"),
+        cl("imaging-procedures", "Belgian eHealth be-vs-diagnostic-imaging-procedure 1.0.0"),
     ),
 )
 
-_BE_VS = cr("3.8", "Belgian eHealth be-vs-diagnostic-imaging-procedure 1.0.0")
-_RAD = f"{LOINC_RAD}; clinical-rules.md §3.8"
+_BE_VS = cl("imaging-procedures", "Belgian eHealth be-vs-diagnostic-imaging-procedure 1.0.0")
+_RAD = f"{LOINC_RAD}; {CODE_LISTS}#imaging-procedures"
 
 _MRI_SPINE_REGION = (
     loinc("36531-2", "MR Spine WO contrast", _RAD),
@@ -348,9 +356,9 @@ _CHEST_XRAY = (
     loinc(
         "36643-5",
         "XR Chest 2 Views",
-        "clinical-rules.md §3.8; FHIR examples and radiology code maps (index ids 29510010179, 70903000126)",
+        f"{CODE_LISTS}#imaging-procedures; FHIR examples and radiology code maps (index ids 29510010179, 70903000126)",
     ),
-    sct("399208008", "Plain X-ray of chest", cr("3.8", "Belgian eHealth VS; Synthea lung_cancer.json")),
+    sct("399208008", "Plain X-ray of chest", cl("imaging-procedures", "Belgian eHealth VS; Synthea lung_cancer.json")),
 )
 
 _CHEST_CT = (
@@ -362,9 +370,9 @@ _CHEST_CT = (
     sct(
         "16335031000119104",
         "High resolution computed tomography of chest without contrast",
-        cr("3.8", "Synthea lung_cancer.json ImagingStudy"),
+        cl("imaging-procedures", "Synthea lung_cancer.json ImagingStudy"),
     ),
-    sct("418891003", "Computed tomography of chest and abdomen", cr("3.8", "Synthea lung_cancer.json")),
+    sct("418891003", "Computed tomography of chest and abdomen", cl("imaging-procedures", "Synthea lung_cancer.json")),
 )
 
 # --------------------------------------------------------------------------- the value sets
@@ -374,7 +382,8 @@ SPECS: tuple[Spec, ...] = (
         "lung-cancer-primary",
         "Primary lung cancer",
         "Primary malignant neoplasm of bronchus or lung, any stage or histology. Feeds LUNG_CA "
-        "(clinical-rules.md §2.1, §3.1) and so every MSCC rule (R1, R2, R2b) and the NG12 exclusion (R6). "
+        "(docs/clinical/decision-table.md#derived-facts; docs/clinical/code-lists.md#primary-lung-cancer) and so "
+        "every MSCC rule (R1, R2, R2b) and the NG12 exclusion (R6). "
         "Includes every ICD-10-CM C34 leaf, C7A.090 (carcinoid of bronchus and lung) and WHO C34.0-C34.9. "
         "Deliberately excludes secondary deposits in the lung (e.g. 94391008, C78.0x), suspected lung cancer "
         "(162573006, a situation, not a diagnosis) and carcinoma in situ (D02.2x) [team policy]. "
@@ -385,7 +394,8 @@ SPECS: tuple[Spec, ...] = (
         "lung-cancer-upper-lobe",
         "Primary lung cancer of the upper lobe",
         "Subset of lung-cancer-primary located in an upper lobe. Feeds the PANCOAST fact "
-        "(clinical-rules.md §2.1: lung cancer with an upper-lobe code plus a Pancoast sign) and rule R5.",
+        "(docs/clinical/decision-table.md#derived-facts: lung cancer with an upper-lobe code plus a Pancoast sign) "
+        "and rule R5.",
         concepts=_subset(_LUNG_PRIMARY_SNOMED, _UPPER_LOBE_SNOMED)
         + tuple(c for c in _LUNG_PRIMARY_CM if c.code.startswith("C34.1"))
         + tuple(c for c in _LUNG_PRIMARY_WHO if c.code == "C34.1"),
@@ -393,7 +403,8 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "pancoast-tumour",
         "Pancoast (superior sulcus) tumour",
-        "Pancoast tumour coded as such. Satisfies the PANCOAST fact on its own (clinical-rules.md §2.1, R5). "
+        "Pancoast tumour coded as such. Satisfies the PANCOAST fact on its own "
+        "(docs/clinical/decision-table.md#derived-facts, R5). "
         "Neither ICD-10-CM nor ICD-10 has a Pancoast-specific code (they code it as C34.1x / C34.1).",
         concepts=_subset(_LUNG_PRIMARY_SNOMED, frozenset({"254638002"})),
     ),
@@ -401,7 +412,9 @@ SPECS: tuple[Spec, ...] = (
         "lung-cancer-history",
         "Personal history of lung cancer",
         "Personal history of malignant neoplasm of bronchus or lung. A past diagnosis counts as cancer for "
-        "NICE NG234, so this feeds LUNG_CA together with lung-cancer-primary (clinical-rules.md §2.1, §3.2). "
+        "NICE NG234, so this feeds LUNG_CA together with lung-cancer-primary "
+        "(docs/clinical/decision-table.md#derived-facts; "
+        "docs/clinical/code-lists.md#personal-history-of-lung-cancer). "
         "Z85.12 (history of cancer of the trachea) is not lung and is left out; Z85.1 and Z85.11 are "
         "ICD-10-CM headers, so the leaves Z85.110 and Z85.118 are listed instead.",
         concepts=(
@@ -415,7 +428,7 @@ SPECS: tuple[Spec, ...] = (
         "malignancy-any",
         "Any primary malignancy",
         "Primary malignant neoplasm of any site, for the 'any primary malignancy' cancer-scope setting "
-        "(NICE MSCC guidance applies to any cancer; clinical-rules.md §7 item 4). ICD-10-CM: every leaf "
+        "(NICE MSCC guidance applies to any cancer; docs/clinical/team-policy.md#cancer-scope). ICD-10-CM: every leaf "
         "C00-C96 in the FY2026 tabular except the secondary-neoplasm categories C77-C79 and C7B; ICD-10 "
         "(WHO 2019): every code C00-C97 except C77-C79. Non-melanoma skin cancer (C44) is kept, as in the "
         "published sets. SNOMED CT: the lung-cancer-primary concepts plus a curated subset of the VSAC value "
@@ -436,7 +449,10 @@ SPECS: tuple[Spec, ...] = (
             sct(
                 "1287652008",
                 "History of metastatic malignant neoplasm (situation)",
-                cr("3.2", "mCODE SD_HistoryOfMetastaticCancer.fsh (root of HistoryOfMetastaticMalignantNeoplasmVS)"),
+                cl(
+                    "personal-history-of-lung-cancer",
+                    "mCODE SD_HistoryOfMetastaticCancer.fsh (root of HistoryOfMetastaticMalignantNeoplasmVS)",
+                ),
             ),
         ),
         expansions=(_HISTORY_CM, _HISTORY_WHO),
@@ -444,20 +460,23 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "secondary-bone-malignancy",
         "Secondary malignant neoplasm of bone or vertebral column",
-        "Known bone or vertebral metastasis. Feeds SPINE_METS_KNOWN (clinical-rules.md §2.1, §3.3) for R2. "
+        "Known bone or vertebral metastasis. Feeds SPINE_METS_KNOWN (docs/clinical/decision-table.md#derived-facts; "
+        "docs/clinical/code-lists.md#secondary-bone-metastasis-and-cord-compression) for R2. "
         "ICD-10-CM has no vertebra-specific secondary code (C79.31 is brain, not spine); WHO ICD-10 has only "
         "C79.5 (bone and bone marrow).",
         concepts=(
             sct(
-                "94222008", "Secondary malignant neoplasm of bone", cr("3.3", "several FHIR examples (majority label)")
+                "94222008",
+                "Secondary malignant neoplasm of bone",
+                cl("secondary-bone-metastasis-and-cord-compression", "several FHIR examples (majority label)"),
             ),
             sct(
                 "94602001",
                 "Secondary malignant neoplasm of vertebral column",
-                cr("3.3", "terminology-matching fixture"),
+                cl("secondary-bone-metastasis-and-cord-compression", "terminology-matching fixture"),
             ),
-            cm("C79.51", cr("3.3", "mCODE SecondaryCancerDisorderVS")),
-            cm("C79.52", cr("3.3", "mCODE SecondaryCancerDisorderVS")),
+            cm("C79.51", cl("secondary-bone-metastasis-and-cord-compression", "mCODE SecondaryCancerDisorderVS")),
+            cm("C79.52", cl("secondary-bone-metastasis-and-cord-compression", "mCODE SecondaryCancerDisorderVS")),
             who("C79.5"),
         ),
     ),
@@ -465,8 +484,9 @@ SPECS: tuple[Spec, ...] = (
         "cord-compression",
         "Spinal cord or cauda equina compression",
         "Diagnosed spinal cord compression or cauda equina syndrome. Feeds CORD_COMP_DX "
-        "(clinical-rules.md §2.1) for R1 and R7. No SNOMED CT concept for malignant/metastatic cord "
-        "compression exists in the sources (codes-verification.md row 6): pair 71286001 with a "
+        "(docs/clinical/decision-table.md#derived-facts) for R1 and R7. No SNOMED CT concept for malignant/metastatic "
+        "cord "
+        "compression exists in the sources (docs/clinical/code-lists.md#concept-groups row 6): pair 71286001 with a "
         "secondary-neoplasm Condition. ICD-10-CM G95.2 is a header; WHO G95.2 is a leaf.",
         concepts=(
             sct("71286001", "Spinal cord compression", cv(6, "IPS; 3P DICOM-SR code")),
@@ -483,7 +503,8 @@ SPECS: tuple[Spec, ...] = (
         "spinal-pain-cervical",
         "Cervical spinal pain (neck pain)",
         "Pain in the upper (cervical) spine. Feeds SPINAL_PAIN and, as a site feature, PAIN_FEATURE "
-        "(CG75: 'pain in the middle (thoracic) or upper (cervical) spine'; clinical-rules.md §2.1, §3.4) for R2.",
+        "(CG75: 'pain in the middle (thoracic) or upper (cervical) spine'; "
+        "docs/clinical/decision-table.md#derived-facts; docs/clinical/code-lists.md#spinal-pain) for R2.",
         concepts=(
             sct("81680005", "Neck pain", cv(2, "IPS; OHDSI 444.json; GM neck-problems")),
             cm("M54.2", cv(2, "CMS21; MV")),
@@ -494,7 +515,8 @@ SPECS: tuple[Spec, ...] = (
         "spinal-pain-thoracic",
         "Thoracic spinal pain",
         "Pain in the middle (thoracic) spine. Feeds SPINAL_PAIN and, as a site feature, PAIN_FEATURE "
-        "(CG75 wording; clinical-rules.md §2.1, §3.4) for R2.",
+        "(CG75 wording; docs/clinical/decision-table.md#derived-facts; docs/clinical/code-lists.md#spinal-pain) for "
+        "R2.",
         concepts=(
             sct("279038004", "Thoracic back pain", cv(1, "IPS; GM back-problems, chronic-pain")),
             sct("267981009", "Pain in thoracic spine", cv(1, "VSAC-PPC; IPS; GM back-pain")),
@@ -505,7 +527,8 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "spinal-pain-lumbar",
         "Lumbar spinal pain (low back pain)",
-        "Low back pain. Feeds SPINAL_PAIN (clinical-rules.md §2.1, §3.4); on its own it is not a site feature. "
+        "Low back pain. Feeds SPINAL_PAIN (docs/clinical/decision-table.md#derived-facts; "
+        "docs/clinical/code-lists.md#spinal-pain); on its own it is not a site feature. "
         "Keeps the legacy ICD-10-CM code M54.5, billable until FY2021 and a header since 2021-10-01, because "
         "older records still carry it; new records use M54.50, M54.51 or M54.59.",
         concepts=(
@@ -521,9 +544,10 @@ SPECS: tuple[Spec, ...] = (
         "spinal-pain-unspecified",
         "Spinal pain, site unspecified (backache, dorsalgia)",
         "Back or spinal pain without a cervical/thoracic/lumbar site. Feeds SPINAL_PAIN "
-        "(clinical-rules.md §2.1, §3.4). ICD-10-CM has no M54.A* codes up to FY2027.",
+        "(docs/clinical/decision-table.md#derived-facts; docs/clinical/code-lists.md#spinal-pain). ICD-10-CM has no "
+        "M54.A* codes up to FY2027.",
         concepts=(
-            sct("161891005", "Backache", cr("3.4", "terminology-server $lookup probe; SMART sample data")),
+            sct("161891005", "Backache", cl("spinal-pain", "terminology-server $lookup probe; SMART sample data")),
             cm("M54.9", cv(3, "CMS21; MV; VSAC-PPC")),
             cm("M54.89"),
             who("M54.9"),
@@ -535,7 +559,8 @@ SPECS: tuple[Spec, ...] = (
         "Radicular pain (radiculopathy)",
         "Radiculopathy as the coded form of radicular pain. NICE CG75 and NG234 list radicular pain among the "
         "neurological symptoms of MSCC, so the rules count it in NEURO (critical tier, R1), not as a pain "
-        "feature (clinical-rules.md §1.7). Kept apart from mscc-neuro-signs so the rules can show it separately. "
+        "feature (docs/clinical/evidence.md#nice-ng234-spinal-metastases-and-mscc). Kept apart from mscc-neuro-signs "
+        "so the rules can show it separately. "
         "Sciatica (M54.3x, M54.4x) is deliberately not included [team policy]. ICD-10-CM has no M54.19; "
         "WHO ICD-10 codes radiculopathy as M54.1.",
         concepts=(
@@ -549,7 +574,8 @@ SPECS: tuple[Spec, ...] = (
         "Neurological symptoms and signs of MSCC",
         "NG234 box 1 / CG75 neurological symptoms: limb weakness, paraparesis and paraplegia, gait disturbance "
         "and difficulty walking, ataxia, numbness, paraesthesia and sensory loss, urinary retention, urinary "
-        "and faecal incontinence. Feeds NEURO (clinical-rules.md §2.1, §3.5) for R1 and R7; radicular pain is "
+        "and faecal incontinence. Feeds NEURO (docs/clinical/decision-table.md#derived-facts; "
+        "docs/clinical/code-lists.md#neurological-signs) for R1 and R7; radicular pain is "
         "in radicular-pain. In ICD-10-CM M62.81 is 'Muscle weakness (generalized)'; the same string in WHO "
         "ICD-10 is a shoulder-region muscle disorder, so it is listed under ICD-10-CM only.",
         concepts=(
@@ -562,7 +588,7 @@ SPECS: tuple[Spec, ...] = (
             sct("22631008", "Unsteady when walking", cv(9, "VSAC-FS; IPS; GM")),
             sct("20262006", "Ataxia", cv(10, "IPS; 3P")),
             sct("44077006", "Numbness", cv(11, "IPS; 3P ECL rule")),
-            sct("91019004", "Paresthesia", cr("3.5", "three or more sources")),
+            sct("91019004", "Paresthesia", cl("neurological-signs", "three or more sources")),
             sct("267064002", "Retention of urine", cv(12, "VSAC-UR; IPS; OHDSI 398.json; GM")),
             sct("165232002", "Urinary incontinence", cv(12, "IPS; OHDSI 342.json; GM incontinence")),
             sct("72042002", "Incontinence of feces", cv(12, "IPS; GM incontinence")),
@@ -604,7 +630,8 @@ SPECS: tuple[Spec, ...] = (
         "pancoast-signs",
         "Signs of a Pancoast (superior sulcus) tumour",
         "Horner syndrome, brachial plexus disorder, shoulder pain and arm pain. With an upper-lobe lung cancer "
-        "they make the PANCOAST fact (clinical-rules.md §1.6, §2.1) for R5. No verified code was found for "
+        "they make the PANCOAST fact (docs/clinical/evidence.md#pancoast-tumours; "
+        "docs/clinical/decision-table.md#derived-facts) for R5. No verified code was found for "
         "hand weakness or intrinsic hand-muscle atrophy, nor a verified SNOMED CT code for Horner syndrome "
         "(see README.md).",
         concepts=(
@@ -629,9 +656,10 @@ SPECS: tuple[Spec, ...] = (
         "haemoptysis",
         "Haemoptysis",
         "Coughing up blood. NG12 1.1.1: aged 40 and over with unexplained haemoptysis -> suspected cancer "
-        "pathway referral (rule R6a; clinical-rules.md §1.4, §3.6).",
+        "pathway referral (rule R6a; docs/clinical/evidence.md#nice-ng12-suspected-lung-cancer; "
+        "docs/clinical/code-lists.md#symptoms-and-smoking).",
         concepts=(
-            sct("66857006", "Hemoptysis", cr("3.6", "CDC PHIN TB case-report test (MDHT), others")),
+            sct("66857006", "Hemoptysis", cl("symptoms-and-smoking", "CDC PHIN TB case-report test (MDHT), others")),
             cm("R04.2"),
             who("R04.2"),
         ),
@@ -640,12 +668,13 @@ SPECS: tuple[Spec, ...] = (
         "ng12-cough",
         "NG12 1.1.2 symptom: cough",
         "Cough, one of the six NG12 1.1.2 symptoms counted (as one distinct symptom) in NG12_SX for rule R6b "
-        "(clinical-rules.md §1.4, §2.1). The ICD-10-CM category header R05 is kept so that category-level "
+        "(docs/clinical/evidence.md#nice-ng12-suspected-lung-cancer; docs/clinical/decision-table.md#derived-facts). "
+        "The ICD-10-CM category header R05 is kept so that category-level "
         "codings still match; R05.4 (cough syncope) is left out.",
         concepts=(
-            sct("49727002", "Cough", cr("3.6", "terminology-server $lookup probe")),
-            sct("409596002", "Non-productive cough", cr("3.6", "CDC PHIN test")),
-            sct("28743005", "Productive cough", cr("3.6", "CDC PHIN test")),
+            sct("49727002", "Cough", cl("symptoms-and-smoking", "terminology-server $lookup probe")),
+            sct("409596002", "Non-productive cough", cl("symptoms-and-smoking", "CDC PHIN test")),
+            sct("28743005", "Productive cough", cl("symptoms-and-smoking", "CDC PHIN test")),
             cm("R05"),
             cm("R05.1"),
             cm("R05.2"),
@@ -684,7 +713,7 @@ SPECS: tuple[Spec, ...] = (
         "NG12 1.1.2 symptom: chest pain",
         "Chest pain, one NG12 1.1.2 symptom for NG12_SX (rule R6b). Throat pain (R07.0) is excluded.",
         concepts=(
-            sct("29857009", "Chest pain", cr("3.6", "CDC PHIN test")),
+            sct("29857009", "Chest pain", cl("symptoms-and-smoking", "CDC PHIN test")),
             cm("R07.1"),
             cm("R07.2"),
             cm("R07.81"),
@@ -703,7 +732,7 @@ SPECS: tuple[Spec, ...] = (
         "Weight loss, one NG12 1.1.2 symptom for NG12_SX (rule R6b). A measured fall in body weight "
         "(LOINC 29463-7) is evaluated by the rules, not listed here.",
         concepts=(
-            sct("89362005", "Weight loss", cr("3.6", "CDC PHIN test")),
+            sct("89362005", "Weight loss", cl("symptoms-and-smoking", "CDC PHIN test")),
             sct("448765001", "Unintentional weight loss", cv(21, "VSAC-FS; GM efi-weight-loss")),
             cm("R63.4"),
             who("R63.4"),
@@ -723,7 +752,8 @@ SPECS: tuple[Spec, ...] = (
         "ng12-consider-cxr",
         "NG12 1.1.3 findings: consider an urgent chest X-ray",
         "Findings for which NG12 1.1.3 says to consider an urgent chest X-ray at age 40 and over: finger "
-        "clubbing, lymphadenopathy, thrombocytosis (rule R6c; clinical-rules.md §1.4). R59.0 (localized "
+        "clubbing, lymphadenopathy, thrombocytosis (rule R6c; "
+        "docs/clinical/evidence.md#nice-ng12-suspected-lung-cancer). R59.0 (localized "
         "enlarged lymph nodes) is the only verified code for supraclavicular/cervical lymphadenopathy and is "
         "wider than NG12's wording. No verified code was found for recurrent chest infection or chest signs "
         "(see README.md).",
@@ -740,8 +770,9 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "hypercalcaemia",
         "Hypercalcaemia (diagnosis)",
-        "Hypercalcaemia recorded as a condition, context for the calcium rules R4a-R4c (clinical-rules.md "
-        "§1.5); the rules grade severity from the measured calcium. WHO ICD-10 has only E83.5 'Disorders of "
+        "Hypercalcaemia recorded as a condition, context for the calcium rules R4a-R4c "
+        "(docs/clinical/evidence.md#hypercalcaemia); the rules grade severity from the measured calcium. WHO ICD-10 "
+        "has only E83.5 'Disorders of "
         "calcium metabolism', which is too wide and is not listed.",
         concepts=(
             sct("66931009", "Hypercalcemia", cv(17, "IPS; 3P x3")),
@@ -751,29 +782,33 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "smoking-status-code",
         "Smoking status observation codes",
-        "Observation.code of a smoking-status record (US Core smokingstatus; clinical-rules.md §3.6). The "
+        "Observation.code of a smoking-status record (US Core smokingstatus; "
+        "docs/clinical/code-lists.md#symptoms-and-smoking). The "
         "answer decides EVER_SMOKED for rule R6b via smoking-status-ever/-never/-unknown.",
         concepts=(
-            loinc("72166-2", "Tobacco smoking status", cr("3.6", "US Core us-core-smokingstatus")),
-            loinc("11367-0", "History of Tobacco use", cr("3.6", "US Core invariants us-core-24/25")),
+            loinc("72166-2", "Tobacco smoking status", cl("symptoms-and-smoking", "US Core us-core-smokingstatus")),
+            loinc("11367-0", "History of Tobacco use", cl("symptoms-and-smoking", "US Core invariants us-core-24/25")),
         ),
     ),
     Spec(
         "smoking-pack-years",
         "Pack-years observation codes",
         "Observation.code of a pack-years record (US Core smokingstatus, value a Quantity in {pack-years}). "
-        "More than 0 pack-years means the person has ever smoked: EVER_SMOKED for rule R6b (clinical-rules.md "
-        "§2.1, §3.6).",
+        "More than 0 pack-years means the person has ever smoked: EVER_SMOKED for rule R6b "
+        "(docs/clinical/decision-table.md#derived-facts; docs/clinical/code-lists.md#symptoms-and-smoking).",
         concepts=(
             sct(
                 "401201003",
                 "Cigarette pack-years",
-                cr("3.6", "US Core invariants us-core-24/25; US Core STU7 Observation-pack-years-example"),
+                cl(
+                    "symptoms-and-smoking",
+                    "US Core invariants us-core-24/25; US Core STU7 Observation-pack-years-example",
+                ),
             ),
             sct(
                 "782516008",
                 "Number of calculated smoking pack years",
-                cr("3.6", "US Core invariants us-core-24/25"),
+                cl("symptoms-and-smoking", "US Core invariants us-core-24/25"),
             ),
         ),
     ),
@@ -782,16 +817,17 @@ SPECS: tuple[Spec, ...] = (
         "Body weight observation codes",
         "Observation.code of a body weight (US Core body-weight profile). A fall of at least the team's "
         "threshold (5 % by default) between the heaviest and the latest weight within the NG12 symptom window "
-        "counts as the NG12 symptom weight loss (NG12_SX, clinical-rules.md §2.1) for rule R6b.",
-        concepts=(loinc("29463-7", "Body weight", cr("3.6", "US Core body-weight profile")),),
+        "counts as the NG12 symptom weight loss (NG12_SX, docs/clinical/decision-table.md#derived-facts) for rule R6b.",
+        concepts=(loinc("29463-7", "Body weight", cl("symptoms-and-smoking", "US Core body-weight profile")),),
     ),
     Spec(
         "smoking-status-ever",
         "Smoking status answers: current or former smoker",
         "Answers to 72166-2 that mean the person has ever smoked: current (every day, some days, heavy, light, "
-        "status unknown) and former smokers. Feeds EVER_SMOKED (clinical-rules.md §2.1, §3.6) for rule R6b.",
+        "status unknown) and former smokers. Feeds EVER_SMOKED (docs/clinical/decision-table.md#derived-facts; "
+        "docs/clinical/code-lists.md#symptoms-and-smoking) for rule R6b.",
         concepts=tuple(
-            sct(code, display, cr("3.6", "C-CDA Current Smoking Status (MDHT); OpenEMR list_options"))
+            sct(code, display, cl("symptoms-and-smoking", "C-CDA Current Smoking Status (MDHT); OpenEMR list_options"))
             for code, display in (
                 ("449868002", "Smokes tobacco daily"),
                 ("428041000124106", "Occasional tobacco smoker"),
@@ -805,19 +841,26 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "smoking-status-never",
         "Smoking status answer: never smoked",
-        "Answer to 72166-2 meaning never smoked; EVER_SMOKED is false (clinical-rules.md §3.6).",
-        concepts=(sct("266919005", "Never smoked tobacco", cr("3.6", "C-CDA Current Smoking Status (MDHT); OpenEMR")),),
+        "Answer to 72166-2 meaning never smoked; EVER_SMOKED is false "
+        "(docs/clinical/code-lists.md#symptoms-and-smoking).",
+        concepts=(
+            sct(
+                "266919005",
+                "Never smoked tobacco",
+                cl("symptoms-and-smoking", "C-CDA Current Smoking Status (MDHT); OpenEMR"),
+            ),
+        ),
     ),
     Spec(
         "smoking-status-unknown",
         "Smoking status answer: unknown",
         "Answer to 72166-2 meaning it is unknown whether the person ever smoked: treated as not ever-smoked, "
-        "but the card says so (clinical-rules.md §3.6).",
+        "but the card says so (docs/clinical/code-lists.md#symptoms-and-smoking).",
         concepts=(
             sct(
                 "266927001",
                 "Tobacco smoking consumption unknown",
-                cr("3.6", "C-CDA Current Smoking Status (MDHT); OpenEMR"),
+                cl("symptoms-and-smoking", "C-CDA Current Smoking Status (MDHT); OpenEMR"),
             ),
         ),
     ),
@@ -825,64 +868,75 @@ SPECS: tuple[Spec, ...] = (
         "pain-severity",
         "Pain severity score (0-10)",
         "Pain severity on a 0-10 numeric rating scale. A score of 7 or more is the [team policy] proxy for "
-        "'severe' pain in PAIN_FEATURE (clinical-rules.md §2.1, §3.4).",
+        "'severe' pain in PAIN_FEATURE (docs/clinical/decision-table.md#derived-facts; "
+        "docs/clinical/code-lists.md#spinal-pain).",
         concepts=(
             loinc(
                 "72514-3",
                 "Pain severity - 0-10 verbal numeric rating [Score] - Reported",
-                cr("3.4", "multiple IG/FSH sources"),
+                cl("spinal-pain", "multiple IG/FSH sources"),
             ),
         ),
     ),
     Spec(
         "calcium-total-mass",
         "Total calcium, mass concentration (mg/dL)",
-        "Total calcium reported in mg/dL; input to CA_CORR (clinical-rules.md §1.5, §3.7) for rules R4a-R4c. "
+        "Total calcium reported in mg/dL; input to CA_CORR (docs/clinical/evidence.md#hypercalcaemia; "
+        "docs/clinical/code-lists.md#laboratory) for rules R4a-R4c. "
         "Convert with the molar mass of calcium before comparing with mmol/L thresholds.",
         concepts=(
             loinc(
                 "17861-6",
                 "Calcium [Mass/volume] in Serum or Plasma",
-                cr("3.7", "US Core example observation-serum-calcium.json"),
+                cl("laboratory", "US Core example observation-serum-calcium.json"),
             ),
-            loinc("49765-1", "Calcium [Mass/volume] in Blood", cr("3.7", "Synthea lung_cancer.json CMP (mg/dL)")),
+            loinc(
+                "49765-1", "Calcium [Mass/volume] in Blood", cl("laboratory", "Synthea lung_cancer.json CMP (mg/dL)")
+            ),
         ),
     ),
     Spec(
         "calcium-total-molar",
         "Total calcium, substance concentration (mmol/L)",
-        "Total calcium reported in mmol/L; input to CA_CORR (clinical-rules.md §1.5, §3.7) for rules R4a-R4c.",
+        "Total calcium reported in mmol/L; input to CA_CORR (docs/clinical/evidence.md#hypercalcaemia; "
+        "docs/clinical/code-lists.md#laboratory) for rules R4a-R4c.",
         concepts=(
-            loinc("2000-8", "Calcium [Moles/volume] in Serum or Plasma", cr("3.7", "two or more lab-mapping repos")),
+            loinc(
+                "2000-8", "Calcium [Moles/volume] in Serum or Plasma", cl("laboratory", "two or more lab-mapping repos")
+            ),
         ),
     ),
     Spec(
         "calcium-corrected",
         "Albumin-corrected calcium (mmol/L)",
         "Calcium corrected for albumin as reported by the laboratory (mmol/L); used directly as CA_CORR when "
-        "present (clinical-rules.md §2.1).",
+        "present (docs/clinical/decision-table.md#derived-facts).",
         concepts=(
             loinc(
                 "29265-6",
                 "Calcium [Moles/volume] corrected for albumin in Serum or Plasma",
                 "LOINC table row (index id 26986528788: short name 'Calcium Album cor SerPl-sCnc'); "
-                "clinical-rules.md §3.7 (two lab-mapping repos)",
+                f"{CODE_LISTS}#laboratory (two lab-mapping repos)",
             ),
         ),
     ),
     Spec(
         "albumin",
         "Serum albumin",
-        "Serum or plasma albumin, to correct total calcium (clinical-rules.md §1.5, §3.7). Units differ by "
+        "Serum or plasma albumin, to correct total calcium (docs/clinical/evidence.md#hypercalcaemia; "
+        "docs/clinical/code-lists.md#laboratory). Units differ by "
         "country (g/dL in the US, g/L in the UK): read Observation.valueQuantity units.",
-        concepts=(loinc("1751-7", "Albumin [Mass/volume] in Serum or Plasma", cr("3.7", "Synthea lung_cancer.json")),),
+        concepts=(
+            loinc("1751-7", "Albumin [Mass/volume] in Serum or Plasma", cl("laboratory", "Synthea lung_cancer.json")),
+        ),
     ),
     Spec(
         "mri-spine-whole",
         "MRI of the whole spine",
         "MRI of the cervical, thoracic and lumbar spine, the study NICE NG234 recommends for suspected MSCC "
         "or spinal metastases. Only these codes satisfy MRI_SPINE_DONE/ORDERED for suppression (R9), and "
-        "they are used for the suggested ServiceRequest (clinical-rules.md §2.3, §3.8).",
+        "they are used for the suggested ServiceRequest (docs/clinical/decision-table.md#r9-recent-imaging; "
+        "docs/clinical/code-lists.md#imaging-procedures).",
         concepts=_MRI_WHOLE_SPINE,
     ),
     Spec(
@@ -890,13 +944,16 @@ SPECS: tuple[Spec, ...] = (
         "MRI of one spinal region or of the spine unspecified",
         "Single-region (cervical, thoracic, lumbar, thoracolumbar) and unspecified-extent spine MRI. They do "
         "not satisfy the whole-spine requirement; the cards mention them ('whole spine recommended - "
-        "single-region study on <date>'; clinical-rules.md §2.3, §3.8).",
+        "single-region study on <date>'; docs/clinical/decision-table.md#r9-recent-imaging; "
+        "docs/clinical/code-lists.md#imaging-procedures).",
         concepts=_MRI_SPINE_REGION,
     ),
     Spec(
         "ct-spine",
         "CT of the whole spine",
-        "Whole-spine CT, the NICE alternative when MRI is contraindicated (R3; clinical-rules.md §1.1, §3.8). "
+        "Whole-spine CT, the NICE alternative when MRI is contraindicated (R3; "
+        "docs/clinical/evidence.md#nice-ng234-spinal-metastases-and-mscc; "
+        "docs/clinical/code-lists.md#imaging-procedures). "
         "LOINC 86984-2 was seen in a single code list only and is not included (see README.md).",
         concepts=(
             sct("429875006", "Computed tomography of whole spine", _BE_VS),
@@ -907,13 +964,15 @@ SPECS: tuple[Spec, ...] = (
         "chest-imaging",
         "Chest X-ray or CT of the chest",
         "Chest radiograph or chest CT, recent or ordered; suppresses the NG12 chest X-ray cards (R9: completed "
-        "within 42 days or ordered within 14 days; clinical-rules.md §2.3, §3.8).",
+        "within 42 days or ordered within 14 days; docs/clinical/decision-table.md#r9-recent-imaging; "
+        "docs/clinical/code-lists.md#imaging-procedures).",
         concepts=_CHEST_XRAY + _CHEST_CT,
     ),
     Spec(
         "chest-xray",
         "Chest X-ray",
-        "Chest radiograph: the study suggested by the NG12 cards (R6b, R6c; clinical-rules.md §1.4, §3.8). "
+        "Chest radiograph: the study suggested by the NG12 cards (R6b, R6c; "
+        "docs/clinical/evidence.md#nice-ng12-suspected-lung-cancer; docs/clinical/code-lists.md#imaging-procedures). "
         "Subset of chest-imaging.",
         concepts=_CHEST_XRAY,
     ),
@@ -921,7 +980,8 @@ SPECS: tuple[Spec, ...] = (
         "mri-brachial-plexus",
         "MRI of the brachial plexus",
         "Dedicated brachial plexus MRI, the imaging recommended for suspected Pancoast tumour or plexopathy "
-        "(ACR Plexopathy 2021; rule R5; clinical-rules.md §1.6, §3.8).",
+        "(ACR Plexopathy 2021; rule R5; docs/clinical/evidence.md#pancoast-tumours; "
+        "docs/clinical/code-lists.md#imaging-procedures).",
         concepts=(
             loinc("26211-3", "MR Brachial plexus - bilateral", _RAD),
             loinc("26212-1", "MR Brachial plexus - left", LOINC_RAD),

@@ -3,13 +3,13 @@
 mCODE's PrimaryCancerCondition and SecondaryCancerCondition carry the tumour site in
 ``bodySite`` (CancerBodyLocationVS, SNOMED body structures). Two classes matter here:
 a secondary cancer in the vertebral column is a known spinal metastasis
-(``SPINE_METS_KNOWN``, clinical-rules.md §5), and a primary cancer of the lung is a lung
+(``SPINE_METS_KNOWN``, docs/clinical/code-lists.md#mcode-profiles), and a primary cancer of the lung is a lung
 cancer whatever its (possibly generic) ``code``.
 
-The codes are SNOMED CT body structures checked in codes-verification.md row 20
+The codes are SNOMED CT body structures checked in docs/clinical/code-lists.md#concept-groups row 20
 (vertebral column, vertebral body, thoracic/lumbar vertebra; the region structures are
 "partly" verified, one source) and the mCODE example's 39607008 Lung structure
-(clinical-rules.md §4.2). They are structural knowledge of the mCODE profiles rather
+(docs/clinical/code-lists.md#mcode-profiles). They are structural knowledge of the mCODE profiles rather
 than a clinical concept group, so they live here and not in a ValueSet.
 """
 

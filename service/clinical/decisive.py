@@ -2,7 +2,7 @@
 
 Validating an Observation with ``fhir.resources`` costs ~50 µs, more than everything
 else a result costs, and a record holds many calcium, albumin and pain-score results of
-which the rules use few (clinical-rules.md §2.1):
+which the rules use few (docs/clinical/decision-table.md#derived-facts):
 
 * PAIN_FEATURE counts a pain score at or above ``severe_pain_score`` within
   ``spinal_pain_window_days``. A score whose raw value is a JSON number below it never

@@ -1,6 +1,7 @@
 """The clinical engine: snapshot → facts → rules → precedence and suppression → cards.
 
-:func:`decide` applies clinical-rules.md §2.3 to the rules' verdicts, in this order:
+:func:`decide` applies the precedence and suppression of the decision table
+(docs/clinical/decision-table.md#precedence-and-suppression) to the rules' verdicts, in this order:
 
 1. every card rule proposes a plan (``CARD_RULES``);
 2. R3 turns the MRI of R1/R2 into CT when MRI is contraindicated;
@@ -58,7 +59,7 @@ def _result(truth: Truth) -> RuleResult:
 
 
 def decide(given: Given) -> Decision:
-    """Apply the rules and §2.3 to ``given``; pure."""
+    """Apply the rules, then precedence and suppression, to ``given``; pure."""
     verdicts = {spec.id: evaluate(given) for spec, evaluate in CARD_RULES}
     outcomes: dict[str, RuleResult] = {rule_id: _result(verdict.truth) for rule_id, verdict in verdicts.items()}
     plans = {rule_id: verdict.plan for rule_id, verdict in verdicts.items() if verdict.plan is not None}

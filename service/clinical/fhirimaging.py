@@ -2,9 +2,13 @@
 
 An order (ServiceRequest ``active``/``draft``, ImagingStudy ``registered``) is "ordered"
 at its authoredOn; a ``completed`` order, an ``available`` study, an issued report or a
-``completed`` procedure is "done" at its start. Proposals, plans and options are not orders.
+``completed`` procedure is "done" when the scan was performed: ``ImagingStudy.started``,
+``Procedure.performed[x]``, ``DiagnosticReport.effective[x]`` (never its ``issued``, the
+release of the report, which may follow the scan by days), a completed order's occurrence
+(else its authoredOn, which the scan cannot precede). A report without ``effective[x]``
+has no scan time (docs/clinical/decision-table.md#r9-recent-imaging). Proposals, plans and options are not orders.
 A ``draft`` ServiceRequest, and every order of the hook's ``draftOrders``, is marked
-``draft``: it is not an active order yet (clinical-rules.md §2.1) and may never be signed,
+``draft``: it is not an active order yet (docs/clinical/decision-table.md#r9-recent-imaging) and may never be signed,
 so R9 never rewords or suppresses a card for it; it is still read for the single-region
 mention.
 """
@@ -34,7 +38,7 @@ _REPORT_DONE = frozenset({"partial", "preliminary", "final", "amended", "correct
 State = Literal["ordered", "done"]
 # What the readers below take from each type (the code is matched raw); only these are validated.
 _SERVICE_REQUEST = ReadElements(ServiceRequest, ("id", "status", "intent", "code", "occurrence[x]", "authoredOn"))
-_REPORT = ReadElements(DiagnosticReport, ("id", "status", "code", "effective[x]", "issued"))
+_REPORT = ReadElements(DiagnosticReport, ("id", "status", "code", "effective[x]"))
 _PROCEDURE = ReadElements(Procedure, ("id", "status", "code", "performed[x]"))
 _STUDY = ReadElements(ImagingStudy, ("id", "status", "procedureCode", "started"))
 # "registered": the study exists but has no images yet, i.e. it is booked.
@@ -80,11 +84,7 @@ def _state_and_time(
         report = context.validate(_REPORT, resource)
         if report is None or report.status not in _REPORT_DONE:
             return None
-        return (
-            report.id,
-            "done",
-            context.span(report.effectiveDateTime, report.effectivePeriod) or context.time(report.issued),
-        )
+        return report.id, "done", context.span(report.effectiveDateTime, report.effectivePeriod)
     if kind == "Procedure":
         procedure = context.validate(_PROCEDURE, resource)
         if procedure is None or procedure.status != "completed":

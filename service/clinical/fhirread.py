@@ -41,7 +41,7 @@ __all__ = ["CALCIUM_GROUPS", "MEASUREMENT_GROUPS", "PACK_YEARS_GROUP", "SMOKING_
 MEASUREMENT_GROUPS = CALCIUM_GROUPS | {"albumin", "pain-severity", WEIGHT_GROUP}
 SMOKING_CODE_GROUP = "smoking-status-code"
 PACK_YEARS_GROUP = "smoking-pack-years"
-#: What a pack-years count above 0 says: the person has ever smoked (clinical-rules.md §2.1).
+#: What a pack-years count above 0 says: the person has ever smoked (docs/clinical/decision-table.md#derived-facts).
 _EVER_SMOKED = frozenset({"smoking-status-ever"})
 _EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 _COUNTED_OBSERVATION = frozenset({"final", "amended", "corrected"})

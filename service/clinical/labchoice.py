@@ -1,4 +1,4 @@
-"""Which calcium and albumin results CA_CORR reads (clinical-rules.md §2.1).
+"""Which calcium and albumin results CA_CORR reads (docs/clinical/decision-table.md#derived-facts).
 
 The latest calcium within the result window, a laboratory's own corrected value first at
 the same time; and the albumin nearest in time to it within the pairing window. Ties go

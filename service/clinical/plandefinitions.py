@@ -45,8 +45,8 @@ HTI1_ATTRIBUTE_URL = "https://fhir.mscc-cds.org/StructureDefinition/hti1-source-
 HTI1_DSI_TYPE_URL = "https://fhir.mscc-cds.org/StructureDefinition/hti1-dsi-type"
 PUBLISHER = "mscc-cds"
 DEVELOPER = (
-    "mscc-cds project team: rules translated from the cited guidelines (clinical-rules.md §2); thresholds marked "
-    "team policy await clinician sign-off"
+    "mscc-cds project team: rules translated from the cited guidelines (docs/clinical/decision-table.md#rules); "
+    "thresholds marked team policy await clinician sign-off"
 )
 FUNDING = "Not stated: to be completed by the publisher before clinical release"
 _PLAN_TYPE = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
@@ -164,7 +164,7 @@ def build_plandefinition(rule: RuleSpec, valuesets: ValueSetLibrary) -> dict[str
         "name": _name(rule),
         "title": f"{rule.id} {rule.title}",
         "type": {"coding": [{"system": _PLAN_TYPE, "code": "eca-rule", "display": "ECA Rule"}]},
-        # draft until a clinician signs off the thresholds (clinical-rules.md, status note)
+        # draft until a clinician signs off the thresholds (docs/clinical/README.md#clinical-design-of-mscc-cds)
         "status": "draft",
         "date": rule.date,
         "publisher": PUBLISHER,

@@ -1,7 +1,7 @@
 """Windows and thresholds of the screening rules that are settings, not code.
 
-Every field marked *team policy* in clinical-rules.md §2 lives here with the reference's
-default, so that a hospital's clinical safety officer can tune it without a release.
+Every window and threshold marked *team policy* (docs/clinical/team-policy.md#team-policy-windows-and-thresholds)
+lives here with its default, so that a hospital's clinical safety officer can tune it without a release.
 Guideline numbers (age 40, calcium bands, NICE clocks) stay in the rules themselves.
 """
 
@@ -26,7 +26,7 @@ class ClinicalPolicy(BaseModel):
     cancer_scope: CancerScope = "lung"
     #: NEURO: a neurological sign counts when new within this window. Incontinence,
     #: weakness and gait codes are common and non-specific in older people; the window
-    #: trades sensitivity for fewer false alarms (team policy, §2.4).
+    #: trades sensitivity for fewer false alarms (team policy; docs/clinical/evidence.md#where-the-evidence-is-weak).
     neuro_window_days: int = Field(default=14, ge=1)
     #: SPINAL_PAIN / PAIN_FEATURE: pain that is active or began within this window.
     spinal_pain_window_days: int = Field(default=90, ge=1)

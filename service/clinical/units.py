@@ -22,7 +22,7 @@ __all__ = [
 
 #: 1 mg/dL = 0.25 mmol/L: the clinical conversion ("divide by 4"), not the molar-mass
 #: 0.2495 (40.08 g/mol). Three reasons: the decision table pairs its edges exactly so
-#: (3.5 mmol/L with 14 mg/dL, 3.0 with 12; clinical-rules.md §2.2); the two published
+#: (3.5 mmol/L with 14 mg/dL, 3.0 with 12; docs/clinical/decision-table.md#rules); the two published
 #: correction formulas agree only under it (US +0.8 mg/dL per g/dL of albumin = CKS
 #: +0.02 mmol/L per g/L); and at an edge it picks the more urgent band, where 0.2495
 #: would read a reported 14.0 mg/dL as 3.493 mmol/L, i.e. moderate. The 0.2 % difference

@@ -1,4 +1,4 @@
-"""Which body weights the NG12 weight-loss fact reads (clinical-rules.md §2.1, ``NG12_SX``).
+"""Which body weights the NG12 weight-loss fact reads (docs/clinical/decision-table.md#derived-facts, ``NG12_SX``).
 
 Weight loss counts as an NG12 symptom when it is coded, or when the latest body weight
 within the symptom window is at least ``weight_loss_percent`` below the heaviest weight

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta, timezone
@@ -345,3 +346,16 @@ async def test_liveness_and_readiness(client: httpx.AsyncClient) -> None:
     assert body["status"] == "ok"
     assert body["version"] == __version__
     assert body["knowledgeVersion"]
+
+
+async def test_the_request_log_counts_the_fhir_queries_of_a_hook_call(
+    client: httpx.AsyncClient, ehr: FakeEhr, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Operations read how often the EHR's FHIR server was queried from the request log line.
+    caplog.set_level(logging.INFO, logger="service.request")
+    prefetch = {k: v for k, v in FULL_PREFETCH.items() if k not in ("conditions", "labs")}
+    assert_cards(await client.post(SERVICE, json=hook_request(prefetch=prefetch, fhir_server=EHR)))
+    assert_cards(await client.post(SERVICE, json=hook_request(prefetch=FULL_PREFETCH)))
+    lines = [entry.__dict__ for entry in caplog.records if entry.name == "service.request"]
+    assert [line.get("fhir_calls") for line in lines] == [2, 0]
+    assert len(ehr.requests) == 2

@@ -3,7 +3,7 @@
 The structural tests check the files alone (format, FHIR R4 validity, unique ids), so they pass
 whatever state the engine is in. The golden test posts every file to a real app whose clock is pinned
 to the scenario's reference time and compares the cards with the expectation written in the file,
-which was derived from the decision table in clinical-rules.md §2, not from the engine.
+which was derived from the decision table in docs/clinical/decision-table.md#rules, not from the engine.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from tests.scenarios import (
     load_scenario,
     load_scenarios,
     prefetched_resources,
+    scenario_number,
     scenario_paths,
 )
 from tests.servicepaths import service_path
@@ -47,7 +48,7 @@ HOOKS = frozenset({"patient-view", "encounter-start", "order-select", "order-sig
 FHIR_SERVER = "https://ehr.example.org/fhir"
 #: FHIR ``id``: 1-64 of [A-Za-z0-9-.]
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-#: Every rule of clinical-rules.md §2 that verified codes can reach (R3 cannot: README.md).
+#: Every rule of docs/clinical/decision-table.md#rules that verified codes can reach (R3 cannot: README.md).
 REACHABLE_RULES = frozenset({"R1", "R2", "R2b", "R4a", "R4b", "R4c", "R5", "R6a", "R6b", "R6c", "R7"})
 #: What a card detail says when a prefetch key could not be read.
 _GAP_WORDS = {
@@ -77,7 +78,7 @@ def _all_resources(scenario: Scenario) -> list[dict[str, Any]]:
 
 def _id_prefix(scenario: Scenario) -> str:
     """``sNN-``: every id of scenario NN starts with it (DESIGN.md)."""
-    return f"s{scenario.name[:2]}-"
+    return f"s{scenario.name.split('-', 1)[0]}-"
 
 
 def _fhir_errors(scenario: Scenario) -> list[str]:
@@ -106,8 +107,10 @@ def _coded(resource: dict[str, Any], field: str) -> set[str]:
 
 def test_there_are_at_least_forty_numbered_scenarios() -> None:
     assert len(SCENARIO_FILES) >= 40
-    numbers = [int(path.name[:2]) for path in SCENARIO_FILES]
-    assert numbers == list(range(1, len(numbers) + 1)), "scenario numbers must run 01, 02, ... without gaps"
+    numbers = [scenario_number(path) for path in SCENARIO_FILES]
+    assert len(set(numbers)) == len(numbers), "scenario numbers must be unique"
+    main = [number for number in numbers if number < 100]
+    assert main == list(range(1, len(main) + 1)), "scenario numbers must run 01, 02, ... without gaps"
 
 
 def test_ids_are_unique_across_all_scenarios() -> None:

@@ -1,6 +1,7 @@
-"""The rule registry: every rule of clinical-rules.md §2.2 with its id, version and evidence.
+"""The rule registry: every rule of docs/clinical/decision-table.md#rules with its id, version and evidence.
 
-``CARD_RULES`` are the rules that propose a card, in precedence order (§2.3); the
+``CARD_RULES`` are the rules that propose a card, in precedence order
+(docs/clinical/decision-table.md#precedence-and-suppression); the
 modifiers R3 (MRI contraindicated), R8 (spinal line on the NG12 card) and R9 (recent
 imaging) change other rules' cards and are applied by the engine in that order.
 ``RULES`` lists every rule in table order: the audit records one outcome per entry, and
@@ -54,7 +55,7 @@ __all__ = [
 
 Evaluator = Callable[[Given], Verdict]
 
-#: Card-proposing rules, highest precedence first (§2.3: R1, R7, R4a, R2, R5, R4b,
+#: Card-proposing rules, highest precedence first (R1, R7, R4a, R2, R5, R4b,
 #: R6a > R6b > R6c, R4c, R2b).
 CARD_RULES: tuple[tuple[RuleSpec, Evaluator], ...] = (
     (R1, mscc_suspected),

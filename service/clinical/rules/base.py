@@ -75,7 +75,7 @@ class Citation:
 
 @dataclass(frozen=True, slots=True)
 class RuleSpec:
-    """Identity, evidence and inputs of one rule of clinical-rules.md §2.2."""
+    """Identity, evidence and inputs of one rule of docs/clinical/decision-table.md#rules."""
 
     id: str
     version: str
@@ -84,16 +84,16 @@ class RuleSpec:
     title: str
     #: the rule's condition in words (PlanDefinition.description and action.condition)
     description: str
-    #: the same condition over the derived facts of §2.1, as the decision table writes it
+    #: the same condition over the derived facts (docs/clinical/decision-table.md#derived-facts)
     logic: str
-    #: strength of the evidence as §2.2 grades it
+    #: strength of the evidence (docs/clinical/evidence.md#evidence-for-the-rules)
     strength: str
     #: the card's indicator; ``None`` for rules that modify other rules' cards (R3, R8, R9)
     indicator: Indicator | None
-    #: §2.3 "family": one card per family; a rule suppressed by R9 is mentioned on the
-    #: family's card if one is shown
+    #: "family" (docs/clinical/decision-table.md#precedence-and-suppression): one card per
+    #: family; a rule suppressed by R9 is mentioned on the family's card if one is shown
     family: str
-    #: precedence of §2.3: lower shows first; a card is folded into a shown card of any
+    #: precedence: lower shows first; a card is folded into a shown card of any
     #: rule in ``superseded_by``
     rank: int
     superseded_by: tuple[str, ...]
@@ -122,7 +122,10 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class Fact:
-    """A derived fact of §2.1 with the evidence for it, or why it could not be decided."""
+    """A derived fact with the evidence for it, or why it could not be decided.
+
+    docs/clinical/decision-table.md#derived-facts
+    """
 
     truth: Truth
     evidence: tuple[Evidence, ...] = ()

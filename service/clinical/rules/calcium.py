@@ -3,8 +3,9 @@
 Evidence: NICE CKS Hypercalcaemia https://cks.nice.org.uk/topics/hypercalcaemia/ (bands
 severe >= 3.5, moderate 3.0-3.5, mild above 2.6 and below 3.0 mmol/L; adjusted calcium
 formula) and StatPearls Malignancy-Related Hypercalcemia https://pubmed.ncbi.nlm.nih.gov/29494030/
-(clinical-rules.md §1.5). The family is independent of the MSCC cards (§2.3) and applies
-to every patient: hypercalcaemia needs action whatever its cause.
+(docs/clinical/evidence.md#hypercalcaemia). The family is independent of the MSCC cards
+(docs/clinical/decision-table.md#r4-hypercalcaemia) and applies to every patient:
+hypercalcaemia needs action whatever its cause.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""CA_CORR of clinical-rules.md §2.1: the latest recent calcium, albumin-adjusted, in mmol/L.
+"""CA_CORR of docs/clinical/decision-table.md#derived-facts: the latest recent calcium, albumin-adjusted, in mmol/L.
 
 The latest total or corrected calcium within ``calcium_result_window_days`` is used. A
 reported corrected calcium (LOINC 29265-6) is taken as is; a total calcium is adjusted

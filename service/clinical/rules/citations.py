@@ -1,7 +1,8 @@
-"""The evidence the rules cite (clinical-rules.md §1, codes-verification.md "NICE NG234").
+"""The evidence the rules cite (docs/clinical/evidence.md#evidence-for-the-rules).
 
 Recommendation numbers of NG234 come from secondary quotes (the BMJ summary by the NICE
-authors, a clinical-audit standards document); the reference marks them S and asks for
+authors, a clinical-audit standards document);
+docs/clinical/evidence.md#nice-ng234-spinal-metastases-and-mscc marks them secondary and asks for
 the exact wording to be checked on nice.org.uk before release.
 """
 
@@ -190,7 +191,7 @@ NG12_1_1_3 = Citation(
     _NG12,
 )
 TEAM_POLICY = Citation(
-    "mscc-cds team policy (clinical-rules.md §2.3)",
+    "mscc-cds team policy (docs/clinical/decision-table.md#r9-recent-imaging)",
     "mscc-cds clinical safety case: suppression and rewording windows for recent imaging (R9). No guideline "
     "addresses them; every window is a configurable setting to be signed off by a clinician.",
 )

@@ -3,7 +3,7 @@
 Evidence: NICE NG234 section 1.3 (people without a past or current cancer; cord
 compression may be the first presentation) https://www.nice.org.uk/guidance/ng234/chapter/Recommendations ;
 ACR Appropriateness Criteria Myelopathy variant 1 (MRI); ACP 2011 high-value care advice
-(imaging for severe or progressive neurological deficits). clinical-rules.md §2.2: not a
+(imaging for severe or progressive neurological deficits). docs/clinical/decision-table.md#rules: not a
 NICE lung-cancer rule, moderate evidence.
 """
 

@@ -1,4 +1,4 @@
-"""The derived facts of clinical-rules.md §2.1, computed once per hook call.
+"""The derived facts of docs/clinical/decision-table.md#derived-facts, computed once per hook call.
 
 Each fact is three-valued (:class:`~service.clinical.rules.base.Fact`): true with the
 evidence that made it so; false; or unknown when nothing made it true *and* the data
@@ -64,7 +64,7 @@ NG12_MIN_AGE = 40
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """The §2.1 facts (LUNG_CA, NEURO, SPINAL_PAIN, …) under the policy's windows."""
+    """The derived facts (LUNG_CA, NEURO, SPINAL_PAIN, …) under the policy's windows."""
 
     cancer: Fact
     spine_mets: Fact
@@ -105,7 +105,7 @@ def _unfound(snapshot: PatientSnapshot, groups: tuple[str, ...], role: str) -> F
 
 
 def derive_facts(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Facts:
-    """All §2.1 facts for ``snapshot`` under ``policy``'s windows."""
+    """All derived facts for ``snapshot`` under ``policy``'s windows."""
     at = snapshot.at
 
     def recent(days: int) -> Callable[[Finding], bool]:
@@ -113,7 +113,7 @@ def derive_facts(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Facts:
         return lambda item: item.is_current(at) and any(span.may_be_within(at, window) for span in item.times)
 
     def ongoing(days: int) -> Callable[[Finding], bool]:
-        # SPINAL_PAIN: "active or onset within the window" (§2.1).
+        # SPINAL_PAIN: "active, or began within the window" (docs/clinical/decision-table.md#derived-facts).
         window = timedelta(days=days)
         return lambda item: (
             item.is_current(at) and (item.is_active or any(span.may_be_within(at, window) for span in item.times))
@@ -198,7 +198,7 @@ def _pain_feature(snapshot: PatientSnapshot, policy: ClinicalPolicy, ongoing: Ca
 
 
 def _weight_loss(snapshot: PatientSnapshot, policy: ClinicalPolicy, coded: Fact) -> Fact:
-    # NG12_SX: weight loss "coded, or ≥5 % body-weight fall [team policy]" (§2.1).
+    # NG12_SX: weight loss "coded, or ≥5 % body-weight fall [team policy]" (docs/clinical/team-policy.md#thresholds).
     days = policy.ng12_symptom_window_days
     weights = snapshot.measurements_in((WEIGHT_GROUP,))
     fall = weight_fall(weights, snapshot.at, timedelta(days=days), policy.weight_loss_percent) if weights else None

@@ -7,8 +7,10 @@ from collections.abc import Iterable
 from service.clinical.snapshot import PatientSnapshot
 from service.prefetch import FINDING_VALUESETS, LAB_VALUESETS
 
-__all__ = ["KEY_LABELS", "gap_lines", "unknown_reasons"]
+__all__ = ["IMAGING_KEYS", "KEY_LABELS", "gap_lines", "unknown_reasons"]
 
+#: The prefetch keys recent imaging (R9) is read from.
+IMAGING_KEYS = ("imagingOrders", "imagingStudies", "imagingReports", "imagingProcedures")
 #: Prefetch keys as a clinician would name the data behind them.
 KEY_LABELS = {
     "patient": "patient demographics",

@@ -4,12 +4,14 @@ Evidence: NICE NG234 (2023) https://www.nice.org.uk/guidance/ng234/chapter/Recom
 recs 1.3.2 (box 1), 1.3 box 2, 1.5.2, 1.8.1; QS56 statements 2-4
 https://www.nice.org.uk/guidance/qs56; CG75 (2008) key priorities; the Scottish referral
 guidelines for R2b; ACR Low Back Pain variant 7 (R2); the Christie pathway (R3, CT when MRI
-is contraindicated). See clinical-rules.md §1.1-1.3 and §2.2.
+is contraindicated). See docs/clinical/decision-table.md#r1-mscc-suspected (and the
+following sections) and docs/clinical/evidence.md#nice-ng234-spinal-metastases-and-mscc.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import NamedTuple
 
 from service.clinical.rules.base import Plan, RuleSpec, Truth, Verdict, all_of, any_of
 from service.clinical.rules.citations import (
@@ -32,13 +34,15 @@ from service.clinical.rules.citations import (
 from service.clinical.rules.common import RULES_DATE, RULES_VERSION, SAFETY_NET, cancer_noun, ct_whole_spine
 from service.clinical.rules.common import whole_spine_mri as _whole_spine_mri
 from service.clinical.rules.facts import CANCER_ANY_GROUPS, NEURO_GROUPS, PAIN_QUALITY_GROUPS, SPINAL_PAIN_GROUPS, Given
-from service.clinical.rules.suppression import IMAGING_KEYS
+from service.clinical.rules.gaps import IMAGING_KEYS
 
 __all__ = [
     "R1",
+    "R1_ACTIONS",
     "R2",
     "R2B",
     "R3",
+    "R1Actions",
     "apply_contraindication",
     "back_pain_without_features",
     "mscc_suspected",
@@ -135,14 +139,26 @@ R3 = RuleSpec(
     data_keys=_FINDING_KEYS,
 )
 
-_R1_ACTIONS = (
-    "Treat as an oncological emergency: contact the MSCC coordinator or acute oncology immediately (NG234 1.3.2).",
-    "MRI of the whole spine (sagittal T1 and/or STIR, sagittal T2; axial through any abnormality) as soon as "
+
+class R1Actions(NamedTuple):
+    """R1's recommended actions by name: recent imaging (R9) rewords some and keeps the others."""
+
+    contact: str
+    mri: str
+    dexamethasone: str
+    immobilise: str
+    ct_if_mri_contraindicated: str
+
+
+R1_ACTIONS = R1Actions(
+    contact="Treat as an oncological emergency: contact the MSCC coordinator or acute oncology immediately "
+    "(NG234 1.3.2).",
+    mri="MRI of the whole spine (sagittal T1 and/or STIR, sagittal T2; axial through any abnormality) as soon as "
     "possible and always within 24 hours (NG234 1.5.2, QS56 statement 3).",
-    "Offer dexamethasone 16 mg orally (or the equivalent parenteral dose) as soon as possible unless "
+    dexamethasone="Offer dexamethasone 16 mg orally (or the equivalent parenteral dose) as soon as possible unless "
     "contraindicated (NG234 1.8.1).",
-    "Immobilise if spinal instability is suspected and seek expert advice within 24 hours.",
-    "If MRI is contraindicated: CT of the whole spine with sagittal reconstructions.",
+    immobilise="Immobilise if spinal instability is suspected and seek expert advice within 24 hours.",
+    ct_if_mri_contraindicated="If MRI is contraindicated: CT of the whole spine with sagittal reconstructions.",
 )
 _R2_ACTIONS = (
     "Seek advice through the MSCC coordinator within 24 hours (NG234 box 2; CG75).",
@@ -178,7 +194,7 @@ def mscc_suspected(given: Given) -> Verdict:
         rule=R1,
         summary="Suspected MSCC: contact the MSCC coordinator now, whole-spine MRI within 24 h, dexamethasone 16 mg",
         indicator="critical",
-        actions=_R1_ACTIONS,
+        actions=R1_ACTIONS,
         evidence=(*facts.cancer.evidence, *facts.neuro.evidence, *facts.cord_compression.evidence),
         caveats=(
             f"Weakness, incontinence and gait codes are non-specific in older people: a sign counts when new within "

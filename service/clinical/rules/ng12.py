@@ -2,8 +2,8 @@
 
 Evidence: NICE NG12 recommendations 1.1.1-1.1.3
 https://www.nice.org.uk/guidance/ng12/chapter/Recommendations-organised-by-site-of-cancer
-(clinical-rules.md §1.4). NG12 is for undiagnosed cancer, so none of these fires when a
-cancer is known. "Ever smoked" is not defined by NG12: any current or former smoking
+(docs/clinical/evidence.md#nice-ng12-suspected-lung-cancer). NG12 is for undiagnosed cancer, so
+none of these fires when a cancer is known. "Ever smoked" is not defined by NG12: any current or former smoking
 status; an unknown status counts as not ever-smoked and the card says so.
 """
 
@@ -26,7 +26,7 @@ from service.clinical.rules.base import (
 from service.clinical.rules.citations import NG12_1_1_1, NG12_1_1_2, NG12_1_1_3, NG234_NO_CANCER
 from service.clinical.rules.common import RULES_DATE, RULES_VERSION, chest_xray
 from service.clinical.rules.facts import CANCER_ANY_GROUPS, NG12_SYMPTOMS, SPINAL_PAIN_GROUPS, Given
-from service.clinical.rules.suppression import IMAGING_KEYS
+from service.clinical.rules.gaps import IMAGING_KEYS
 
 __all__ = [
     "R6A",
@@ -187,7 +187,7 @@ def chest_xray_urgent(given: Given) -> Verdict:
     """R6b - NICE NG12 rec 1.1.2: https://www.nice.org.uk/guidance/ng12/chapter/Recommendations-organised-by-site-of-cancer"""
     facts = given.facts
     symptoms = facts.ng12_symptoms
-    # Unknown smoking counts as never (clinical-rules.md §3.6); the rule then reports
+    # Unknown smoking counts as never (docs/clinical/code-lists.md#symptoms-and-smoking); the rule then reports
     # insufficient data rather than a plain "not fired" when it is the deciding fact.
     criteria = any_of(_at_least(symptoms, 2), all_of(facts.ever_smoked.truth, _at_least(symptoms, 1)))
     truth = all_of(negate(facts.cancer.truth), facts.age_40.truth, criteria)

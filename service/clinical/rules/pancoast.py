@@ -5,7 +5,8 @@ appropriate initial imaging, also with known malignancy
 https://profiles.wustl.edu/en/publications/acr-appropriateness-criteria-plexopathy-2021-update ;
 RadioGraphics 2008;28:561 https://pubs.rsna.org/doi/10.1148/rg.282075710 (MRI for foramina,
 cord and plexus). No guideline gives a time frame: ``pancoast_imaging_days`` is team
-policy (clinical-rules.md §1.6, §2.2). R1 supersedes it: the whole-spine MRI comes first.
+policy (docs/clinical/evidence.md#pancoast-tumours; docs/clinical/team-policy.md#windows). R1
+supersedes it: the whole-spine MRI comes first.
 """
 
 from __future__ import annotations

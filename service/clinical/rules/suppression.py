@@ -1,18 +1,20 @@
-"""R9: recent imaging rewords, downgrades or suppresses cards (clinical-rules.md §2.3).
+"""R9: recent imaging rewords, downgrades or suppresses cards (docs/clinical/decision-table.md#r9-recent-imaging).
 
 No guideline speaks to this: every window is team policy (``ClinicalPolicy.r*``), and
 only certain evidence withholds advice (:meth:`TimeSpan.surely_within`):
 
-* R1 is never suppressed. A completed whole-spine MRI after the earliest neurological
-  onset and within ``r1_study_window_hours`` downgrades it to info ("review the result");
-  else an active whole-spine MRI order within ``r1_order_window_hours`` rewords it
-  ("confirm it is reported within 24 h; coordinator and dexamethasone still apply").
+* R1 is never suppressed. A whole-spine MRI performed after the *latest* onset of every
+  sign that fired R1, and within ``r1_study_window_hours``, downgrades it to info ("review
+  the result"): a sign that began after the scan was not imaged by it. The scan time is when
+  it was performed (the reader never dates a scan by a report's ``issued``). Else an active
+  whole-spine MRI order within ``r1_order_window_hours`` rewords it ("confirm it is reported
+  within 24 h; coordinator and dexamethasone still apply").
 * R2 is suppressed by a whole-spine MRI done within ``r2_study_window_days`` or ordered
   within ``r2_order_window_days``; R6b by a chest X-ray or CT done within
   ``r6_study_window_days`` or ordered within ``r6_order_window_days``.
 * Only whole-spine codes count (NICE wants the whole spine). A single-region spine MRI
   suppresses nothing; the spinal cards mention it.
-* Only active orders count as "ordered" (§2.1: ServiceRequest active/completed): a draft,
+* Only active orders count as "ordered" (MRI_SPINE_ORDERED: an active ServiceRequest): a draft,
   e.g. the order being selected or signed in this hook call, may never be signed, and
   withholding R2's "MSCC coordinator within 24 hours" for it would lose advice.
 """
@@ -27,11 +29,12 @@ from service.clinical.rules.base import Evidence, Plan, RuleSpec, Truth
 from service.clinical.rules.citations import NG234_1_5_2, TEAM_POLICY
 from service.clinical.rules.common import RULES_DATE, RULES_VERSION
 from service.clinical.rules.facts import Given
+from service.clinical.rules.gaps import IMAGING_KEYS
+from service.clinical.rules.mscc import R1_ACTIONS
 from service.clinical.timing import TimeSpan
 
-__all__ = ["IMAGING_KEYS", "R9", "RecentImaging", "apply_recent_imaging"]
+__all__ = ["R9", "RecentImaging", "apply_recent_imaging"]
 
-IMAGING_KEYS = ("imagingOrders", "imagingStudies", "imagingReports", "imagingProcedures")
 _CHEST = ("chest-imaging", "chest-xray")
 
 R9 = RuleSpec(
@@ -41,11 +44,12 @@ R9 = RuleSpec(
     title="Recent imaging: rewording and suppression",
     description=(
         "R1 is never suppressed: reworded when a whole-spine MRI was ordered within 24 hours, downgraded to info "
-        "when one was done after the neurological onset within 72 hours. R2 is suppressed by a whole-spine MRI done "
-        "within 14 days or ordered within 7; R6b by a chest X-ray or CT done within 42 days or ordered within 14. "
+        "when one was performed after the latest neurological onset within 72 hours. R2 is suppressed by a "
+        "whole-spine MRI done within 14 days or ordered within 7; R6b by a chest X-ray or CT done within 42 days or "
+        "ordered within 14. "
         "Single-region spine MRI suppresses nothing and is mentioned. Windows shown are the defaults; all are settings."
     ),
-    logic="see clinical-rules.md §2.3",
+    logic="see docs/clinical/decision-table.md#r9-recent-imaging",
     strength="Weak (no guideline speaks to it)",
     indicator=None,
     family="imaging",
@@ -118,18 +122,26 @@ def _why(rule_id: str, what: str, done: list[Timed], ordered: list[Timed], given
     )
 
 
-def _r1(plans: dict[str, Plan], given: Given, whole: tuple[ImagingEvent, ...]) -> bool:
-    policy, facts, zone = given.policy, given.facts, given.snapshot.zone
+def _onsets(given: Given) -> list[TimeSpan] | None:
+    """When each sign that fired R1 began; ``None`` when one of them has no time."""
+    facts = given.facts
     onsets = [
         evidence.item.first_time
         for evidence in (*facts.neuro.evidence, *facts.cord_compression.evidence)
-        if isinstance(evidence.item, Finding) and evidence.item.first_time is not None
+        if isinstance(evidence.item, Finding)
     ]
-    earliest = min(onsets, key=lambda span: span.start) if onsets else None
+    return None if not onsets or None in onsets else [onset for onset in onsets if onset is not None]
+
+
+def _r1(plans: dict[str, Plan], given: Given, whole: tuple[ImagingEvent, ...]) -> bool:
+    policy, zone = given.policy, given.snapshot.zone
+    # A scan images what had begun by then: it must surely follow every onset (the latest),
+    # or a sign that began after it would lose its emergency card.
+    onsets = _onsets(given)
     done = [
         timed
         for timed in _recent(whole, "done", given, timedelta(hours=policy.r1_study_window_hours))
-        if earliest is not None and timed[0].surely_after(earliest)
+        if onsets is not None and all(timed[0].surely_after(onset) for onset in onsets)
     ]
     plan = plans["R1"]
     if done:
@@ -144,8 +156,8 @@ def _r1(plans: dict[str, Plan], given: Given, whole: tuple[ImagingEvent, ...]) -
                 "If MSCC is confirmed: dexamethasone 16 mg if not yet given, and a definitive treatment plan "
                 "without delay.",
             ),
-            evidence=(*plan.evidence, Evidence(study, "whole-spine MRI done after the neurological onset")),
-            also=(*plan.also, "Downgraded from critical: a whole-spine MRI was done after the onset (R9)."),
+            evidence=(*plan.evidence, Evidence(study, "whole-spine MRI done after the latest neurological onset")),
+            also=(*plan.also, "Downgraded from critical: a whole-spine MRI was done after the latest onset (R9)."),
             order=None,
         )
         return True
@@ -153,17 +165,20 @@ def _r1(plans: dict[str, Plan], given: Given, whole: tuple[ImagingEvent, ...]) -
     if not ordered:
         return False
     when, order = _latest(ordered)
-    # The summary keeps the two actions that do not wait for the scan (§2.3: "dexamethasone /
+    # The summary keeps the two actions that do not wait for the scan ("dexamethasone /
     # coordinator still apply"): a reader of the summary alone must not take the order as enough.
     plans["R1"] = replace(
         plan,
         summary=f"Suspected MSCC: whole-spine MRI requested {when.short(zone)} – confirm reported within 24 h; "
         "MSCC coordinator now, dexamethasone 16 mg",
+        # The order replaces R1's contact, MRI and dexamethasone actions with these two lines; the
+        # advice that does not depend on the scan stays, by name.
         actions=(
             f"Whole-spine MRI already requested ({when.display(zone)}): confirm it is done and reported within "
             "24 hours of the suspicion (NG234 1.5.2).",
             "Contact the MSCC coordinator immediately and offer dexamethasone 16 mg: both still apply.",
-            *plan.actions[3:],
+            R1_ACTIONS.immobilise,
+            R1_ACTIONS.ct_if_mri_contraindicated,
         ),
         evidence=(*plan.evidence, Evidence(order, "whole-spine MRI requested")),
         order=None,

@@ -193,15 +193,21 @@ def study(code: str, *, started: str, status: str = "available", system: str = L
     }
 
 
-def report(code: str, *, effective: str, status: str = "final", system: str = LOINC) -> Resource:
-    return {
+def report(
+    code: str, *, effective: str | None, issued: str | None = None, status: str = "final", system: str = LOINC
+) -> Resource:
+    resource: Resource = {
         "resourceType": "DiagnosticReport",
         "id": _id("dr"),
         "status": status,
         "code": concept(code, system),
         "subject": {"reference": f"Patient/{PATIENT_ID}"},
-        "effectiveDateTime": effective,
     }
+    if effective is not None:
+        resource["effectiveDateTime"] = effective
+    if issued is not None:
+        resource["issued"] = issued
+    return resource
 
 
 def procedure(code: str, *, performed: str, status: str = "completed", system: str = LOINC) -> Resource:

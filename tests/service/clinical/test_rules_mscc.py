@@ -148,9 +148,15 @@ def test_spinal_pain_window_for_inactive_pain(days: int, card: tuple[str, str] |
     assert cards_of(screen(record(lung_cancer(), pain))) == ([card] if card else [])
 
 
-def test_active_pain_counts_whatever_its_onset() -> None:
-    pain = condition(BACKACHE, onset="2020-01-01", clinical="active")
-    assert cards_of(screen(record(lung_cancer(), pain))) == [("R2b", "info")]
+@pytest.mark.parametrize(
+    ("clinical", "counts"),
+    # FHIR condition-clinical: active and its two returns (recurrence, relapse) are ongoing pain;
+    # inactive, remission and resolved are not, however recently the pain began.
+    [("active", True), ("recurrence", True), ("relapse", True), ("inactive", False), ("remission", False)],
+)
+def test_ongoing_pain_counts_whatever_its_onset(clinical: str, counts: bool) -> None:
+    pain = condition(BACKACHE, onset="2020-01-01", clinical=clinical)
+    assert cards_of(screen(record(lung_cancer(), pain))) == ([("R2b", "info")] if counts else [])
 
 
 def test_r2_insufficient_and_r2b_shown_when_features_cannot_be_read() -> None:

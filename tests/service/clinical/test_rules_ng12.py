@@ -182,7 +182,7 @@ def test_r6b_card_says_when_imaging_procedures_could_not_be_read() -> None:
     assert "Could not read: imaging procedures" in (result.cards[0].detail or "")
 
 
-# -- NG12 weight loss measured: a fall in body weight (clinical-rules.md §2.1 NG12_SX) ----
+# -- NG12 weight loss measured: a fall in body weight (docs/clinical/decision-table.md#derived-facts NG12_SX) ----
 
 
 def weight(value: float, days: float, unit: str | None = "kg", **extra: object) -> Resource:

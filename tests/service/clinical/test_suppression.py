@@ -7,8 +7,10 @@ import pytest
 from service.clinical.policy import ClinicalPolicy
 from tests.service.clinical.factories import (
     CHEST_XRAY,
+    CORD_COMPRESSION,
     COUGH,
     DYSPNOEA,
+    LUMBAR_RADICULOPATHY,
     MRI_LUMBAR,
     MRI_WHOLE_SPINE,
     NSCLC,
@@ -58,6 +60,25 @@ def test_reworded_r1_summary_keeps_the_immediate_actions() -> None:
     assert len(summary) < 140
 
 
+def _recommended(detail: str | None) -> list[str]:
+    """The card's "Recommended" lines, in order."""
+    section = (detail or "").split("**Recommended**", 1)[1].split("\n\n**", 1)[0]
+    return [line[2:] for line in section.splitlines() if line.startswith("- ")]
+
+
+def test_reworded_r1_replaces_the_contact_mri_and_dexamethasone_actions_and_keeps_the_others() -> None:
+    # R9 (docs/clinical/decision-table.md#r9-recent-imaging): the order rewords the MRI action, folds
+    # "coordinator / dexamethasone still apply" into one line, and keeps the advice that does not depend on the scan.
+    first = _recommended(screen(record(*r1_patient())).cards[0].detail)
+    reworded = _recommended(screen(record(*r1_patient(order(MRI_WHOLE_SPINE, authored=ago(hours=2))))).cards[0].detail)
+    kept = [line for line in first if line.startswith(("Immobilise", "If MRI is contraindicated"))]
+    assert len(kept) == 2
+    assert reworded[0].startswith("Whole-spine MRI already requested") and "within 24 hours" in reworded[0]
+    assert "MSCC coordinator" in reworded[1] and "dexamethasone 16 mg" in reworded[1] and "still apply" in reworded[1]
+    assert reworded[2:] == kept
+    assert not (set(first) - set(kept)) & set(reworded)
+
+
 @pytest.mark.parametrize(
     "where",
     ["hook draftOrders", "prefetch, status draft"],
@@ -98,6 +119,42 @@ def test_r1_stays_critical_after_an_mri_before_the_onset_or_too_long_ago() -> No
     assert cards_of(screen(record(*r1_patient(before_onset, onset_days=2)))) == [("R1", "critical")]
     too_old = study(MRI_WHOLE_SPINE, started=ago(hours=73))
     assert cards_of(screen(record(*r1_patient(too_old, onset_days=10)))) == [("R1", "critical")]
+
+
+# R1 is downgraded only by a scan performed after the *latest* onset, and the scan time is when it
+# was performed, never a report's issued (docs/clinical/decision-table.md#r9-recent-imaging).
+
+
+@pytest.mark.parametrize("second_sign", [LUMBAR_RADICULOPATHY, CORD_COMPRESSION])
+def test_r1_stays_critical_when_a_sign_began_after_the_scan(second_sign: str) -> None:
+    scan = study(MRI_WHOLE_SPINE, started=ago(hours=24))
+    later = condition(second_sign, onset=ago(hours=12))
+    result = screen(record(*r1_patient(scan, later, onset_days=4)))
+    assert cards_of(result) == [("R1", "critical")]
+    assert "contact the MSCC coordinator now" in result.cards[0].summary
+    assert result.cards[0].suggestions is not None
+    assert outcome(result, "R9") == "not_fired"
+
+
+def test_r1_is_downgraded_by_a_scan_after_every_sign() -> None:
+    scan = procedure(MRI_WHOLE_SPINE, performed=ago(hours=6))
+    result = screen(record(*r1_patient(scan, condition(LUMBAR_RADICULOPATHY, onset=ago(hours=12)), onset_days=4)))
+    assert cards_of(result) == [("R1", "info")]
+    assert outcome(result, "R9") == "fired"
+
+
+@pytest.mark.parametrize(
+    ("effective", "downgraded"),
+    [
+        (None, False),  # no scan time: the report's issued is not one
+        (ago(days=3), False),  # scanned before the onset, reported after it
+        (ago(hours=20), True),  # scanned after the onset
+    ],
+)
+def test_a_report_is_timed_by_its_scan_never_by_its_issued(effective: str | None, downgraded: bool) -> None:
+    scanned = report(MRI_WHOLE_SPINE, effective=effective, issued=ago(hours=10))
+    result = screen(record(*r1_patient(scanned, onset_days=2)))
+    assert cards_of(result) == [("R1", "info" if downgraded else "critical")]
 
 
 def test_r1_windows_are_policy() -> None:

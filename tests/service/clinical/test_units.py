@@ -45,7 +45,7 @@ def test_adjusted_calcium_is_the_cks_formula_exactly() -> None:
     # 2.5 + 0.02 × (40 − 15) = 3.0 exactly: band edges must compare exactly.
     assert adjusted_calcium(Decimal("2.5"), Decimal(15)) == Decimal("3.00")
     assert adjusted_calcium(Decimal("2.5"), Decimal(45)) == Decimal("2.40")
-    # clinical-rules.md §4.1: 12.5 mg/dL with 3.0 g/dL albumin ≈ 13.3 mg/dL ≈ 3.32 mmol/L
+    # docs/clinical/evidence.md#hypercalcaemia: 12.5 mg/dL with 3.0 g/dL albumin ≈ 13.3 mg/dL ≈ 3.32 mmol/L
     measured = calcium_mmol_per_l(Decimal("12.5"), "mg/dL")
     albumin = albumin_g_per_l(Decimal("3.0"), "g/dL")
     assert measured is not None and albumin is not None
