@@ -7,7 +7,8 @@ order, a card that only suggests *creating* a whole-spine MRI leaves two orders 
 So, for the card of R1 or R2 that proposes an order (docs/clinical/order-review.md):
 
 * a draft that is another spine test (a single-region or unspecified-extent MRI, a
-  whole-spine CT when MRI is not contraindicated) is **replaced**: delete the draft,
+  whole-spine CT when MRI is not contraindicated, a plain spine X-ray once a verified code
+  list exists) is **replaced**: delete the draft,
   create the whole-spine MRI at the rule's priority with the draft's reasons;
 * a draft that is the right test at a lower priority is **raised** (an update);
 * a draft that is the right test at the right priority (or more urgent) is
@@ -39,6 +40,7 @@ _WRONG = {
     "mri-spine-whole": "MRI is recorded as contraindicated (R3): CT of the whole spine instead",
     "ct-spine": "CT is the alternative only when MRI is contraindicated, and none is recorded; if MRI is "
     "contraindicated, keep the CT and dismiss this suggestion",
+    "xray-spine": "plain X-rays cannot diagnose or rule out spinal metastases or MSCC (NICE)",
 }
 
 

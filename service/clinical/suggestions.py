@@ -173,6 +173,6 @@ def suggest(
             for draft in review.drafts
         ]
         return Suggested([_suggestion(order.label, [create], new_uuid), *removals], behavior)
-    label = f"Replace the draft with {order.text} ({order.priority})"
+    label = f"Replace the draft with {order.text}, {order.priority}"
     deletes = [_delete(draft) for draft in review.drafts]
     return Suggested([_suggestion(label, [*deletes, create], new_uuid)], behavior)
