@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
@@ -56,7 +56,7 @@ def _priority(value: object) -> Priority:
     # FHIR reads a missing priority as "normal"; a code outside request-priority (the
     # binding is required, but a client may still send one) is read the same way, so
     # that the card errs towards asking for more urgency.
-    return cast(Priority, value) if value in PRIORITY_ORDER else "routine"
+    return value if value in PRIORITY_ORDER else "routine"
 
 
 def at_least(priority: Priority, needed: Priority) -> bool:
