@@ -57,7 +57,7 @@ def create_app(
     )
     # Feedback and audit trail; the database is opened (and migrated) by the lifespan.
     store = open_store(settings)
-    screener = ClinicalScreener(valuesets, settings.clinical)
+    screener = ClinicalScreener(valuesets, settings.clinical, order_actions=settings.cds.order_actions)
     registry = ServiceRegistry(
         ScreeningService(
             hook=hook,

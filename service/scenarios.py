@@ -56,6 +56,9 @@ class ScenarioError(ValueError):
 class ScenarioCard:
     rule_id: str
     indicator: str
+    #: the action types of each suggestion, e.g. ``(("delete", "create"),)``; ``None``:
+    #: not asserted (most scenarios)
+    suggestions: tuple[tuple[str, ...], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,15 @@ def load_scenario(path: Path) -> Scenario:
     try:
         reference_time = datetime.fromisoformat(str(meta["referenceTime"]))
         cards = tuple(
-            ScenarioCard(rule_id=str(card["ruleId"]), indicator=str(card["indicator"]))
+            ScenarioCard(
+                rule_id=str(card["ruleId"]),
+                indicator=str(card["indicator"]),
+                suggestions=(
+                    tuple(tuple(str(kind) for kind in actions) for actions in card["suggestions"])
+                    if "suggestions" in card
+                    else None
+                ),
+            )
             for card in meta.get("expectedCards") or ()
         )
     except (KeyError, TypeError, ValueError) as exc:

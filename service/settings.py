@@ -14,6 +14,7 @@ from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.clinical.policy import ClinicalPolicy
+from service.clinical.suggestions import CardSettings
 from service.fhir.settings import FhirSettings
 from service.paths import DEFAULT_PROFILES_DIR
 from service.security.settings import AuthSettings, CorsSettings, security_production_problems
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     fhir: FhirSettings = Field(default_factory=FhirSettings)
     clinical: ClinicalPolicy = Field(default_factory=ClinicalPolicy)
+    cds: CardSettings = Field(default_factory=CardSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     cors: CorsSettings = Field(default_factory=CorsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)

@@ -44,8 +44,9 @@ SCENARIO_DIR = DEFAULT_PROFILES_DIR / "examples"
 #: ``card.source.topic.system``; the topic code is the rule id (DESIGN.md, cards convention).
 RULE_TOPIC_SYSTEM = "https://fhir.mscc-cds.org/CodeSystem/mscc-rules"
 _INDICATORS = frozenset({"info", "warning", "critical"})
-# Two digits, or three for a block of numbers handed to one piece of work (renumbered when merged).
+#: Two digits, or three for the blocks of 100 and above handed to parallel work (160-189, ...).
 _FILE_NAME = re.compile(r"^(?P<number>\d{2,3})-[a-z0-9]+(?:-[a-z0-9]+)*\.json$")
+_ACTION_TYPES = frozenset({"create", "update", "delete"})
 _FIELDS = frozenset({"title", "description", "referenceTime", "expectedCards", "sandbox"})
 
 CardKey = tuple[str, str]
@@ -88,15 +89,15 @@ def draft_orders(scenario: Scenario) -> list[dict[str, Any]]:
     return [entry["resource"] for entry in bundle.get("entry") or () if isinstance(entry.get("resource"), dict)]
 
 
+def scenario_number(name: str) -> int:
+    """The number a scenario file name starts with (``"07-..."`` → 7, ``"160-..."`` → 160)."""
+    return int(name.split("-", 1)[0])
+
+
 def scenario_paths(directory: Path = SCENARIO_DIR) -> list[Path]:
     """The scenario files (``NN-*.json``, ``NNN-*.json``) of ``directory``, in number order."""
     paths = (path for path in directory.glob("[0-9]*-*.json") if path.is_file() and _FILE_NAME.match(path.name))
-    return sorted(paths, key=scenario_number)
-
-
-def scenario_number(path: Path) -> int:
-    """The number a scenario file name starts with."""
-    return int(path.name.split("-", 1)[0])
+    return sorted(paths, key=lambda path: scenario_number(path.name))
 
 
 def _require(condition: bool, path: Path, problem: str) -> None:
@@ -113,7 +114,20 @@ def _check_expected_cards(raw: Any, path: Path) -> None:
         _require(
             indicator in _INDICATORS, path, f"expectedCards[{index}].indicator must be one of {sorted(_INDICATORS)}"
         )
-        _require(set(item) == {"ruleId", "indicator"}, path, f"expectedCards[{index}] has unknown fields")
+        _require(
+            set(item) <= {"ruleId", "indicator", "suggestions"}, path, f"expectedCards[{index}] has unknown fields"
+        )
+        if "suggestions" in item:
+            suggestions = item["suggestions"]
+            _require(
+                isinstance(suggestions, list)
+                and all(
+                    isinstance(actions, list) and actions and all(kind in _ACTION_TYPES for kind in actions)
+                    for actions in suggestions
+                ),
+                path,
+                f"expectedCards[{index}].suggestions must list each suggestion's action types (create/update/delete)",
+            )
 
 
 def _check_format(request: dict[str, Any], path: Path) -> None:

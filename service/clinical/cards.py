@@ -3,7 +3,8 @@
 The card states the action and its time frame in the summary, lists in the detail the
 evidence that fired the rule and the data that was missing, names the guideline in
 ``source`` (with the rule id in ``source.topic``, DESIGN.md), links to the guideline,
-and suggests one draft ServiceRequest (R4) when the rule has an order.
+and suggests one draft ServiceRequest (R4) when the rule has an order, or the fix of a
+draft order being written (:mod:`service.clinical.suggestions`).
 
 It is built with the :mod:`cds_hooks.models` classes, which enforce the specification.
 The parts that only depend on the rule (source, links, override reasons) are validated
@@ -17,13 +18,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import tzinfo
 from functools import cache
-from typing import Any, Protocol
 
 from cds_hooks.models import Card, Coding, Link, Source
+from service.clinical.orderreview import OrderReview
 from service.clinical.patientdata import Finding, ImagingEvent, Item, Measurement, SmokingStatus
-from service.clinical.rules.base import Evidence, OrderPlan, Plan, RuleSpec
+from service.clinical.rules.base import Evidence, Plan, RuleSpec
 from service.clinical.rules.gaps import gap_lines
 from service.clinical.snapshot import PatientSnapshot
+from service.clinical.suggestions import OrderActions, OrderCodes, suggest
 
 __all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "RULES_SYSTEM", "OrderCodes", "render_card"]
 
@@ -38,21 +40,11 @@ OVERRIDE_REASONS = (
 )
 # More items than this per role would bury the card; the rest are counted.
 _MAX_PER_ROLE = 3
-# ServiceRequest.reasonReference targets allowed by FHIR R4.
-_REASON_TYPES = frozenset({"Condition", "Observation", "DiagnosticReport", "DocumentReference"})
 # "<140-character summary message" (CDS Hooks, Card attributes)
 _SUMMARY_MAX = 139
 # Markdown's special characters in text from the record or the rules, each escaped with a
 # backslash; the backslash first, so that the escapes added after it are not escaped again.
 _MARKDOWN = "\\`*_<>[]"
-
-
-class OrderCodes(Protocol):
-    """What a suggestion needs from the value sets: membership and displays."""
-
-    def contains(self, valueset_id: str, system: str, code: str) -> bool: ...
-
-    def display_of(self, system: str, code: str) -> str | None: ...
 
 
 def _summary(text: str) -> str:
@@ -174,49 +166,22 @@ def _rule_parts(rule: RuleSpec) -> _RuleParts:
     )
 
 
-def _service_request(plan: Plan, order: OrderPlan, snapshot: PatientSnapshot, codes: OrderCodes) -> dict[str, Any]:
-    coding = [
-        {"system": system, "code": code, **({"display": shown} if (shown := codes.display_of(system, code)) else {})}
-        for system, code in order.codes
-        if codes.contains(order.valueset, system, code)
-    ]
-    resource: dict[str, Any] = {
-        "resourceType": "ServiceRequest",
-        "status": "draft",
-        "intent": "order",
-        "priority": order.priority,
-        "code": {"coding": coding, "text": order.text},
-        "subject": {"reference": f"Patient/{snapshot.patient_id}"},
-        "note": [{"text": order.note}],
-    }
-    reasons = _unique(
-        reference
-        for entry in plan.evidence
-        if entry.item.source.resource_type in _REASON_TYPES and (reference := entry.item.source.reference)
-    )
-    if reasons:
-        resource["reasonReference"] = [{"reference": reference} for reference in reasons]
-    return resource
+def render_card(
+    plan: Plan,
+    snapshot: PatientSnapshot,
+    codes: OrderCodes,
+    new_uuid: Callable[[], str],
+    *,
+    review: OrderReview | None = None,
+    style: OrderActions = "spec",
+) -> Card:
+    """The CDS Hooks Card for ``plan``; ``new_uuid`` names the card and its suggestions.
 
-
-def _suggestions(
-    plan: Plan, snapshot: PatientSnapshot, codes: OrderCodes, new_uuid: Callable[[], str]
-) -> list[dict[str, Any]] | None:
-    order = plan.order
-    if order is None or not any(codes.contains(order.valueset, system, code) for system, code in order.codes):
-        return None  # no verified code to order with: the card still says what to do
-    action = {
-        "type": "create",
-        "description": f"{order.label} (draft, priority {order.priority})",
-        "resource": _service_request(plan, order, snapshot, codes),
-    }
-    return [{"label": order.label, "uuid": new_uuid(), "isRecommended": True, "actions": [action]}]
-
-
-def render_card(plan: Plan, snapshot: PatientSnapshot, codes: OrderCodes, new_uuid: Callable[[], str]) -> Card:
-    """The CDS Hooks Card for ``plan``; ``new_uuid`` names the card and its suggestion."""
+    ``review``: what the card does with the hook's draft orders (:mod:`service.clinical.orderreview`);
+    ``style``: how its suggestions are rendered (:mod:`service.clinical.suggestions`).
+    """
     parts = _rule_parts(plan.rule)
-    suggestions = _suggestions(plan, snapshot, codes, new_uuid)
+    suggested = suggest(plan, snapshot, codes, new_uuid, review=review, style=style)
     # Validated as one JSON object; the shared parts are model instances already, which
     # pydantic takes as they are.
     return Card.model_validate(
@@ -226,8 +191,8 @@ def render_card(plan: Plan, snapshot: PatientSnapshot, codes: OrderCodes, new_uu
             "detail": _detail(plan, snapshot),
             "indicator": plan.indicator,
             "source": parts.source,
-            "suggestions": suggestions,
-            "selectionBehavior": "at-most-one" if suggestions else None,
+            "suggestions": suggested.suggestions,
+            "selectionBehavior": suggested.selection_behavior,
             "overrideReasons": list(parts.override_reasons),
             "links": list(parts.links) or None,
         }

@@ -22,8 +22,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from service.clinical.cards import OrderCodes, render_card
+from service.clinical.cards import render_card
+from service.clinical.draftorders import read_draft_orders
 from service.clinical.elements import RecurringValues
+from service.clinical.orderreview import apply_review, review_drafts
 from service.clinical.outcome import RuleOutcome, RuleResult, Screening
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.rules import CARD_RULES, RULES, RULES_BY_ID, Given, Plan, derive_facts
@@ -32,6 +34,7 @@ from service.clinical.rules.mscc import apply_contraindication
 from service.clinical.rules.ng12 import merge_spinal_line, spinal_red_flags
 from service.clinical.rules.suppression import apply_recent_imaging
 from service.clinical.snapshot import Terminology, build_snapshot
+from service.clinical.suggestions import OrderActions, OrderCodes
 from service.fhir.record import PatientRecord
 
 __all__ = ["ClinicalScreener", "Decision", "Library", "decide", "new_uuid4"]
@@ -133,9 +136,11 @@ class ClinicalScreener:
         *,
         new_uuid: Callable[[], str] | None = None,
         recurring: RecurringValues | None = None,
+        order_actions: OrderActions = "spec",
     ) -> None:
         self._valuesets = valuesets
         self._policy = policy
+        self._order_actions: OrderActions = order_actions
         self._new_uuid = new_uuid or new_uuid4
         # One per screener: the codes of one hospital's records recur from patient to patient.
         self._recurring = recurring if recurring is not None else RecurringValues()
@@ -148,6 +153,14 @@ class ClinicalScreener:
         snapshot = result.snapshot
         given = Given(snapshot, self._policy, derive_facts(snapshot, self._policy))
         decision = decide(given)
-        cards = [render_card(plan, snapshot, self._valuesets, self._new_uuid) for plan in decision.plans]
+        # Order hooks: the R1/R2 card fixes a spine imaging order being drafted (orderreview).
+        drafts = read_draft_orders(record, self._valuesets, snapshot.at) if record.draft_orders else ()
+        cards = []
+        for plan in decision.plans:
+            review = review_drafts(plan, drafts) if drafts else None
+            shown = apply_review(plan, review) if review is not None else plan
+            cards.append(
+                render_card(shown, snapshot, self._valuesets, self._new_uuid, review=review, style=self._order_actions)
+            )
         rules = [RuleOutcome(rule.id, rule.version, decision.outcomes.get(rule.id, "not_fired")) for rule in RULES]
         return Screening(cards=cards, rules=rules, notes=result.notes)

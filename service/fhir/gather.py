@@ -22,7 +22,7 @@ import asyncio
 from collections.abc import Awaitable, Mapping
 from typing import Protocol
 
-from cds_hooks.contexts import HookContext, OrderSignContext
+from cds_hooks.contexts import HookContext, OrderSelectContext, OrderSignContext
 from cds_hooks.errors import PayloadTooLarge, PreconditionFailed
 from cds_hooks.models import CDSRequest
 from cds_hooks.prefetch import PrefetchState, PrefetchTemplateError, classify_prefetch, render_template
@@ -101,6 +101,8 @@ class PatientDataGatherer:
                 missing.append(key)
         if isinstance(context, OrderSignContext):
             record.draft_orders = bundle_resources(context.draftOrders)
+        if isinstance(context, OrderSelectContext):
+            record.selections = tuple(context.selections)
         self._check_size(record)
         if missing or paged:
             await self._fetch(request, context, record, missing, paged)

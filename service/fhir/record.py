@@ -29,6 +29,9 @@ class PatientRecord:
     resources: dict[str, list[Resource]] = field(default_factory=dict)
     #: order-select / order-sign: the orders being drafted (context.draftOrders)
     draft_orders: list[Resource] = field(default_factory=list)
+    #: order-select only: ``Type/id`` of the orders just selected (context.selections),
+    #: the only drafts that hook call decides on; ``None`` on every other hook
+    selections: tuple[str, ...] | None = None
     states: dict[str, PrefetchState] = field(default_factory=dict)
     gaps: list[DataGap] = field(default_factory=list)
     #: resources fetched from fhirServer, by key (audit: queries made and their size)

@@ -107,7 +107,7 @@ def _coded(resource: dict[str, Any], field: str) -> set[str]:
 
 def test_there_are_at_least_forty_numbered_scenarios() -> None:
     assert len(SCENARIO_FILES) >= 40
-    numbers = [scenario_number(path) for path in SCENARIO_FILES]
+    numbers = [scenario_number(path.name) for path in SCENARIO_FILES]
     assert len(set(numbers)) == len(numbers), "scenario numbers must be unique"
     main = [number for number in numbers if number < 100]
     assert main == list(range(1, len(main) + 1)), "scenario numbers must run 01, 02, ... without gaps"
@@ -234,6 +234,34 @@ def test_scenario_conditions_keep_fhir_invariants(path: Path) -> None:
 # -- the service's answer -----------------------------------------------------------------
 
 
+def _action_types(cards: list[dict[str, Any]], rule_id: str) -> tuple[tuple[str, ...], ...]:
+    (card,) = (card for card in cards if card["source"]["topic"]["code"] == rule_id)
+    return tuple(
+        tuple(action["type"] for action in suggestion.get("actions") or ())
+        for suggestion in card.get("suggestions", ())
+    )
+
+
+def _assert_actions_stay_in_scenario(scenario: Scenario, cards: list[dict[str, Any]]) -> None:
+    """Deletes and updates name only the drafts being decided; new orders cite only this patient's data."""
+    decided = {f"{order['resourceType']}/{order['id']}" for order in draft_orders(scenario)}
+    if scenario.request["hook"] == "order-select":
+        decided &= set(scenario.context["selections"])
+    prefix = _id_prefix(scenario)
+    for card in cards:
+        for suggestion in card.get("suggestions", ()):
+            for action in suggestion["actions"]:
+                resource = action.get("resource") or {}
+                if action["type"] == "delete":
+                    assert action["resourceId"] in decided
+                elif action["type"] == "update":
+                    assert f"{resource['resourceType']}/{resource['id']}" in decided
+                for reason in resource.get("reasonReference", ()):
+                    assert reason["reference"].split("/", 1)[1].startswith(prefix), reason
+                if "subject" in resource:
+                    assert resource["subject"] == {"reference": f"Patient/{scenario.context['patientId']}"}
+
+
 @pytest.mark.anyio
 @pytest.mark.usefixtures("clean_mscc_environment")  # the expectations assume the default clinical policy
 @by_file
@@ -258,6 +286,10 @@ async def test_service_returns_the_expected_cards(path: Path, store_settings: St
     assert actual == expected, (
         f"{scenario.title}\nexpected {sorted(expected.elements())}\ngot {sorted(actual.elements())}"
     )
+    for card in scenario.expected_cards:
+        if card.suggestions is not None:
+            assert _action_types(cards, card.rule_id) == card.suggestions, scenario.title
+    _assert_actions_stay_in_scenario(scenario, cards)
 
     omitted = {key for key in PREFETCH_KEYS if key not in scenario.prefetch}
     if omitted and cards:

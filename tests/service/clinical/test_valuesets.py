@@ -30,7 +30,7 @@ REQUIRED_IDS = frozenset(
         "hypercalcaemia", "body-weight", "smoking-status-code", "smoking-pack-years", "smoking-status-ever",
         "smoking-status-never", "smoking-status-unknown", "pain-severity", "calcium-total-mass", "calcium-total-molar",
         "calcium-corrected", "albumin", "mri-spine-whole", "mri-spine-region", "ct-spine", "chest-imaging",
-        "chest-xray", "mri-brachial-plexus", "mri-contraindicated",
+        "chest-xray", "mri-brachial-plexus", "mri-contraindicated", "xray-spine",
     }
 )  # fmt: skip
 
