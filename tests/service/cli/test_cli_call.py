@@ -281,7 +281,8 @@ def test_selections_name_draft_orders(tmp_path: Path) -> None:
         ),
         (
             b'{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {'
-            b'"resourceType": "ServiceRequest", "status": "draft", "intent": "order"}}]}',
+            b'"resourceType": "ServiceRequest", "status": "draft", "intent": "order",'
+            b' "subject": {"reference": "Patient/p1"}}}]}',
             "needs a resource with an id",
         ),
         (b'{"resourceType": "Bundle", "type": "collection"}', "holds no draft order"),
