@@ -33,8 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.integration.conftest import Sandbox
-from tests.processes import free_port, start_service, stop, wait_until_up
+from tests.integration.conftest import Sandbox, ServiceProcess, service_process
 from tests.servicepaths import service_path
 
 pytestmark = pytest.mark.integration
@@ -103,37 +102,19 @@ def ehr_page() -> Iterator[EhrPage]:
         thread.join()
 
 
-@dataclass(frozen=True)
-class RunningService:
-    url: str
-    store: Path
-
-
 @pytest.fixture(scope="module")
 def browser_service(
     sandbox: Sandbox, ehr_page: EhrPage, service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningService]:
-    """``python -m service serve`` (uvicorn) configured for the EHR's origin and its pinned key."""
-    workdir = tmp_path_factory.mktemp("browser-service")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    store = workdir / "store.sqlite3"
-    env = service_env | {
-        "MSCC_MODE": "development",
-        "MSCC_PUBLIC_BASE_URL": url,
-        "MSCC_LOG_LEVEL": "WARNING",
-        "MSCC_CORS__ALLOW_ORIGINS": orjson.dumps([ehr_page.origin()]).decode(),
-        "MSCC_FHIR__ALLOWED_SERVERS": orjson.dumps([sandbox.base_url]).decode(),
-        "MSCC_AUTH__ISSUERS": orjson.dumps([{"issuer": ISSUER, "jwks": ehr_page.jwks}]).decode(),
-        "MSCC_STORE__URL": f"sqlite+aiosqlite:///{store}",
-    }
-    log = workdir / "service.log"
-    process = start_service(port, env, log, cwd=workdir)
-    try:
-        wait_until_up(f"{url}/readyz", process, log)
-        yield RunningService(url=url, store=store)
-    finally:
-        stop(process)
+) -> Iterator[ServiceProcess]:
+    """The service (uvicorn) configured for the EHR's origin and its pinned key."""
+    with service_process(
+        sandbox,
+        tmp_path_factory.mktemp("browser-service"),
+        service_env,
+        MSCC_CORS__ALLOW_ORIGINS=orjson.dumps([ehr_page.origin()]).decode(),
+        MSCC_AUTH__ISSUERS=orjson.dumps([{"issuer": ISSUER, "jwks": ehr_page.jwks}]).decode(),
+    ) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +132,7 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
-def open_client(browser: Browser, origin: str, service: RunningService, sandbox: Sandbox) -> Page:
+def open_client(browser: Browser, origin: str, service: ServiceProcess, sandbox: Sandbox) -> Page:
     query = urlencode(
         {
             "service": service.url,
@@ -179,7 +160,7 @@ def stored_feedback(store: Path) -> list[dict[str, Any]]:
 def test_a_browser_client_renders_the_cards_and_sends_feedback(
     browser: Browser,
     ehr_page: EhrPage,
-    browser_service: RunningService,
+    browser_service: ServiceProcess,
     sandbox: Sandbox,
     tmp_path: Path,
 ) -> None:
@@ -216,7 +197,7 @@ def test_a_browser_client_renders_the_cards_and_sends_feedback(
 
 
 def test_an_origin_the_service_was_not_configured_for_is_refused_by_the_browser(
-    browser: Browser, ehr_page: EhrPage, browser_service: RunningService, sandbox: Sandbox
+    browser: Browser, ehr_page: EhrPage, browser_service: ServiceProcess, sandbox: Sandbox
 ) -> None:
     page = open_client(browser, ehr_page.origin(STRANGER_HOST), browser_service, sandbox)
     try:

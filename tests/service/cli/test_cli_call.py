@@ -20,6 +20,7 @@ from service.cli.exitcodes import FAILURE
 from service.fhir.client import FhirClient, build_http_client
 from service.fhir.settings import FhirSettings
 from service.screening import HOOKS
+from tests.bundles import draft_service_request
 
 pytestmark = pytest.mark.anyio
 
@@ -213,15 +214,10 @@ def test_jwks_out_writes_the_public_key_set(tmp_path: Path, capsys: pytest.Captu
 
 # -- order hooks: context.draftOrders from a file ----------------------------------------
 
-DRAFT_MRI = {
-    "resourceType": "ServiceRequest",
-    "id": "draft-mri-1",
-    "status": "draft",
-    "intent": "order",
-    "code": {"coding": [{"system": "http://loinc.org", "code": "30854-4"}]},
-    "subject": {"reference": "Patient/p1"},
-}
-DRAFT_XRAY = {**DRAFT_MRI, "id": "draft-xray-1", "code": {"text": "XR spine"}}
+DRAFT_MRI = draft_service_request(
+    "draft-mri-1", "p1", code={"coding": [{"system": "http://loinc.org", "code": "30854-4"}]}
+)
+DRAFT_XRAY = draft_service_request("draft-xray-1", "p1", code={"text": "XR spine"})
 
 
 def draft_orders(tmp_path: Path, *resources: Any, name: str = "drafts.json") -> Path:

@@ -21,6 +21,7 @@ from service.store.pseudonym import Pseudonymiser
 from service.store.schema import SchemaOutdated, current_revision, head_revision
 from service.store.settings import StoreSettings
 from service.store.tables import audit_cards, audit_events, feedback
+from tests.bundles import draft_service_request
 from tests.inprocess import serve_app
 from tests.servicepaths import service_path
 
@@ -88,14 +89,9 @@ async def test_hook_call_is_audited_and_feedback_stored(db_url: str) -> None:
 
 #: A draft order that is no spine imaging (a full blood count): the order hooks screen the
 #: record as patient-view does, and what they say about spine-imaging drafts is tested elsewhere.
-BLOOD_COUNT_DRAFT = {
-    "resourceType": "ServiceRequest",
-    "id": "draft-fbc-1",
-    "status": "draft",
-    "intent": "order",
-    "code": {"coding": [{"system": "http://loinc.org", "code": "58410-2"}]},
-    "subject": {"reference": "Patient/s01-patient"},
-}
+BLOOD_COUNT_DRAFT = draft_service_request(
+    "draft-fbc-1", "s01-patient", code={"coding": [{"system": "http://loinc.org", "code": "58410-2"}]}
+)
 
 
 def request_for(hook: str) -> dict[str, object]:
