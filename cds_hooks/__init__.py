@@ -5,6 +5,7 @@ It knows no medicine and nothing of the service built on it.
 
 from cds_hooks.body import BodyLimits, json_depth_exceeds, read_json_body
 from cds_hooks.contexts import (
+    PREFETCH_TOKEN_FIELDS,
     EncounterStartContext,
     HookContext,
     OrderSelectContext,
@@ -33,6 +34,7 @@ from cds_hooks.jwt import (
     InMemoryReplayCache,
     JwksCache,
     JwkSet,
+    JwkSetFile,
     ReplayCache,
     TokenRejection,
     TrustedIssuer,
@@ -59,6 +61,7 @@ from cds_hooks.prefetch import (
     PrefetchState,
     PrefetchTemplateError,
     check_template_subset,
+    check_template_tokens,
     classify_prefetch,
     render_template,
 )
@@ -67,6 +70,7 @@ from cds_hooks.router import Authenticator, JSONResponse, build_router, install_
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
+    "PREFETCH_TOKEN_FIELDS",
     "RECOMMENDED_ALGORITHMS",
     "REQUIRED_CLAIMS",
     "AcceptedSuggestion",
@@ -92,6 +96,7 @@ __all__ = [
     "Invocation",
     "JSONResponse",
     "JwkSet",
+    "JwkSetFile",
     "JwksCache",
     "Link",
     "MalformedRequest",
@@ -118,6 +123,7 @@ __all__ = [
     "WireModel",
     "build_router",
     "check_template_subset",
+    "check_template_tokens",
     "classify_prefetch",
     "install_error_handlers",
     "json_depth_exceeds",

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from cds_hooks.errors import MalformedRequest
 
 __all__ = [
+    "PREFETCH_TOKEN_FIELDS",
     "EncounterStartContext",
     "HookContext",
     "OrderSelectContext",
@@ -61,6 +62,14 @@ _CONTEXTS: dict[str, type[HookContext]] = {
     "encounter-start": EncounterStartContext,
     "order-select": OrderSelectContext,
     "order-sign": OrderSignContext,
+}
+
+
+#: Context fields each hook's definition marks "Prefetch Token: Yes". ``draftOrders`` and
+#: ``selections`` are not among them: they are not root-level primitives, so an order
+#: hook's draft orders always travel in its context and can never be prefetched.
+PREFETCH_TOKEN_FIELDS: dict[str, frozenset[str]] = {
+    hook: frozenset({"userId", "patientId", "encounterId"}) for hook in _CONTEXTS
 }
 
 

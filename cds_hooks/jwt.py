@@ -6,9 +6,13 @@ first, so that garbage never costs a signature verification or a JWKS fetch):
 
 1. header: ``typ`` is ``JWT``, ``kid`` is present, ``alg`` is on the allowlist, which
    admits asymmetric algorithms only (the spec forbids ``none`` and every symmetric one);
-2. ``iss`` is a trusted issuer, and a ``jku`` header, if any, is on that issuer's
-   allowlist of JWK Set URLs (no fetch of arbitrary URLs: that would be SSRF);
-3. the key named by ``kid`` exists in the issuer's JWK Set and fits ``alg``;
+2. ``iss`` is a trusted issuer;
+3. the key named by ``kid`` exists in the issuer's JWK Set and fits ``alg``. Keys pinned
+   out of band (the issuer's configured set or file) are used whatever ``jku`` the token
+   names: the spec lets client and service exchange the JWK Set out of band, and some
+   clients (the CDS Hooks Sandbox) always send a ``jku``. A ``jku`` is fetched only when
+   the pinned keys lack the ``kid`` and the URL is on that issuer's allowlist (no fetch
+   of arbitrary URLs: that would be SSRF);
 4. signature, then claims: ``iss``, ``aud``, ``exp``, ``iat``, ``jti`` present, ``aud``
    equal to the URL of the endpoint invoked, ``exp``/``iat`` within a small leeway,
    ``exp - iat`` at most the maximum token lifetime, ``tenant`` allowed if listed;
@@ -26,11 +30,13 @@ import hashlib
 import heapq
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -60,6 +66,7 @@ __all__ = [
     "ClientTokenVerifier",
     "InMemoryReplayCache",
     "JwkSet",
+    "JwkSetFile",
     "JwksCache",
     "ReplayCache",
     "TokenRejection",
@@ -189,6 +196,66 @@ class JwkSet:
             raise ValueError("the JWK does not fit the algorithm") from exc
         self._built[(kid, algorithm)] = key
         return key
+
+
+class JwkSetFile:
+    """A JWK Set pinned out of band in a file, re-read when the file changes on disk.
+
+    Hospitals rotate a pinned key by replacing the file (a mounted secret or config map,
+    which Kubernetes swaps in place): every lookup compares the file's identity (inode,
+    size, modification time) with the one last read, a ``stat`` that costs far less than
+    the signature check it precedes, and re-reads only on a change. So a new ``kid`` is
+    accepted and a removed one refused from the first token after the change, without a
+    restart. A file that cannot be read or holds no usable key keeps the keys read
+    before (a half-written file must not lock every client out); it is read again when
+    it changes again.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._identity = self._stat()
+        self._keys = self._read()  # at start a broken file is an error, not a fallback
+        if not self._keys:
+            raise ValueError(f"the JWK Set in {path} holds no usable public signing key")
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def current(self) -> JwkSet:
+        """The keys as the file holds them now (or the last good ones, see above)."""
+        try:
+            identity = self._stat()
+        except ValueError:
+            identity = None
+        if identity is not None and identity != self._identity:
+            self._identity = identity
+            try:
+                keys = self._read()
+                if not keys:
+                    raise ValueError("no usable public signing key")
+            except ValueError as exc:
+                logger.warning(
+                    "pinned JWK Set file unusable; keeping its previous keys",
+                    extra={"event": "jwks_file_unusable", "error": type(exc).__name__},
+                )
+            else:
+                self._keys = keys
+        return self._keys
+
+    def _stat(self) -> tuple[int, int, int]:
+        try:
+            info = os.stat(self._path)
+        except OSError as exc:
+            raise ValueError(f"cannot read a JWK Set from {self._path}") from exc
+        return info.st_ino, info.st_size, info.st_mtime_ns
+
+    def _read(self) -> JwkSet:
+        try:
+            document = orjson.loads(self._path.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read a JWK Set from {self._path}") from exc
+        return JwkSet.from_json(document)
 
 
 def _is_verification_key(jwk: Any) -> bool:
@@ -363,15 +430,16 @@ class InMemoryReplayCache:
 class TrustedIssuer:
     """A CDS Client we trust, and where its public keys come from.
 
-    ``keys`` is the JWK Set communicated out of band (configured inline or from a file).
-    ``jku`` lists the JWK Set URLs this issuer may name in its tokens' ``jku`` header;
-    for a token without ``jku`` they are also where its keys are looked up when ``keys``
-    lacks the ``kid``. ``tenants``, when given, is the allowlist of ``tenant`` claims
-    (a token without ``tenant`` is then refused).
+    ``keys`` is the JWK Set communicated out of band (configured inline, or a file that
+    is re-read when it changes): it verifies the issuer's tokens whatever ``jku`` they
+    name. ``jku`` lists the JWK Set URLs this issuer may name in its tokens' ``jku``
+    header, fetched when ``keys`` lacks the ``kid``; for a token without ``jku`` they are
+    also where its keys are looked up. ``tenants``, when given, is the allowlist of
+    ``tenant`` claims (a token without ``tenant`` is then refused).
     """
 
     issuer: str
-    keys: JwkSet | None = None
+    keys: JwkSet | JwkSetFile | None = None
     jku: frozenset[str] = frozenset()
     tenants: frozenset[str] | None = None
 
@@ -456,8 +524,6 @@ class ClientTokenVerifier:
     async def _verify(self, token: str, audience: str) -> ClientIdentity:
         header = self._check_header(token)
         issuer = self._trusted_issuer(token)
-        if header.jku is not None and header.jku not in issuer.jku:
-            raise _Rejected(TokenRejection.JKU_NOT_ALLOWED)
         key = await self._key(issuer, header)
         claims = self._decode(token, key, header.algorithm, issuer.issuer, audience)
         jti = claims["jti"]
@@ -523,11 +589,15 @@ class ClientTokenVerifier:
             raise _Rejected(TokenRejection.KEY_MISMATCH) from None
 
     async def _key_set(self, issuer: TrustedIssuer, header: _Header) -> JwkSet:
+        pinned = issuer.keys.current() if isinstance(issuer.keys, JwkSetFile) else issuer.keys
+        if pinned is not None and header.kid in pinned:
+            return pinned  # out-of-band keys win: the token's jku is neither needed nor fetched
         if header.jku is not None:
+            if header.jku not in issuer.jku:
+                # Never fetched. With pinned keys the jku was only a hint, so the key is unknown.
+                raise _Rejected(TokenRejection.UNKNOWN_KID if pinned is not None else TokenRejection.JKU_NOT_ALLOWED)
             urls: list[str] = [header.jku]
         else:
-            if issuer.keys is not None and header.kid in issuer.keys:
-                return issuer.keys
             urls = sorted(issuer.jku)
         reachable = False
         for url in urls:

@@ -23,6 +23,7 @@ __all__ = [
     "PrefetchState",
     "PrefetchTemplateError",
     "check_template_subset",
+    "check_template_tokens",
     "classify_prefetch",
     "render_template",
 ]
@@ -82,6 +83,20 @@ def _token_value(token: str, context: Mapping[str, Any]) -> str:
         # JSON and FHIR search spell booleans in lower case; str(True) would not.
         return "true" if value else "false"
     return str(value)
+
+
+def check_template_tokens(template: str, token_fields: Iterable[str]) -> None:
+    """Raise :class:`PrefetchTemplateError` if ``template`` uses a token its hook cannot fill.
+
+    ``token_fields`` are the hook's context fields marked as prefetch tokens (see
+    :data:`cds_hooks.contexts.PREFETCH_TOKEN_FIELDS`); the user tokens need ``userId``.
+    """
+    fields = set(token_fields)
+    for match in _TOKEN.finditer(template):
+        token = match.group(1)
+        field = "userId" if token in _USER_TOKENS else token.removeprefix("context.")
+        if (token not in _USER_TOKENS and not token.startswith("context.")) or field not in fields:
+            raise PrefetchTemplateError(f"{{{{{token}}}}} is not a prefetch token of this hook")
 
 
 def render_template(template: str, context: Mapping[str, Any]) -> str:

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from cds_hooks.contexts import parse_context
+from cds_hooks.contexts import PREFETCH_TOKEN_FIELDS, parse_context
 from cds_hooks.errors import CDSHooksError, MalformedRequest
 from cds_hooks.models import CDSResponse, FeedbackRequest, ServiceDefinition
+from cds_hooks.prefetch import check_template_tokens
 from cds_hooks.registry import ClientIdentity, Invocation
 from service.audit import AuditEvent, AuditSink, CardRecord
 from service.clinical.outcome import Screener, Screening
@@ -52,7 +53,19 @@ _DESCRIPTIONS = {
     "order-select": f"{_PURPOSE} Called while orders are drafted: reviews spine imaging among the draft orders.",
     "order-sign": f"{_PURPOSE} Called before orders are signed: reviews spine imaging among the draft orders.",
 }
-_USAGE = "Needs the patient's Conditions; labs, findings and recent imaging improve the advice."
+_RECORD_USAGE = "Needs the patient's Conditions; labs, findings and recent imaging improve the advice."
+#: The order hooks read the same record (the rules decide on it), and the draft orders,
+#: which no prefetch template can ask for: they travel in the context.
+_DRAFT_USAGE = (
+    " Needs context.draftOrders, the Bundle of the orders being written: spine-imaging ServiceRequests among them"
+    " are reviewed."
+)
+_USAGE = {
+    "patient-view": _RECORD_USAGE,
+    "encounter-start": _RECORD_USAGE,
+    "order-select": _RECORD_USAGE + _DRAFT_USAGE,
+    "order-sign": _RECORD_USAGE + _DRAFT_USAGE,
+}
 #: Request extension that pins the evaluation time, e.g. to replay a recorded hook or a
 #: scenario from profiles/examples/. Honoured only in development mode: in production
 #: the rules' windows are always measured from the moment the hook arrives.
@@ -88,6 +101,9 @@ class ScreeningService:
         feedback_sink: FeedbackSink | None = None,
         allow_evaluation_time: bool = False,
     ) -> None:
+        for template in templates.values():
+            # A template this hook's context cannot fill would be a prefetch no client can satisfy.
+            check_template_tokens(template, PREFETCH_TOKEN_FIELDS[hook])
         self._templates = dict(templates)
         self._gatherer = gatherer
         self._screener = screener
@@ -102,7 +118,7 @@ class ScreeningService:
             title=_TITLES[hook],
             description=_DESCRIPTIONS[hook],
             prefetch=self._templates,
-            usageRequirements=_USAGE,
+            usageRequirements=_USAGE[hook],
         )
 
     @property

@@ -24,6 +24,7 @@ import orjson
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from cds_hooks.prefetch import PrefetchTemplateError, render_template
+from service.cli.draftorders import DraftOrderError, draft_order_context
 from service.cli.exitcodes import FAILURE
 from service.cli.fhir_access import add_token_argument, fhir_authorization, fhir_token
 from service.cli.render import cards_exit_code, render_cards, render_cards_json
@@ -31,11 +32,11 @@ from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import FhirFetchError
 from service.fhir.origin import ServerRefused, normalize_server_url
 from service.fhir.settings import FhirSettings
+from service.screening import HOOKS
 
 __all__ = ["HELP", "CallError", "SigningKey", "add_arguments", "run"]
 
 HELP = "Act as a CDS Client: discovery, prefetch from a FHIR server, a signed hook call; print the cards."
-HOOKS = ("patient-view", "encounter-start")
 #: "exp ... SHOULD be short-lived": five minutes covers clock skew and a slow network.
 TOKEN_LIFETIME_S = 300
 _CURVE_ALGORITHMS = {"P-384": "ES384", "P-256": "ES256", "P-521": "ES512"}
@@ -60,6 +61,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jwks-out", type=Path, metavar="FILE", help="also write the key's public JWK Set here")
     parser.add_argument("--hook", choices=HOOKS, default="patient-view")
     parser.add_argument("--encounter", metavar="ID", help="context.encounterId (required by encounter-start)")
+    parser.add_argument(
+        "--draft-orders",
+        type=Path,
+        metavar="FILE",
+        help="context.draftOrders for order-select/order-sign: a FHIR R4 Bundle of the orders being written",
+    )
+    parser.add_argument(
+        "--selection",
+        action="append",
+        metavar="TYPE/ID",
+        help="context.selections for order-select (repeatable; default: every draft order)",
+    )
     parser.add_argument(
         "--service-id", metavar="ID", help="which discovered service to call (default: the first for the hook)"
     )
@@ -148,6 +161,7 @@ class Caller:
         fhir_server: str,
         token: str | None,
         signer: SigningKey | None,
+        order_context: dict[str, Any] | None = None,
     ) -> None:
         self._service = service
         self._fhir = fhir
@@ -156,6 +170,8 @@ class Caller:
         self._fhir_server = fhir_server
         self._token = token
         self._signer = signer
+        #: draftOrders (and selections) of an order hook, checked before the call by run()
+        self._order_context = order_context or {}
 
     def _headers(self, url: str) -> dict[str, str]:
         headers = {"Accept": "application/json"}
@@ -197,7 +213,7 @@ class Caller:
         context = {"userId": self._args.user, "patientId": self._args.patient}
         if self._args.encounter:
             context["encounterId"] = self._args.encounter
-        return context
+        return {**context, **self._order_context}
 
     async def _prefetch_one(self, key: str, template: str, context: dict[str, Any]) -> tuple[str, Any]:
         try:
@@ -253,7 +269,9 @@ class Caller:
         return [card for card in cards if isinstance(card, dict)]
 
 
-async def _call(args: argparse.Namespace, fhir_server: str, signer: SigningKey | None) -> list[dict[str, Any]]:
+async def _call(
+    args: argparse.Namespace, fhir_server: str, signer: SigningKey | None, order_context: dict[str, Any]
+) -> list[dict[str, Any]]:
     # The user names the FHIR server, so it is the allowlist; the terminal can wait longer than an EHR.
     settings = FhirSettings(allowed_servers=[fhir_server], budget_s=args.timeout * 4, request_timeout_s=args.timeout)
     async with (
@@ -267,6 +285,7 @@ async def _call(args: argparse.Namespace, fhir_server: str, signer: SigningKey |
             fhir_server=fhir_server,
             token=fhir_token(args),
             signer=signer,
+            order_context=order_context,
         )
         service = await caller.discover()
         return await caller.invoke(service)
@@ -281,6 +300,11 @@ def run(args: argparse.Namespace) -> int:
     if args.hook == "encounter-start" and not args.encounter:
         print("error: --hook encounter-start needs --encounter", file=sys.stderr)
         return FAILURE
+    try:
+        order_context = draft_order_context(args.hook, args.draft_orders, args.selection, args.patient)
+    except DraftOrderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return FAILURE
     signer = None
     try:
         if args.signing_key is not None:
@@ -291,7 +315,7 @@ def run(args: argparse.Namespace) -> int:
             if args.jwks_out is not None:
                 args.jwks_out.write_bytes(orjson.dumps({"keys": [signer.public_jwk]}, option=orjson.OPT_INDENT_2))
                 print(f"Public JWK Set written to {args.jwks_out} (kid {signer.kid})", file=sys.stderr)
-        cards = asyncio.run(_call(args, fhir_server, signer))
+        cards = asyncio.run(_call(args, fhir_server, signer, order_context))
     except CallError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILURE

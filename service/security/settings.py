@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
 
-import orjson
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from cds_hooks.jwt import ASYMMETRIC_ALGORITHMS, RECOMMENDED_ALGORITHMS, JwkSet, TrustedIssuer
+from cds_hooks.jwt import ASYMMETRIC_ALGORITHMS, RECOMMENDED_ALGORITHMS, JwkSet, JwkSetFile, TrustedIssuer
 
 __all__ = ["AuthSettings", "CorsSettings", "TrustedIssuerSettings", "security_production_problems"]
 
@@ -39,12 +38,14 @@ class TrustedIssuerSettings(BaseModel):
 
     #: The token's ``iss``, compared exactly.
     issuer: str = Field(min_length=1)
-    #: The issuer's JWK Set inline (a JSON object with ``keys``), exchanged out of band.
+    #: The issuer's JWK Set inline (a JSON object with ``keys``), exchanged out of band:
+    #: it verifies the issuer's tokens whatever ``jku`` header they carry.
     jwks: dict[str, Any] | None = None
-    #: ... or a file holding it (a mounted secret or config map).
+    #: ... or a file holding it (a mounted secret or config map), re-read when it changes.
     jwks_file: Path | None = None
-    #: JWK Set URLs this issuer may name in a token's ``jku`` header; also where keys
-    #: are fetched for tokens without ``jku``. Compared exactly, never followed elsewhere.
+    #: JWK Set URLs this issuer may name in a token's ``jku`` header, fetched only for a
+    #: ``kid`` the pinned keys lack; also where keys are fetched for tokens without
+    #: ``jku``. Compared exactly, never followed elsewhere.
     jku: list[str] = Field(default_factory=list)
     #: Accepted ``tenant`` claims; unset accepts any (or none).
     tenants: list[str] | None = Field(default=None, min_length=1)
@@ -64,18 +65,16 @@ class TrustedIssuerSettings(BaseModel):
         self.key_set()
         return self
 
-    def key_set(self) -> JwkSet | None:
+    def key_set(self) -> JwkSet | JwkSetFile | None:
         """The out-of-band JWK Set, if one is configured; ``ValueError`` if it is unusable."""
-        if self.jwks is not None:
-            document: Any = self.jwks
-        elif self.jwks_file is not None:
+        if self.jwks_file is not None:
             try:
-                document = orjson.loads(self.jwks_file.read_bytes())
-            except (OSError, orjson.JSONDecodeError) as exc:
-                raise ValueError(f"issuer {self.issuer!r}: cannot read a JWK Set from {self.jwks_file}") from exc
-        else:
+                return JwkSetFile(self.jwks_file)
+            except ValueError as exc:
+                raise ValueError(f"issuer {self.issuer!r}: {exc}") from exc
+        if self.jwks is None:
             return None
-        keys = JwkSet.from_json(document)
+        keys = JwkSet.from_json(self.jwks)
         if not keys:
             raise ValueError(f"issuer {self.issuer!r}: the JWK Set holds no usable public signing key")
         return keys

@@ -5,7 +5,9 @@ the endpoint is idempotent: a unique constraint on the key and an insert that sk
 conflicts (``ON CONFLICT DO NOTHING``, in each dialect's syntax) make a repeated or
 concurrent post store each outcome exactly once, without a read-then-write race.
 Feedback on a card the audit trail does not know is kept and flagged, not refused:
-the client cannot fix it, and refusing would lose a real clinician's answer.
+the client cannot fix it, and refusing would lose a real clinician's answer. A card is
+known to the service that showed it: feedback on a patient-view card posted to the
+order-sign service is flagged too (each service has its own feedback URL).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cds_hooks.models import FeedbackItem, FeedbackRequest
 from cds_hooks.registry import ClientIdentity
 from service.store.db import write_transaction
-from service.store.tables import audit_cards, feedback
+from service.store.tables import audit_cards, audit_events, feedback
 
 __all__ = ["FeedbackStore", "outcome_instant"]
 
@@ -67,7 +69,7 @@ class FeedbackStore:
             key = (item.card, item.outcome, outcome_instant(item))
             rows.setdefault(key, _row(item, key, service_id, client, received_at))
         async with write_transaction(self._engine) as connection:
-            known = await _known_cards(connection, sorted({item.card for item in items}))
+            known = await _known_cards(connection, service_id, sorted({item.card for item in items}))
             for row in rows.values():
                 row["known_card"] = row["card_uuid"] in known
             stored = await _insert_new(connection, list(rows.values()))
@@ -101,12 +103,17 @@ def _row(
     }
 
 
-async def _known_cards(connection: AsyncConnection, card_uuids: Sequence[str]) -> set[str]:
+async def _known_cards(connection: AsyncConnection, service_id: str, card_uuids: Sequence[str]) -> set[str]:
+    """Which of ``card_uuids`` the service ``service_id`` showed."""
     known: set[str] = set()
+    shown = audit_cards.join(audit_events, audit_cards.c.audit_id == audit_events.c.audit_id)
     for start in range(0, len(card_uuids), _LOOKUP_CHUNK):
         chunk = card_uuids[start : start + _LOOKUP_CHUNK]
         result = await connection.execute(
-            select(audit_cards.c.card_uuid).where(audit_cards.c.card_uuid.in_(chunk)).distinct()
+            select(audit_cards.c.card_uuid)
+            .select_from(shown)
+            .where(audit_cards.c.card_uuid.in_(chunk), audit_events.c.service_id == service_id)
+            .distinct()
         )
         known.update(result.scalars())
     return known

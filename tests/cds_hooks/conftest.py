@@ -37,10 +37,13 @@ class FakeService:
         hook: str = "patient-view",
         *,
         failure: Exception | None = None,
+        definition: ServiceDefinition | None = None,
     ) -> None:
-        self._id = service_id
+        self._id = definition.id if definition is not None else service_id
         self._failure = failure
-        self._definition = ServiceDefinition(hook=hook, id=service_id, title="Echo", description=f"Echoes {hook}.")
+        self._definition = definition or ServiceDefinition(
+            hook=hook, id=service_id, title="Echo", description=f"Echoes {hook}."
+        )
         self.invocations: list[Invocation] = []
         self.feedback_calls: list[tuple[str, FeedbackRequest, ClientIdentity | None]] = []
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -35,6 +36,7 @@ from cds_hooks.jwt import (
     InMemoryReplayCache,
     JwksCache,
     JwkSet,
+    JwkSetFile,
     TokenRejection,
     TrustedIssuer,
 )
@@ -403,13 +405,93 @@ async def test_jku_not_on_the_allowlist_is_never_fetched(es_key: SigningKey, jwk
         assert jwks_server.hits.get("/rogue.json", 0) == 0
 
 
+# -- keys pinned out of band, with and without jku ------------------------------------
+#
+# An issuer configured with its JWK Set (inline or a file) is verified against those keys
+# whatever jku its tokens carry; a jku is fetched only for a kid the pinned keys lack, and
+# only when it is on the issuer's allowlist. Each row: where the token's key is, what jku
+# header it carries, whether that jku is allowlisted and answering, and the outcome.
+
+PINNED_CASES = {
+    # pinned kid: accepted, and nothing is fetched, whatever the jku says
+    "pinned, no jku": ("pinned", None, False, True, None),
+    "pinned, jku off the allowlist": ("pinned", "/rogue.json", False, True, None),
+    "pinned, allowlisted jku down": ("pinned", "/jwks.json", True, False, None),
+    "pinned, allowlisted jku up": ("pinned", "/jwks.json", True, True, None),
+    # a kid only the jku knows: fetched only from an allowlisted, reachable jku
+    "jku key, allowlisted jku up": ("published", "/jwks.json", True, True, None),
+    "jku key, allowlisted jku down": ("published", "/jwks.json", True, False, TokenRejection.UNKNOWN_KID),
+    "jku key, jku off the allowlist": ("published", "/rogue.json", False, True, TokenRejection.UNKNOWN_KID),
+    "jku key, no jku header, allowlist up": ("published", None, True, True, None),
+    # a kid nobody knows
+    "unknown kid, no jku": ("nowhere", None, False, True, TokenRejection.UNKNOWN_KID),
+    "unknown kid, allowlisted jku up": ("nowhere", "/jwks.json", True, True, TokenRejection.UNKNOWN_KID),
+}
+
+
 @pytest.mark.anyio
-async def test_jku_of_an_issuer_with_an_inline_set_must_still_be_allowlisted(
-    es_verifier: ClientTokenVerifier, es_key: SigningKey, jwks_server: JwksServer
+@pytest.mark.parametrize(
+    ("where", "jku_path", "allowlisted", "reachable", "refused"), PINNED_CASES.values(), ids=list(PINNED_CASES)
+)
+async def test_pinned_keys_with_and_without_jku(
+    es_key: SigningKey,
+    jwks_server: JwksServer,
+    where: str,
+    jku_path: str | None,
+    allowlisted: bool,
+    reachable: bool,
+    refused: TokenRejection | None,
 ) -> None:
-    rogue = jwks_server.publish("/rogue.json", jwks_of(es_key))
-    assert await rejection(es_verifier, mint(es_key, jku=rogue)) == TokenRejection.JKU_NOT_ALLOWED
-    assert jwks_server.hits.get("/rogue.json", 0) == 0
+    published = _ec_key("published-1")
+    signer = {"pinned": es_key, "published": published, "nowhere": _ec_key("stranger-1")}[where]
+    for path in ("/jwks.json", "/rogue.json"):
+        jwks_server.publish(
+            path, jwks_of(published) if reachable else {"error": "down"}, status=200 if reachable else 503
+        )
+    allowed = frozenset({jwks_server.url("/jwks.json")}) if allowlisted else frozenset()
+    issuer = TrustedIssuer(ISSUER, keys=JwkSet.from_json(jwks_of(es_key)), jku=allowed)
+    token = mint(signer, jku=jwks_server.url(jku_path) if jku_path else None)
+    async with aclosing(verifier_for(issuer)) as verifier:
+        if refused is None:
+            assert (await verifier.verify(token, AUDIENCE)).issuer == ISSUER
+        else:
+            assert await rejection(verifier, token) == refused
+    assert jwks_server.hits.get("/rogue.json", 0) == 0  # never fetched: not on the allowlist
+    if where == "pinned":
+        assert jwks_server.hits == {}  # pinned keys need no fetch at all
+
+
+@pytest.mark.anyio
+async def test_a_pinned_key_file_is_reread_when_it_changes(es_key: SigningKey, tmp_path: Path) -> None:
+    path = tmp_path / "ehr-jwks.json"
+    path.write_text(json.dumps(jwks_of(es_key)), encoding="utf-8")
+    verifier = verifier_for(TrustedIssuer(ISSUER, keys=JwkSetFile(path)))
+    assert (await verifier.verify(mint(es_key), AUDIENCE)).issuer == ISSUER
+    rotated = _ec_key("ec-rotated")
+    assert await rejection(verifier, mint(rotated)) == TokenRejection.UNKNOWN_KID
+
+    # The hospital replaces the file (as Kubernetes swaps a mounted secret): the new key is
+    # taken, the old one is gone, from the next token on and without a restart.
+    replacement = tmp_path / "ehr-jwks.json.new"
+    replacement.write_text(json.dumps(jwks_of(rotated)), encoding="utf-8")
+    replacement.replace(path)
+    assert (await verifier.verify(mint(rotated), AUDIENCE)).issuer == ISSUER
+    assert await rejection(verifier, mint(es_key)) == TokenRejection.UNKNOWN_KID
+
+    # A half-written or emptied file keeps the keys read before.
+    path.write_text('{"keys": [', encoding="utf-8")
+    assert (await verifier.verify(mint(rotated), AUDIENCE)).issuer == ISSUER
+    path.unlink()
+    assert (await verifier.verify(mint(rotated), AUDIENCE)).issuer == ISSUER
+
+
+def test_a_pinned_key_file_must_be_usable_at_start(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot read a JWK Set"):
+        JwkSetFile(tmp_path / "missing.json")
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"keys": []}', encoding="utf-8")
+    with pytest.raises(ValueError, match="no usable public signing key"):
+        JwkSetFile(empty)
 
 
 @pytest.mark.anyio

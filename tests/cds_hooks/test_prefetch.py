@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
+from cds_hooks.contexts import PREFETCH_TOKEN_FIELDS
 from cds_hooks.prefetch import (
     PrefetchState,
     PrefetchTemplateError,
     check_template_subset,
+    check_template_tokens,
     classify_prefetch,
     render_template,
 )
@@ -209,3 +211,23 @@ def test_the_date_parameters_checked_are_configurable() -> None:
     check_template_subset("Procedure?patient=1&performed=2026")
     with pytest.raises(PrefetchTemplateError, match="performed"):
         check_template_subset("Procedure?patient=1&performed=2026", date_params=("performed",))
+
+
+@pytest.mark.parametrize("hook", sorted(PREFETCH_TOKEN_FIELDS))
+def test_each_hook_admits_only_its_prefetch_tokens(hook: str) -> None:
+    fields = PREFETCH_TOKEN_FIELDS[hook]
+    for template in (
+        "Patient/{{context.patientId}}",
+        "Encounter/{{context.encounterId}}",
+        "PractitionerRole?_id={{userPractitionerRoleId}}",
+        "{{context.userId}}",
+    ):
+        check_template_tokens(template, fields)
+    # The order hooks' draft orders and selections are not primitive: never a prefetch token.
+    for template in (
+        "ServiceRequest?_id={{context.draftOrders}}",
+        "X?_id={{context.selections}}",
+        "Patient/{{Patient.id}}",
+    ):
+        with pytest.raises(PrefetchTemplateError, match="not a prefetch token of this hook"):
+            check_template_tokens(template, fields)

@@ -62,6 +62,30 @@ async def test_discovery_lists_every_service_under_its_own_id(fake_service: Any,
     assert [(s.id, s.hook) for s in discovery.services] == [("echo", "patient-view"), ("b", "order-sign")]
 
 
+@pytest.mark.parametrize("example", ["discovery", "discovery-extension"])
+async def test_the_spec_discovery_examples_round_trip_and_each_service_answers_at_its_url(
+    fake_service: Any, spec_example: Any, client_for: Any, example: str
+) -> None:
+    document = spec_example(example)
+    services = [
+        fake_service(definition=definition) for definition in DiscoveryResponse.model_validate(document).services
+    ]
+    client = client_for(_app(ServiceRegistry(services)))
+
+    assert (await client.get("/cds-services")).json() == document
+    for service, entry in zip(services, document["services"], strict=True):
+        context = {"userId": "Practitioner/pr-1", "patientId": "p-1"}
+        if entry["hook"] in ("order-select", "order-sign"):
+            context["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": []}
+        request = {**REQUEST, "hook": entry["hook"], "context": context}
+        answer = await client.post(f"/cds-services/{entry['id']}", json=request)
+        assert answer.json()["cards"][0]["summary"] == f"Hook {entry['hook']}"
+        feedback = await client.post(f"/cds-services/{entry['id']}/feedback", json=FEEDBACK)
+        assert feedback.json() == {"received": 1}
+        assert [call[0] for call in service.feedback_calls] == [entry["id"]]
+        assert [invocation.service_id for invocation in service.invocations] == [entry["id"]]
+
+
 async def test_discovery_without_services_is_an_empty_list(client_for: Any) -> None:
     response = await client_for(_app(ServiceRegistry())).get("/cds-services")
     assert (response.status_code, response.json()) == (200, {"services": []})

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -199,29 +199,52 @@ def client_key(tmp_path_factory: pytest.TempPathFactory) -> ClientKey:
     return ClientKey(path=path, jwks={"keys": [jwk]})
 
 
-@pytest.fixture(scope="session")
-def service_url(
-    sandbox: Sandbox, client_key: ClientKey, service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """The service as its own process (``python -m service serve``), trusting ``client_key``."""
-    workdir = tmp_path_factory.mktemp("service")
+@dataclass(frozen=True)
+class ServiceProcess:
+    """The service run as its own process: where it answers and where its SQLite store is."""
+
+    url: str
+    store: Path
+
+
+@contextmanager
+def service_process(
+    sandbox: Sandbox, workdir: Path, service_env: dict[str, str], **settings: str
+) -> Iterator[ServiceProcess]:
+    """``python -m service serve`` (uvicorn) in development mode, allowed to query ``sandbox``.
+
+    ``settings`` are further ``MSCC_*`` variables (issuers, CORS origins); stopped on exit.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    store = workdir / "store.sqlite3"
     env = service_env | {
         "MSCC_MODE": "development",
         "MSCC_PUBLIC_BASE_URL": url,
         "MSCC_LOG_LEVEL": "WARNING",
         "MSCC_FHIR__ALLOWED_SERVERS": orjson.dumps([sandbox.base_url]).decode(),
-        "MSCC_AUTH__ISSUERS": orjson.dumps([{"issuer": client_key.issuer, "jwks": client_key.jwks}]).decode(),
-        "MSCC_STORE__URL": f"sqlite+aiosqlite:///{workdir / 'store.sqlite3'}",
+        "MSCC_STORE__URL": f"sqlite+aiosqlite:///{store}",
+        **settings,
     }
     log = workdir / "service.log"
     process = start_service(port, env, log, cwd=workdir)
     try:
         wait_until_up(f"{url}/readyz", process, log)
-        yield url
+        yield ServiceProcess(url=url, store=store)
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def service_url(
+    sandbox: Sandbox, client_key: ClientKey, service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The service as its own process (``python -m service serve``), trusting ``client_key``."""
+    issuers = orjson.dumps([{"issuer": client_key.issuer, "jwks": client_key.jwks}]).decode()
+    with service_process(
+        sandbox, tmp_path_factory.mktemp("service"), service_env, MSCC_AUTH__ISSUERS=issuers
+    ) as service:
+        yield service.url
 
 
 @pytest.fixture(scope="session")

@@ -147,6 +147,8 @@ async def test_discovery_lists_the_hooks_with_their_prefetch_templates(client: h
     assert len({service.title for service in discovery.services}) == len(HOOKS)
     for service in discovery.services:
         assert service.title and service.description
+        # The order hooks' draft orders travel in the context: no template can ask for them.
+        assert ("context.draftOrders" in (service.usageRequirements or "")) == service.hook.startswith("order-")
         assert service.prefetch is not None and list(service.prefetch) == list(PREFETCH_KEYS)
         for template in service.prefetch.values():
             check_template_subset(template)

@@ -15,9 +15,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from service.cli import main
 from service.cli.call import Caller, CallError, SigningKey, _thumbprint, add_arguments
+from service.cli.draftorders import DraftOrderError, draft_order_context
 from service.cli.exitcodes import FAILURE
 from service.fhir.client import FhirClient, build_http_client
 from service.fhir.settings import FhirSettings
+from service.screening import HOOKS
+from tests.bundles import draft_service_request
 
 pytestmark = pytest.mark.anyio
 
@@ -104,11 +107,11 @@ class FakeEhrAndService:
         self.service_requests.append(request)
         if request.method == "GET" and request.url.path == "/cds-services":
             services = [
+                *({"hook": hook, "id": f"mscc-{hook}", "description": "d", "prefetch": TEMPLATES} for hook in HOOKS),
                 {"hook": "order-sign", "id": "other", "description": "d"},
-                {"hook": "patient-view", "id": "mscc-patient-view", "description": "d", "prefetch": TEMPLATES},
             ]
             return httpx.Response(200, json={"services": services})
-        if request.method == "POST" and request.url.path == "/cds-services/mscc-patient-view":
+        if request.method == "POST" and request.url.path.removeprefix("/cds-services/mscc-") in HOOKS:
             self.hook_body = orjson.loads(request.content)
             return httpx.Response(200, json={"cards": [CARD]})
         return httpx.Response(404)
@@ -207,3 +210,98 @@ def test_jwks_out_writes_the_public_key_set(tmp_path: Path, capsys: pytest.Captu
     (public,) = orjson.loads(jwks.read_bytes())["keys"]
     assert public["kty"] == "EC" and public["alg"] == "ES384" and "d" not in public
     assert public["kid"] in capsys.readouterr().err
+
+
+# -- order hooks: context.draftOrders from a file ----------------------------------------
+
+DRAFT_MRI = draft_service_request(
+    "draft-mri-1", "p1", code={"coding": [{"system": "http://loinc.org", "code": "30854-4"}]}
+)
+DRAFT_XRAY = draft_service_request("draft-xray-1", "p1", code={"text": "XR spine"})
+
+
+def draft_orders(tmp_path: Path, *resources: Any, name: str = "drafts.json") -> Path:
+    path = tmp_path / name
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    path.write_bytes(orjson.dumps(bundle))
+    return path
+
+
+@pytest.mark.parametrize("hook", ["order-sign", "order-select"])
+async def test_order_hooks_send_the_draft_orders_to_their_own_service(tmp_path: Path, hook: str) -> None:
+    fakes = FakeEhrAndService()
+    path = draft_orders(tmp_path, DRAFT_MRI, DRAFT_XRAY)
+    args = arguments("--hook", hook, "--draft-orders", str(path))
+    order_context = draft_order_context(hook, path, None, "p1")
+
+    settings = FhirSettings(allowed_servers=[FHIR], budget_s=5, request_timeout_s=5)
+    async with (
+        build_http_client(settings, transport=httpx.MockTransport(fakes.fhir)) as fhir_http,
+        httpx.AsyncClient(transport=httpx.MockTransport(fakes.service)) as service_http,
+    ):
+        fhir = FhirClient(fhir_http, settings, mode="development")
+        caller = Caller(
+            service_http, fhir, args, fhir_server=FHIR, token=TOKEN, signer=None, order_context=order_context
+        )
+        await caller.invoke(await caller.discover())
+
+    assert fakes.service_requests[-1].url.path == f"/cds-services/mscc-{hook}"
+    context = fakes.hook_body["context"]
+    assert fakes.hook_body["hook"] == hook
+    assert [entry["resource"]["id"] for entry in context["draftOrders"]["entry"]] == ["draft-mri-1", "draft-xray-1"]
+    if hook == "order-select":  # every draft order by default
+        assert context["selections"] == ["ServiceRequest/draft-mri-1", "ServiceRequest/draft-xray-1"]
+    else:
+        assert "selections" not in context
+
+
+def test_selections_name_draft_orders(tmp_path: Path) -> None:
+    path = draft_orders(tmp_path, DRAFT_MRI, DRAFT_XRAY)
+    chosen = draft_order_context("order-select", path, ["ServiceRequest/draft-xray-1"], "p1")
+    assert chosen["selections"] == ["ServiceRequest/draft-xray-1"]
+    with pytest.raises(DraftOrderError, match="not among the draft orders"):
+        draft_order_context("order-select", path, ["ServiceRequest/elsewhere"], "p1")
+    with pytest.raises(DraftOrderError, match="order-select only"):
+        draft_order_context("order-sign", path, ["ServiceRequest/draft-mri-1"], "p1")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "is not JSON"),
+        (b'{"resourceType": "Parameters"}', "is not a FHIR Bundle"),
+        (b'{"resourceType": "Bundle"}', "not a valid FHIR R4 Bundle"),  # type is required
+        (
+            b'{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Nonsense"}}]}',
+            "not a valid FHIR R4 Bundle",
+        ),
+        (
+            b'{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {'
+            b'"resourceType": "ServiceRequest", "status": "draft", "intent": "order",'
+            b' "subject": {"reference": "Patient/p1"}}}]}',
+            "needs a resource with an id",
+        ),
+        (b'{"resourceType": "Bundle", "type": "collection"}', "holds no draft order"),
+    ],
+)
+def test_bad_draft_orders_are_messages(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "drafts.json"
+    path.write_bytes(content)
+    with pytest.raises(DraftOrderError, match=message):
+        draft_order_context("order-sign", path, None, "p1")
+
+
+def test_draft_orders_of_another_patient_are_refused(tmp_path: Path) -> None:
+    other = {**DRAFT_MRI, "subject": {"reference": "Patient/someone-else"}}
+    with pytest.raises(DraftOrderError, match="is for Patient/someone-else, not Patient/p1"):
+        draft_order_context("order-sign", draft_orders(tmp_path, other), None, "p1")
+
+
+def test_order_hook_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["call", "--service", "http://127.0.0.1:9", "--patient", "p1", "--fhir-server", "http://127.0.0.1:9/fhir"]
+    assert main([*base, "--hook", "order-sign"]) == FAILURE
+    assert "--hook order-sign needs --draft-orders" in capsys.readouterr().err
+    assert main([*base, "--draft-orders", str(tmp_path / "missing.json")]) == FAILURE
+    assert "are for order-select and order-sign only" in capsys.readouterr().err
+    assert main([*base, "--hook", "order-select", "--draft-orders", str(tmp_path / "missing.json")]) == FAILURE
+    assert "cannot read the draft orders" in capsys.readouterr().err

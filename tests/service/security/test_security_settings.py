@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import AnyHttpUrl, ValidationError
 
+from cds_hooks.jwt import JwkSetFile
 from service.security.install import build_verifier
 from service.security.settings import (
     AuthSettings,
@@ -47,7 +48,7 @@ def test_jwks_from_a_file(tmp_path: Path, client_jwks: dict[str, Any]) -> None:
     path.write_text(json.dumps(client_jwks), encoding="utf-8")
     issuer = TrustedIssuerSettings(issuer=ISSUER, jwks_file=path)
     keys = issuer.trusted_issuer().keys
-    assert keys is not None and keys.kids == {"client-key-1"}
+    assert isinstance(keys, JwkSetFile) and keys.current().kids == {"client-key-1"}
 
 
 def test_an_unreadable_or_empty_key_set_stops_the_start(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from service.store.pseudonym import Pseudonymiser
 from service.store.schema import SchemaOutdated, current_revision, head_revision
 from service.store.settings import StoreSettings
 from service.store.tables import audit_cards, audit_events, feedback
+from tests.bundles import draft_service_request
 from tests.inprocess import serve_app
 from tests.servicepaths import service_path
 
@@ -84,6 +85,65 @@ async def test_hook_call_is_audited_and_feedback_stored(db_url: str) -> None:
     assert record["prefetch"]["conditions"] == "present"
     assert set(shown) == {(card["uuid"], card["source"]["topic"]["code"]) for card in cards}
     assert dict(stored) == {**{card["uuid"]: True for card in cards}, "not-a-card-we-showed": False}
+
+
+#: A draft order that is no spine imaging (a full blood count): the order hooks screen the
+#: record as patient-view does, and what they say about spine-imaging drafts is tested elsewhere.
+BLOOD_COUNT_DRAFT = draft_service_request(
+    "draft-fbc-1", "s01-patient", code={"coding": [{"system": "http://loinc.org", "code": "58410-2"}]}
+)
+
+
+def request_for(hook: str) -> dict[str, object]:
+    """Scenario 01 as a call of ``hook``, with the context each hook requires."""
+    request = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    request["hook"] = hook
+    context = request["context"]
+    if hook == "encounter-start":
+        context["encounterId"] = "s01-encounter"
+    if hook in ("order-select", "order-sign"):
+        context["draftOrders"] = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": BLOOD_COUNT_DRAFT}],
+        }
+    if hook == "order-select":
+        context["selections"] = ["ServiceRequest/draft-fbc-1"]
+    return request
+
+
+async def test_each_hook_round_trips_at_its_own_service(db_url: str) -> None:
+    app = create_app(settings_for(db_url), clock=lambda: PINNED)
+    receipts = {}
+    async with serve_app(app, "http://mscc.test") as client:
+        discovery = (await client.get("/cds-services")).json()["services"]
+        for service in discovery:
+            path = f"/cds-services/{service['id']}"
+            answer = await client.post(path, json=request_for(service["hook"]))
+            assert answer.status_code == 200, answer.text
+            (card,) = answer.json()["cards"]
+            assert (card["indicator"], card["source"]["topic"]["code"]) == ("critical", "R1")
+            accepted = {
+                "card": card["uuid"],
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+                "outcomeTimestamp": "2026-06-01T09:10:00Z",
+            }
+            receipts[service["id"]] = (await client.post(f"{path}/feedback", json={"feedback": [accepted]})).json()
+
+    assert sorted(receipts) == sorted(
+        f"mscc-{hook}" for hook in ("patient-view", "encounter-start", "order-select", "order-sign")
+    )
+    assert all(receipt == {"stored": 1, "duplicates": 0, "unknownCards": 0} for receipt in receipts.values())
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as connection:
+            audited = (await connection.execute(select(audit_events.c.service_id, audit_events.c.hook))).all()
+            stored = (await connection.execute(select(feedback.c.service_id, feedback.c.known_card))).all()
+    finally:
+        await engine.dispose()
+    assert sorted(audited) == sorted((service_id, service_id.removeprefix("mscc-")) for service_id in receipts)
+    assert sorted(stored) == sorted((service_id, True) for service_id in receipts)
 
 
 async def test_a_refused_call_is_audited_with_its_status(db_url: str) -> None:

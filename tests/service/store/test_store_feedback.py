@@ -193,3 +193,20 @@ async def test_a_batch_larger_than_one_lookup_is_stored_whole(
     receipt = await feedback_store(store_engine).record_feedback("mscc-patient-view", batch, None)
 
     assert receipt == {"stored": 1200, "duplicates": 0, "unknownCards": 600}
+
+
+async def test_a_card_is_known_only_to_the_service_that_showed_it(
+    store_engine: AsyncEngine, make_audit_event: AuditEventFactory, make_feedback: FeedbackFactory
+) -> None:
+    await show_cards(store_engine, make_audit_event, "card-a", "card-b")  # shown by mscc-patient-view
+    store = feedback_store(store_engine)
+
+    elsewhere = await store.record_feedback(
+        "mscc-order-sign", FeedbackRequest(feedback=[make_feedback("card-a")]), None
+    )
+    here = await store.record_feedback("mscc-patient-view", FeedbackRequest(feedback=[make_feedback("card-b")]), None)
+
+    assert elsewhere == {"stored": 1, "duplicates": 0, "unknownCards": 1}
+    assert here == {"stored": 1, "duplicates": 0, "unknownCards": 0}
+    stored = {row["card_uuid"]: (row["service_id"], row["known_card"]) for row in await rows(store_engine)}
+    assert stored == {"card-a": ("mscc-order-sign", False), "card-b": ("mscc-patient-view", True)}
