@@ -36,6 +36,7 @@ __all__ = [
     "load_scenario",
     "load_scenarios",
     "prefetched_resources",
+    "scenario_number",
     "scenario_paths",
 ]
 
@@ -43,7 +44,7 @@ SCENARIO_DIR = DEFAULT_PROFILES_DIR / "examples"
 #: ``card.source.topic.system``; the topic code is the rule id (DESIGN.md, cards convention).
 RULE_TOPIC_SYSTEM = "https://fhir.mscc-cds.org/CodeSystem/mscc-rules"
 _INDICATORS = frozenset({"info", "warning", "critical"})
-_FILE_NAME = re.compile(r"^(?P<number>\d{2})-[a-z0-9]+(?:-[a-z0-9]+)*\.json$")
+_FILE_NAME = re.compile(r"^(?P<number>\d{2,3})-[a-z0-9]+(?:-[a-z0-9]+)*\.json$")
 _FIELDS = frozenset({"title", "description", "referenceTime", "expectedCards", "sandbox"})
 
 CardKey = tuple[str, str]
@@ -87,8 +88,14 @@ def draft_orders(scenario: Scenario) -> list[dict[str, Any]]:
 
 
 def scenario_paths(directory: Path = SCENARIO_DIR) -> list[Path]:
-    """The scenario files (``NN-*.json``) of ``directory``, in number order."""
-    return sorted(path for path in directory.glob("[0-9][0-9]-*.json") if path.is_file())
+    """The scenario files (``NN-*.json``, ``NNN-*.json``) of ``directory``, in number order."""
+    paths = (path for path in directory.glob("[0-9]*-*.json") if path.is_file() and _FILE_NAME.match(path.name))
+    return sorted(paths, key=lambda path: (scenario_number(path), path.name))
+
+
+def scenario_number(path: Path) -> int:
+    """The number a scenario file name starts with (``07`` → 7, ``130`` → 130)."""
+    return int(path.name.split("-", 1)[0])
 
 
 def _require(condition: bool, path: Path, problem: str) -> None:

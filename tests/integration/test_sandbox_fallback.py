@@ -173,14 +173,15 @@ class TestPaging:
             resources = await client.fetch(sandbox.base_url, query, sandbox.token)
         assert len({resource["id"] for resource in resources}) == len(resources) == many_labs
 
-    async def test_page_cap_is_a_failure_not_a_silent_truncation(self, sandbox: Any, many_labs: int) -> None:
+    async def test_page_cap_keeps_what_was_read_and_says_so(self, sandbox: Any, many_labs: int) -> None:
         settings = FhirSettings(
             allowed_servers=[sandbox.base_url], budget_s=BUDGET_S, request_timeout_s=BUDGET_S, max_pages=3
         )
         async with build_http_client(settings) as http:
             client = FhirClient(http, settings, mode="development")
-            with pytest.raises(FhirFetchError, match="more than 3 pages"):
+            with pytest.raises(FhirFetchError, match="more than 3 pages") as caught:
                 await client.fetch(sandbox.base_url, f"Observation?patient={self.patient_id}&_count=7", sandbox.token)
+        assert len(caught.value.partial or ()) == 21
 
     async def test_the_hook_templates_read_every_page(self, sandbox: Any, many_labs: int) -> None:
         record = await self.gather(sandbox, None, self.patient_id)
