@@ -268,3 +268,25 @@ async def test_service_returns_the_expected_cards(path: Path, store_settings: St
         assert {_GAP_WORDS[key] for key in omitted if key in _GAP_WORDS} <= {
             word for word in _GAP_WORDS.values() if word in details
         }, "a card must say which data could not be checked"
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("clean_mscc_environment")
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [
+        ("136", "preliminary, not yet signed off"),
+        ("139", "Incomplete data, screened as far as read: conditions"),
+    ],
+)
+async def test_the_card_says_how_far_it_can_be_trusted(number: str, words: str, store_settings: StoreSettings) -> None:
+    """A preliminary finding and a record read only in part are named on the card (docs/clinical/data-quality.md)."""
+    path = next(path for path in SCENARIO_FILES if path.name.startswith(f"{number}-"))
+    scenario = load_scenario(path)
+    app = create_app(
+        Settings(profiles_dir=DEFAULT_PROFILES_DIR, store=store_settings), clock=lambda: scenario.reference_time
+    )
+    async with serve_app(app) as client:
+        response = await client.post(service_path(scenario.request["hook"]), json=scenario.request)
+    assert response.status_code == 200, response.text
+    assert [words in card.get("detail", "") for card in response.json()["cards"]] == [True]
