@@ -79,39 +79,16 @@ _CONDITION = ReadElements(
         "recordedDate",
     ),
 )
-# Of a Quantity the reader reads the value and its unit (unit, or UCUM system and code).
+# What every Observation reader reads; of a result's Quantity also the value and its unit
+# (unit, or UCUM system and code).
+_OBSERVED = ("id", "status", "code", "effective[x]", "issued", "value[x]")
 _OBSERVATION = ReadElements(
     Observation,
-    (
-        "id",
-        "status",
-        "code",
-        "effective[x]",
-        "issued",
-        "value[x]",
-        "valueQuantity.value",
-        "valueQuantity.unit",
-        "valueQuantity.system",
-        "valueQuantity.code",
-    ),
+    (*_OBSERVED, "valueQuantity.value", "valueQuantity.unit", "valueQuantity.system", "valueQuantity.code"),
 )
 # A sign or symptom: also whose it is (focus) and whether it was found (interpretation,
 # dataAbsentReason, the components that may each name a finding).
-_FINDING = ReadElements(
-    Observation,
-    (
-        "id",
-        "status",
-        "code",
-        "effective[x]",
-        "issued",
-        "focus",
-        "interpretation",
-        "dataAbsentReason",
-        "component",
-        "value[x]",
-    ),
-)
+_FINDING = ReadElements(Observation, (*_OBSERVED, "focus", "interpretation", "dataAbsentReason", "component"))
 # Patient.birthDate's own R4B type: validating a Patient that holds only it checks nothing more.
 # The rules read nothing else of the Patient. A US Core or Synthea Patient carries dozens
 # of extensions (race, ethnicity, birth place): validating them cost more than the rest of

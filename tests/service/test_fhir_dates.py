@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import AsyncExitStack
 from datetime import date
 from typing import Any
 
@@ -21,7 +20,6 @@ import anyio
 import httpx
 import orjson
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,7 +37,7 @@ from service.prefetch import PREFETCH_KEYS, REQUIRED_KEYS, build_prefetch_templa
 from service.settings import Settings
 from service.store.settings import StoreSettings
 from tests.bundles import searchset
-from tests.inprocess import SettableClock, serve_app
+from tests.inprocess import PortalClient, SettableClock, serve_app_in_portal
 from tests.service.clinical.factories import (
     AT,
     LOINC,
@@ -227,34 +225,18 @@ def test_every_fhir_time_is_read_from_the_fhir_server(data: dict[str, list[dict[
     _assert_read(record)
 
 
-class Client:
-    """The app started once in a portal thread, so that sync hypothesis examples can call it."""
-
-    def __init__(self, portal: BlockingPortal, client: httpx.AsyncClient) -> None:
-        self._portal = portal
-        self._client = client
-
-    def post(self, url: str, body: dict[str, Any]) -> httpx.Response:
-        return self._portal.call(lambda: self._client.post(url, json=body))
-
-
 @pytest.fixture
-def client(store_settings: StoreSettings) -> Iterator[Client]:
-    app = create_app(Settings(store=store_settings), clock=SettableClock())
-    with start_blocking_portal() as portal:
-        stack = AsyncExitStack()
-        async_client = portal.call(stack.enter_async_context, serve_app(app, raise_app_exceptions=False))
-        try:
-            yield Client(portal, async_client)
-        finally:
-            portal.call(stack.aclose)
+def client(store_settings: StoreSettings) -> Iterator[PortalClient]:
+    # One app for all examples: its lifespan (store, FHIR client) runs once.
+    with serve_app_in_portal(create_app(Settings(store=store_settings), clock=SettableClock())) as portal_client:
+        yield portal_client
 
 
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
 @given(patient_data())
-def test_no_fhir_time_gives_a_5xx_through_http(client: Client, data: dict[str, list[dict[str, Any]]]) -> None:
+def test_no_fhir_time_gives_a_5xx_through_http(client: PortalClient, data: dict[str, list[dict[str, Any]]]) -> None:
     prefetch: dict[str, Any] = {key: searchset(*data.get(key, ())) for key in PREFETCH_KEYS if key != "patient"}
     prefetch["patient"] = data["patient"][0]
     body = {
