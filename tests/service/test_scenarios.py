@@ -50,6 +50,11 @@ FHIR_SERVER = "https://ehr.example.org/fhir"
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 #: Every rule of clinical-rules.md §2 that verified codes can reach (R3 cannot: README.md).
 REACHABLE_RULES = frozenset({"R1", "R2", "R2b", "R4a", "R4b", "R4c", "R5", "R6a", "R6b", "R6c", "R7"})
+#: Valid FHIR that the sandbox server (SEKMET 0.1.1) answers with a 500: its date arithmetic
+#: overflows on 9999-12-31 and on instants beyond the UTC range at ±14:00. Marked ``sandbox: false``.
+_VALID_BUT_REFUSED_BY_THE_SANDBOX = frozenset(
+    {"137-r1-sentinel-dates-in-cancer-condition", "147-r1-sentinel-instants-at-extreme-offsets"}
+)
 #: What a card detail says when a prefetch key could not be read.
 _GAP_WORDS = {
     "labs": "lab",
@@ -207,7 +212,7 @@ def test_scenario_codes_are_strings(path: Path) -> None:
 def test_scenario_validates_as_fhir_unless_malformed_on_purpose(path: Path) -> None:
     scenario = load_scenario(path)
     errors = _fhir_errors(scenario)
-    if scenario.sandbox:
+    if scenario.sandbox or path.stem in _VALID_BUT_REFUSED_BY_THE_SANDBOX:
         assert errors == []
     else:
         assert errors, "sandbox: false promises data a strict FHIR server refuses, but every resource is valid"
