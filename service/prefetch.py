@@ -41,13 +41,17 @@ FINDING_VALUESETS = (
     "pain-feature-night",
     "pancoast-signs",
     "haemoptysis",
+    # Symptoms IG (STU 1) shape: the code says "Symptom" or "Symptom absent", the value names it.
+    "symptom-observation",
+    "symptom-absent-observation",
 )
 #: Spine and chest imaging: orders, studies, reports and procedures suppress or reword cards (R9).
 IMAGING_VALUESETS = ("mri-spine-whole", "mri-spine-region", "ct-spine", "chest-imaging", "mri-brachial-plexus")
 REQUIRED_KEYS = frozenset({"patient", "conditions"})
-# A page large enough for a typical record: prefetch pages beyond it are fetched only
-# when a client sends a next link; recent results come first thanks to _sort.
-_PAGE = 100
+# A page large enough for a long record (a few hundred Conditions), so that the page
+# cap (MSCC_FHIR__MAX_PAGES) is rarely met: a server's default page is often 20, and
+# recent results come first thanks to _sort.
+_PAGE = 500
 
 CodeLookup = Callable[[str], Iterable[tuple[str, str]]]
 
@@ -65,7 +69,7 @@ def build_prefetch_templates(codes_of: CodeLookup) -> dict[str, str]:
     imaging = _code_parameter(IMAGING_VALUESETS, codes_of)
     return {
         "patient": "Patient/{{context.patientId}}",
-        "conditions": f"Condition?{patient}",
+        "conditions": f"Condition?{patient}&_count={_PAGE}",
         "labs": f"Observation?{patient}&code={labs}&_sort=-date&_count={_PAGE}",
         "findings": f"Observation?{patient}&code={findings}&_sort=-date&_count={_PAGE}",
         "imagingOrders": f"ServiceRequest?{patient}&code={imaging}&_sort=-authored&_count={_PAGE}",

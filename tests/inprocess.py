@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import datetime
+from typing import Any
 
 import httpx
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
 
-__all__ = ["SettableClock", "serve_app"]
+__all__ = ["PortalClient", "SettableClock", "serve_app", "serve_app_in_portal"]
 
 
 @asynccontextmanager
@@ -37,3 +39,26 @@ class SettableClock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+class PortalClient:
+    """The app started once in a portal thread, so that sync hypothesis examples can call it."""
+
+    def __init__(self, portal: BlockingPortal, client: httpx.AsyncClient) -> None:
+        self._portal = portal
+        self._client = client
+
+    def post(self, url: str, body: dict[str, Any]) -> httpx.Response:
+        return self._portal.call(lambda: self._client.post(url, json=body))
+
+
+@contextmanager
+def serve_app_in_portal(app: FastAPI) -> Iterator[PortalClient]:
+    """:func:`serve_app` for sync code: one app (one lifespan) for every example; 5xx come back as responses."""
+    with start_blocking_portal() as portal:
+        stack = AsyncExitStack()
+        async_client = portal.call(stack.enter_async_context, serve_app(app, raise_app_exceptions=False))
+        try:
+            yield PortalClient(portal, async_client)
+        finally:
+            portal.call(stack.aclose)

@@ -33,7 +33,8 @@ SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 LOINC = "http://loinc.org"
-SYSTEM_ORDER = (SNOMED, ICD10CM, ICD10, LOINC)
+V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+SYSTEM_ORDER = (SNOMED, ICD10CM, ICD10, LOINC, V3_INTERPRETATION)
 
 CANONICAL_BASE = "https://fhir.mscc-cds.org"
 CODE_SOURCE_URL = f"{CANONICAL_BASE}/StructureDefinition/code-source"
@@ -47,6 +48,12 @@ WHO19 = "WHO ICD-10 2019 tabular"
 VSAC_MN = "VSAC Malignant Neoplasms 2.16.840.1.113883.3.464.1003.1194 v20220927 (ecqm-content-qicore-2025)"
 LOINC_RAD = "LOINC radiology long-common-name table (code index id 4694197076)"
 CCU = "CCU002_06 OpenSAFELY/PRIMIS lung-cancer codelist"
+SYMPTOMS_IG = "HL7 FHIR Symptoms IG STU 1 (HL7/fhir-symptoms-ig input/fsh @ 130c6db8)"
+IPS_PRESENCE = (
+    "HL7 IPS ResultsPresenceAbsenceSnomedCtIpsFreeSet expansion (HL7/fhir-ips @ 41109482^, "
+    "absence findings < 272519000)"
+)
+THO_DETECTED = "HL7 THO ValueSet v3-ObservationInterpretationDetected (build.fhir.org/ig/HL7/UTG)"
 
 
 CODE_LISTS = "docs/clinical/code-lists.md"
@@ -99,6 +106,10 @@ def sct(code: str, display: str, source: str) -> Concept:
 
 def loinc(code: str, display: str, source: str) -> Concept:
     return Concept(LOINC, code, display, source)
+
+
+def interpretation(code: str, display: str, source: str) -> Concept:
+    return Concept(V3_INTERPRETATION, code, display, source)
 
 
 def cm(code: str, source: str = CMS26) -> Concept:
@@ -862,6 +873,55 @@ SPECS: tuple[Spec, ...] = (
                 "Tobacco smoking consumption unknown",
                 cl("symptoms-and-smoking", "C-CDA Current Smoking Status (MDHT); OpenEMR"),
             ),
+        ),
+    ),
+    Spec(
+        "symptom-observation",
+        "Symptoms IG: Observation code of a present symptom",
+        "Observation.code of the HL7 FHIR Symptoms IG (STU 1) SymptomObservation profile: the symptom itself is "
+        "Observation.valueCodeableConcept and is present. The findings prefetch asks for it so that symptoms "
+        "recorded this way are read (docs/clinical/data-quality.md).",
+        concepts=(loinc("75325-1", "Symptom", f"{SYMPTOMS_IG} SymptomObservation.fsh; index id 63114053927"),),
+    ),
+    Spec(
+        "symptom-absent-observation",
+        "Symptoms IG: Observation code of an absent symptom",
+        "Observation.code of the HL7 FHIR Symptoms IG (STU 1) SymptomAbsentObservation profile: the symptom in "
+        "Observation.valueCodeableConcept was recorded as absent, so it never counts "
+        "(docs/clinical/data-quality.md). A preliminary LOINC code (not in LOINC 2.81), published by the IG.",
+        concepts=(
+            loinc(
+                "111551-8",
+                "Symptom absent",
+                f"{SYMPTOMS_IG} SymptomAbsentObservation.fsh; published IG example FeverSymptomAbsence; "
+                "index id 58001239956",
+            ),
+        ),
+    ),
+    Spec(
+        "finding-absent-value",
+        "A finding's coded value meaning absent or negative",
+        "Observation.valueCodeableConcept (or component value) codes that record the finding named by "
+        "Observation.code as absent or negative: such a finding never counts (docs/clinical/data-quality.md). "
+        "Only absence findings (< 272519000) are listed.",
+        concepts=(
+            sct("2667000", "Absent", f"{IPS_PRESENCE}; index ids 61365276515, 50008760345"),
+            sct(
+                "260385009",
+                "Negative",
+                "HL7 IPS input/fsh/instances/IPS-bundle-01.fsh @ df270978 (valueCodeableConcept); "
+                "index id 42567722876 (LIVD SARS-CoV-2 result value set)",
+            ),
+        ),
+    ),
+    Spec(
+        "finding-negative-interpretation",
+        "A finding's interpretation meaning negative or not detected",
+        "Observation.interpretation codes that record the finding named by Observation.code as absent: "
+        "such a finding never counts (docs/clinical/data-quality.md).",
+        concepts=(
+            interpretation("NEG", "Negative", f"{THO_DETECTED}; CH ELM ValueSet ch-elm-interpretation-codes-pos-neg"),
+            interpretation("ND", "Not detected", f"{THO_DETECTED}; omnifhir/tb ValueSet observation-interpretation"),
         ),
     ),
     Spec(

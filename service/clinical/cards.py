@@ -69,6 +69,8 @@ def _when(item: Item, zone: tzinfo) -> str:
             parts.append(f"recorded {item.recorded.display(zone)}")
         if item.clinical_status:
             parts.append(item.clinical_status)
+        if item.preliminary:
+            parts.append("preliminary, not yet signed off")
         return ", ".join(parts)
     if isinstance(item, Measurement):
         return item.when.display(zone)

@@ -6,7 +6,8 @@ at its authoredOn; a ``completed`` order, an ``available`` study, an issued repo
 ``Procedure.performed[x]``, ``DiagnosticReport.effective[x]`` (never its ``issued``, the
 release of the report, which may follow the scan by days), a completed order's occurrence
 (else its authoredOn, which the scan cannot precede). A report without ``effective[x]``
-has no scan time (docs/clinical/decision-table.md#r9-recent-imaging). Proposals, plans and options are not orders.
+has no scan time (docs/clinical/decision-table.md#r9-recent-imaging). Proposals, plans and options
+are not orders, nor is an order with ``doNotPerform`` true.
 A ``draft`` ServiceRequest, and every order of the hook's ``draftOrders``, is marked
 ``draft``: it is not an active order yet (docs/clinical/decision-table.md#r9-recent-imaging) and may never be signed,
 so R9 never rewords or suppresses a card for it; it is still read for the single-region
@@ -37,7 +38,9 @@ _ORDER_INTENTS = frozenset({"order", "original-order", "reflex-order", "filler-o
 _REPORT_DONE = frozenset({"partial", "preliminary", "final", "amended", "corrected", "appended"})
 State = Literal["ordered", "done"]
 # What the readers below take from each type (the code is matched raw); only these are validated.
-_SERVICE_REQUEST = ReadElements(ServiceRequest, ("id", "status", "intent", "code", "occurrence[x]", "authoredOn"))
+_SERVICE_REQUEST = ReadElements(
+    ServiceRequest, ("id", "status", "intent", "doNotPerform", "code", "occurrence[x]", "authoredOn")
+)
 _REPORT = ReadElements(DiagnosticReport, ("id", "status", "code", "effective[x]"))
 _PROCEDURE = ReadElements(Procedure, ("id", "status", "code", "performed[x]"))
 _STUDY = ReadElements(ImagingStudy, ("id", "status", "procedureCode", "started"))
@@ -69,7 +72,8 @@ def _state_and_time(
 ) -> tuple[str | None, State, TimeSpan | None] | None:
     if kind == "ServiceRequest":
         order = context.validate(_SERVICE_REQUEST, resource)
-        if order is None or order.intent not in _ORDER_INTENTS:
+        # doNotPerform: an order *not* to image (a modifier element) is no imaging at all.
+        if order is None or order.intent not in _ORDER_INTENTS or order.doNotPerform:
             return None
         if order.status == "completed":
             # The study happened after the order was written: authoredOn is a safe lower bound.

@@ -7,8 +7,15 @@ Statuses are applied here, once, for every rule:
 
 * Condition: ``verificationStatus`` refuted or entered-in-error never counts; every
   ``clinicalStatus`` is kept (a resolved lung cancer is still a past cancer), rules decide.
-* Observation: only ``final``, ``amended`` and ``corrected`` results count; a finding
-  whose ``valueBoolean`` is false is a recorded absence and does not count.
+* Observation: only ``final``, ``amended`` and ``corrected`` results count; so does a
+  ``preliminary`` sign or symptom when the policy says so (it is marked preliminary). A
+  finding recorded as absent never counts: ``valueBoolean`` false, a coded value meaning
+  absent or negative, a negative interpretation, a ``dataAbsentReason`` without a value,
+  or the Symptoms IG's "Symptom absent" code. A finding whose ``focus`` is not the
+  patient is about someone else. A finding may sit in a ``component`` or in a
+  ``contained`` Observation (a panel's ``hasMember``): each is read as its own finding.
+* Any resource with a ``modifierExtension`` is not read: it changes the meaning of the
+  resource in a way the service cannot know (docs/clinical/data-quality.md).
 * Imaging: see :mod:`service.clinical.fhirimaging`.
 """
 
@@ -27,7 +34,7 @@ from service.clinical.bodysites import body_site_class
 from service.clinical.decisive import DecisiveResults, raw_when
 from service.clinical.elements import VALIDATION_ERRORS, ReadElements, RecurringValues
 from service.clinical.fhirimaging import IMAGING_TYPES, read_imaging
-from service.clinical.fhirraw import ReadContext, Terminology, codings, mcode_kind, status_code
+from service.clinical.fhirraw import ReadContext, Terminology, codings, mcode_kind, refers_to_patient, status_code
 from service.clinical.labchoice import CALCIUM_GROUPS
 from service.clinical.notes import Notes
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Measurement, SmokingStatus, SourceRef
@@ -45,6 +52,16 @@ PACK_YEARS_GROUP = "smoking-pack-years"
 _EVER_SMOKED = frozenset({"smoking-status-ever"})
 _EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 _COUNTED_OBSERVATION = frozenset({"final", "amended", "corrected"})
+_PRELIMINARY = "preliminary"
+#: Symptoms IG (STU 1) Observation codes: the symptom is the value, present or absent.
+SYMPTOM_GROUP = "symptom-observation"
+SYMPTOM_ABSENT_GROUP = "symptom-absent-observation"
+#: A coded value or an interpretation that records the finding named by the code as absent.
+ABSENT_VALUE_GROUP = "finding-absent-value"
+NEGATIVE_INTERPRETATION_GROUP = "finding-negative-interpretation"
+#: Groups that qualify an Observation rather than name a finding.
+_QUALIFIER_GROUPS = frozenset({SYMPTOM_GROUP, SYMPTOM_ABSENT_GROUP, ABSENT_VALUE_GROUP, NEGATIVE_INTERPRETATION_GROUP})
+_NO_GROUPS: frozenset[str] = frozenset()
 # What the readers below take from each type; only these elements (and the required
 # ones) are validated. Codes and meta.profile are read raw, and validated too; of meta only
 # the profile is read.
@@ -62,22 +79,16 @@ _CONDITION = ReadElements(
         "recordedDate",
     ),
 )
-# Of a Quantity the reader reads the value and its unit (unit, or UCUM system and code).
+# What every Observation reader reads; of a result's Quantity also the value and its unit
+# (unit, or UCUM system and code).
+_OBSERVED = ("id", "status", "code", "effective[x]", "issued", "value[x]")
 _OBSERVATION = ReadElements(
     Observation,
-    (
-        "id",
-        "status",
-        "code",
-        "effective[x]",
-        "issued",
-        "value[x]",
-        "valueQuantity.value",
-        "valueQuantity.unit",
-        "valueQuantity.system",
-        "valueQuantity.code",
-    ),
+    (*_OBSERVED, "valueQuantity.value", "valueQuantity.unit", "valueQuantity.system", "valueQuantity.code"),
 )
+# A sign or symptom: also whose it is (focus) and whether it was found (interpretation,
+# dataAbsentReason, the components that may each name a finding).
+_FINDING = ReadElements(Observation, (*_OBSERVED, "focus", "interpretation", "dataAbsentReason", "component"))
 # Patient.birthDate's own R4B type: validating a Patient that holds only it checks nothing more.
 # The rules read nothing else of the Patient. A US Core or Synthea Patient carries dozens
 # of extensions (race, ethnicity, birth place): validating them cost more than the rest of
@@ -94,7 +105,11 @@ class Reader:
     results that can change their answer are validated (:mod:`service.clinical.decisive`),
     and :attr:`measurements` is complete once :meth:`finish` has run. ``recurring``: where
     validated CodeableConcepts and Quantities are kept across hook calls
-    (:class:`~service.clinical.elements.RecurringValues`).
+    (:class:`~service.clinical.elements.RecurringValues`). ``patient_id``: the patient a
+    finding's ``focus`` must name, if it has one. ``preliminary_findings``: whether a
+    preliminary sign or symptom counts (:class:`ClinicalPolicy`). ``skip``: resources
+    (by ``id()``) not to read, older copies of one read elsewhere
+    (:func:`service.clinical.versions.superseded`).
     """
 
     def __init__(
@@ -106,8 +121,15 @@ class Reader:
         imaging_horizon: timedelta | None = None,
         decisive_for: ClinicalPolicy | None = None,
         recurring: RecurringValues | None = None,
+        patient_id: str | None = None,
+        preliminary_findings: bool = True,
+        skip: frozenset[int] = frozenset(),
     ) -> None:
         self._context = ReadContext(terminology, at, recurring)
+        self._patient_id = patient_id
+        self._finding_statuses = _COUNTED_OBSERVATION | {_PRELIMINARY} if preliminary_findings else _COUNTED_OBSERVATION
+        #: ``id()`` of resources not to read: older copies of a resource read elsewhere
+        self._skip = skip
         self._measurement_since = at - measurement_horizon if measurement_horizon else None
         self._imaging_since = at - imaging_horizon if imaging_horizon else None
         self._decisive = None if decisive_for is None else DecisiveResults(decisive_for, at, self._read_measurement)
@@ -139,20 +161,48 @@ class Reader:
     def read_all(self, resources: Iterable[object], *, draft: bool) -> None:
         """Select and read raw resources (``draft``: the hook's draft orders); never raises on malformed input."""
         readers = self._draft_readers if draft else self._readers
+        skip = self._skip
         for resource in resources:
             self._position += 1
-            if not isinstance(resource, dict):
+            if not isinstance(resource, dict) or (skip and id(resource) in skip):
                 continue
             kind = resource.get("resourceType")
             read = readers.get(kind) if isinstance(kind, str) else None
-            if read is None:
+            if read is not None:
+                self._read_one(read, kind, resource)
+            if "contained" in resource:
+                self._contained(resource["contained"], readers)
+
+    def _read_one(self, read: Callable[[dict[str, Any]], None], kind: object, resource: dict[str, Any]) -> None:
+        if resource.get("modifierExtension"):
+            # A modifier changes what the resource means ("not", "planned", "family
+            # history"): one the service does not know could invert it, so it is not read.
+            self.notes.add(f"{kind} skipped: modifierExtension not understood")
+            return
+        try:
+            read(resource)
+        except VALIDATION_ERRORS as exc:
+            # A value the model accepted but this reader cannot use (e.g. an impossible
+            # date); the resource is skipped like an invalid one.
+            self.notes.add(f"{kind} skipped: unreadable ({type(exc).__name__})")
+
+    def _contained(self, contained: object, readers: dict[str, Callable[[dict[str, Any]], None]]) -> None:
+        """Observations and Conditions held inside another resource (a panel's ``hasMember``, a report's result).
+
+        A contained resource has no id of its own outside its container: it is read
+        without one, so a card cites it but a suggestion never references it.
+        """
+        if not isinstance(contained, list):
+            return
+        for inner in contained:
+            if not isinstance(inner, dict):
                 continue
-            try:
-                read(resource)
-            except VALIDATION_ERRORS as exc:
-                # A value the model accepted but this reader cannot use (e.g. an impossible
-                # date); the resource is skipped like an invalid one.
-                self.notes.add(f"{kind} skipped: unreadable ({type(exc).__name__})")
+            kind = inner.get("resourceType")
+            if kind not in ("Observation", "Condition"):
+                continue
+            self._position += 1
+            local = {key: value for key, value in inner.items() if key not in ("id", "contained")}
+            self._read_one(readers[kind], kind, local)
 
     def _patient(self, resource: dict[str, Any]) -> None:
         # Found on the main pass rather than by a pass of its own: see patient().
@@ -213,12 +263,17 @@ class Reader:
     def _observation(self, resource: dict[str, Any]) -> None:
         # A matched code always has its concept; "concept is None" means no match.
         groups, concept = self._context.match_one(resource.get("code"))
-        if concept is None:
+        if concept is None or not groups.isdisjoint(_QUALIFIER_GROUPS):
+            if SYMPTOM_ABSENT_GROUP in groups:
+                return  # Symptoms IG: the symptom in the value was recorded as absent
             # A finding recorded as Observation.value ("Symptom" = Cough) counts too.
             if "valueCodeableConcept" in resource:
                 groups, concept = self._context.match_one(resource["valueCodeableConcept"])
-                if concept is not None:
-                    self._observed_finding(resource, groups, concept)
+                groups -= _QUALIFIER_GROUPS
+                if concept is not None and groups:
+                    self._observed_finding(resource, groups, concept, value_is_finding=True)
+            if "component" in resource:
+                self._components(resource)
         elif SMOKING_CODE_GROUP in groups:
             self._smoking(resource)
         elif PACK_YEARS_GROUP in groups:
@@ -254,19 +309,80 @@ class Reader:
             return None
         return self._context.validate(_OBSERVATION, resource)
 
-    def _observed_finding(self, resource: dict[str, Any], groups: frozenset[str], concept: Concept) -> None:
-        model = self._counted(resource)
-        if model is None or model.valueBoolean is False:
+    def _observed_finding(
+        self, resource: dict[str, Any], groups: frozenset[str], concept: Concept, *, value_is_finding: bool = False
+    ) -> None:
+        model = self._finding_model(resource)
+        if model is None or self._recorded_absent(resource, value_is_finding=value_is_finding):
             return
-        self.findings.append(
-            Finding(
-                source=SourceRef("Observation", model.id),
-                concept=concept,
-                groups=groups,
-                onset=self._context.effective(model),
-                recorded=self._context.time(model.issued),
-            )
+        self.findings.append(self._finding(model, groups, concept))
+
+    def _finding_model(self, resource: dict[str, Any]) -> Any | None:
+        """The validated Observation of a sign or symptom, when its status and focus let it count."""
+        if resource.get("status") not in self._finding_statuses:
+            return None
+        model = self._context.validate(_FINDING, resource)
+        if model is None:
+            return None
+        if model.focus and not all(refers_to_patient(focus, self._patient_id) for focus in model.focus):
+            # Observation.focus: the finding is about a fetus, a donor, a family member.
+            self.notes.add("Observation skipped: its focus is not the patient")
+            return None
+        return model
+
+    def _finding(self, model: Any, groups: frozenset[str], concept: Concept) -> Finding:
+        return Finding(
+            source=SourceRef("Observation", model.id),
+            concept=concept,
+            groups=groups,
+            onset=self._context.effective(model),
+            recorded=self._context.time(model.issued),
+            preliminary=model.status == _PRELIMINARY,
         )
+
+    def _recorded_absent(self, element: dict[str, Any], *, value_is_finding: bool) -> bool:
+        """Whether an Observation (or one of its components) records its finding as absent or unknown.
+
+        ``value_is_finding``: the finding is the coded value itself (a Symptoms IG
+        Observation), so the value cannot also say "absent".
+        """
+        if element.get("valueBoolean") is False:
+            return True
+        if not value_is_finding and ABSENT_VALUE_GROUP in self._groups(element.get("valueCodeableConcept")):
+            return True
+        interpretations = element.get("interpretation")
+        if isinstance(interpretations, list) and any(
+            NEGATIVE_INTERPRETATION_GROUP in self._groups(item) for item in interpretations
+        ):
+            return True
+        # No value and a reason it is missing: the sign was not established either way.
+        return "dataAbsentReason" in element and not any(key.startswith("value") for key in element)
+
+    def _groups(self, concept: object) -> frozenset[str]:
+        return self._context.match_one(concept)[0] if concept is not None else _NO_GROUPS
+
+    def _components(self, resource: dict[str, Any]) -> None:
+        """Signs and symptoms recorded as components of one Observation (an examination panel)."""
+        components = resource.get("component")
+        if not isinstance(components, list):
+            return
+        found = [
+            (component, groups - _QUALIFIER_GROUPS, concept)
+            for component in components
+            if isinstance(component, dict)
+            for groups, concept in (self._context.match_one(component.get("code")),)
+            if concept is not None and groups - _QUALIFIER_GROUPS
+        ]
+        if not found:
+            return
+        model = self._finding_model(resource)
+        if model is None:
+            return
+        for component, groups, concept in found:
+            if component.get("modifierExtension"):
+                self.notes.add("Observation component skipped: modifierExtension not understood")
+            elif not self._recorded_absent(component, value_is_finding=False):
+                self.findings.append(self._finding(model, groups, concept))
 
     def _read_measurement(
         self, resource: dict[str, Any], groups: frozenset[str], concept: Concept

@@ -57,6 +57,8 @@ class Finding:
     #: mCODE profile in meta.profile
     mcode: Literal["primary", "secondary"] | None = None
     body_sites: frozenset[BodySiteClass] = frozenset()
+    #: an Observation with status "preliminary" (not yet signed off): cards say so
+    preliminary: bool = False
 
     @property
     def times(self) -> tuple[TimeSpan, ...]:

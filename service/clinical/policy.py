@@ -60,3 +60,8 @@ class ClinicalPolicy(BaseModel):
     r6_study_window_days: int = Field(default=42, ge=1)
     #: ... or ordered within this many days.
     r6_order_window_days: int = Field(default=14, ge=1)
+    #: A sign or symptom Observation with status "preliminary" (an unsigned examination)
+    #: counts, and its card says it is preliminary: a missed MSCC is the worse error.
+    #: false: only final, amended and corrected findings count. Lab results always need
+    #: final, amended or corrected (docs/clinical/data-quality.md).
+    preliminary_findings_count: bool = True

@@ -21,6 +21,7 @@ from service.clinical.fhirread import Reader, Terminology
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Item, Measurement, SmokingStatus, SourceRef
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.timing import AgeRange, TimeSpan, age_range
+from service.clinical.versions import superseded
 from service.fhir.record import DataGap, PatientRecord
 
 __all__ = [
@@ -126,6 +127,9 @@ def build_snapshot(
         imaging_horizon=imaging_horizon(policy),
         decisive_for=policy if decisive_only else None,
         recurring=recurring,
+        patient_id=record.patient_id,
+        preliminary_findings=policy.preliminary_findings_count,
+        skip=superseded(record.all_resources()),
     )
     for resources in record.resources.values():
         reader.read_all(resources, draft=False)

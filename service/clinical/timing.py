@@ -10,6 +10,10 @@ instant it can denote. Rules then ask one of two questions:
   that suppress or downgrade a card (R9): a card is only withheld on certain evidence.
 
 Dates without a time are read in the hook's time zone: a clinician's "20 May" is local.
+
+Every FHIR-valid value is read, the sentinels included: ``9999-12-31`` (an open end) ends
+at the last instant Python can hold, and ``0001-01-01T00:00:00+14:00`` (before the first
+UTC instant Python can hold) is kept as written; shown on a card it keeps its own offset.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
 # a time is present, yet EHR exports often drop them. It is read as UTC (and reported in the
 # notes); missing seconds are read as ":00".
 _NO_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(?:\.\d{1,9})?)?$")
-_TICK = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,7 @@ class TimeSpan:
     def display(self, zone: tzinfo) -> str:
         """The value at its own precision; instants in ``zone`` (the hook's time zone)."""
         if self.precision == "instant":
-            local = self.start.astimezone(zone)
+            local = _local(self.start, zone)
             return f"{_ymd(local)} {local.hour:02d}:{local.minute:02d} {_offset(local)}"
         moment = self.start
         if self.precision == "year":
@@ -77,8 +80,16 @@ class TimeSpan:
     def short(self, zone: tzinfo) -> str:
         """Compact form for a card summary: "01 Jun 09:30" (hook time zone) or "01 Jun 2026"."""
         if self.precision == "instant":
-            return f"{self.start.astimezone(zone):%d %b %H:%M}"
+            return f"{_local(self.start, zone):%d %b %H:%M}"
         return self.display(zone)
+
+
+def _local(moment: datetime, zone: tzinfo) -> datetime:
+    """``moment`` in ``zone``; as written when that would leave the years Python holds (year 1 or 9999)."""
+    try:
+        return moment.astimezone(zone)
+    except OverflowError:
+        return moment
 
 
 # Dates on cards are formatted by hand: strftime is slow, and the first call of a hook
@@ -105,18 +116,18 @@ def _offset(local: datetime) -> str:
 
 def _span_of_date(year: int, month: int | None, day: int | None, zone: tzinfo) -> TimeSpan:
     if month is None:
-        first, after = date(year, 1, 1), date(year + 1, 1, 1)
+        first, last = date(year, 1, 1), date(year, 12, 31)
         precision: Precision = "year"
     elif day is None:
         first = date(year, month, 1)
-        after = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+        last = date(year, 12, 31) if month == 12 else date(year, month + 1, 1) - timedelta(days=1)
         precision = "month"
     else:
-        first = date(year, month, day)
-        after = first + timedelta(days=1)
+        first = last = date(year, month, day)
         precision = "day"
-    start = datetime.combine(first, time(), zone)
-    return TimeSpan(start, datetime.combine(after, time(), zone) - _TICK, precision)
+    # The last instant of the last day, written out: "the next day minus a tick" cannot
+    # be computed for 9999-12-31, a common open end.
+    return TimeSpan(datetime.combine(first, time(), zone), datetime.combine(last, time.max, zone), precision)
 
 
 def parse_time(value: object, zone: tzinfo) -> TimeSpan | None:

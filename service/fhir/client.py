@@ -8,7 +8,8 @@ One :class:`httpx.AsyncClient` serves every hook call (connection pool, keep-ali
   3xx could point anywhere);
 * at most ``max_connections_per_server`` requests in flight per server: EHR FHIR
   endpoints are busy and the pool alone caps only the total;
-* Bundle paging through ``link[next]`` up to ``max_pages``;
+* Bundle paging through ``link[next]`` up to ``max_pages`` (what those pages held is
+  kept when there are more: :class:`FhirFetchError` ``partial``);
 * the hook's time budget (:mod:`service.fhir.budget`) over pages and the one retry
   :mod:`service.fhir.retry` allows, with each request also capped by
   ``request_timeout_s``;
@@ -134,7 +135,12 @@ class FhirClient:
             if str(url) in seen:
                 raise FhirFetchError("next page link points back to a page already read")
             seen.add(str(url))
-        raise FhirFetchError(f"search results span more than {self._settings.max_pages} pages")
+        # A record longer than the cap is screened as far as it was read (the gatherer
+        # marks it partial and the cards say so): the first pages hold the newest results.
+        raise FhirFetchError(
+            f"search results span more than {self._settings.max_pages} pages; only the first were read",
+            partial=resources,
+        )
 
     async def _get(self, base: FhirBase, url: httpx.URL, token: str | None, deadline: float) -> dict[str, Any]:
         """One GET, retried at most once on 429/503; the parsed JSON object it returned."""

@@ -12,6 +12,10 @@ absent                    query ``fhirServer``; if impossible and required: 412
 OperationOutcome          the client's query failed: as absent
 ========================  ==================================================
 
+Data that is only partly read (a paged prefetch that cannot be completed, a search
+longer than ``max_pages``) is screened as far as it goes: the key becomes a *partial*
+gap, which the cards name and which never answers 412 (docs/clinical/data-quality.md).
+
 All queries of one call run in parallel under one time budget: a query still running
 when it ends becomes a gap, and the answers that did arrive are kept.
 """
@@ -38,13 +42,16 @@ BUDGET_EXCEEDED = "no answer from the FHIR server within the time budget"
 class FhirFetchError(Exception):
     """A query to the FHIR server failed; ``reason`` is safe to log (no PHI, no token).
 
-    ``status`` is the server's HTTP status when it answered with a failure.
+    ``status`` is the server's HTTP status when it answered with a failure. ``partial``:
+    what was read before the failure (the pages before the page cap), when that is worth
+    screening.
     """
 
-    def __init__(self, reason: str, *, status: int | None = None) -> None:
+    def __init__(self, reason: str, *, status: int | None = None, partial: list[Resource] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.partial = partial
 
 
 class FhirSearcher(Protocol):
@@ -111,7 +118,7 @@ class PatientDataGatherer:
 
     def require(self, record: PatientRecord) -> None:
         """Raise 412 when data the rules cannot do without is missing from ``record``."""
-        unobtainable = sorted(self._required & {gap.key for gap in record.gaps})
+        unobtainable = sorted(self._required & {gap.key for gap in record.gaps if not gap.partial})
         if unobtainable:
             raise PreconditionFailed(
                 details=[f"prefetch key {key!r}: {self._gap_reason(record, key)}" for key in unobtainable]
@@ -139,7 +146,7 @@ class PatientDataGatherer:
             reason = "no fhirServer to query" if base is None else "no FHIR client configured"
             record.gaps.extend(DataGap(key, f"not prefetched and {reason}") for key in missing)
             # Only the first page arrived: the rest may hold exactly what a rule needs.
-            record.gaps.extend(DataGap(key, f"prefetch has further pages and {reason}") for key in paged)
+            record.gaps.extend(DataGap(key, f"prefetch has further pages and {reason}", partial=True) for key in paged)
             return
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
         context_values = context.model_dump()
@@ -157,8 +164,15 @@ class PatientDataGatherer:
         results = await self._run(jobs)
         for key, result in results.items():
             if isinstance(result, FhirFetchError):
-                reason = f"further prefetch pages: {result.reason}" if key in paged else result.reason
-                record.gaps.append(DataGap(key, reason))
+                if key in paged:
+                    record.resources[key].extend(result.partial or ())
+                    record.gaps.append(DataGap(key, f"further prefetch pages: {result.reason}", partial=True))
+                elif result.partial is not None:
+                    record.resources[key] = result.partial
+                    record.fetched[key] = len(result.partial)
+                    record.gaps.append(DataGap(key, result.reason, partial=True))
+                else:
+                    record.gaps.append(DataGap(key, result.reason))
             elif key in paged:
                 record.resources[key].extend(result)
                 record.fetched[key] = len(result)

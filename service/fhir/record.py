@@ -15,10 +15,15 @@ Resource = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class DataGap:
-    """A prefetch key whose data the service could not obtain, and why (no PHI)."""
+    """A prefetch key whose data the service could not obtain, and why (no PHI).
+
+    ``partial``: some of it was read (the first pages of a longer search): the rules
+    screen what was read and the cards say the rest is missing, instead of a 412.
+    """
 
     key: str
     reason: str
+    partial: bool = False
 
 
 @dataclass(slots=True)

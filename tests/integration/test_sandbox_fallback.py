@@ -23,6 +23,7 @@ from cds_hooks.contexts import parse_context
 from cds_hooks.models import CDSRequest
 from service.cli.fhir_access import fhir_authorization
 from service.clinical.valuesets import ValueSetLibrary
+from service.fhir.bundle import next_link
 from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import FhirFetchError, PatientDataGatherer
 from service.fhir.record import PatientRecord
@@ -173,14 +174,15 @@ class TestPaging:
             resources = await client.fetch(sandbox.base_url, query, sandbox.token)
         assert len({resource["id"] for resource in resources}) == len(resources) == many_labs
 
-    async def test_page_cap_is_a_failure_not_a_silent_truncation(self, sandbox: Any, many_labs: int) -> None:
+    async def test_page_cap_keeps_what_was_read_and_says_so(self, sandbox: Any, many_labs: int) -> None:
         settings = FhirSettings(
             allowed_servers=[sandbox.base_url], budget_s=BUDGET_S, request_timeout_s=BUDGET_S, max_pages=3
         )
         async with build_http_client(settings) as http:
             client = FhirClient(http, settings, mode="development")
-            with pytest.raises(FhirFetchError, match="more than 3 pages"):
+            with pytest.raises(FhirFetchError, match="more than 3 pages") as caught:
                 await client.fetch(sandbox.base_url, f"Observation?patient={self.patient_id}&_count=7", sandbox.token)
+        assert len(caught.value.partial or ()) == 21
 
     async def test_the_hook_templates_read_every_page(self, sandbox: Any, many_labs: int) -> None:
         record = await self.gather(sandbox, None, self.patient_id)
@@ -270,3 +272,96 @@ async def test_token_never_reaches_a_log_record_on_the_real_network_path(
         rendered = f"{record.getMessage()} {record.__dict__!r} {record.exc_text or ''}"
         assert sandbox.token not in rendered, record.name
         assert "wrong-token-2f9d" not in rendered, record.name
+
+
+LONG_PATIENT = "int-long-record-patient"
+LONG_AT = datetime.fromisoformat("2026-06-01T10:00:00+01:00")
+
+
+@pytest.fixture(scope="module")
+def long_record(sandbox: Any) -> int:
+    """A patient with 320 Conditions: years of old problems, then a lung cancer and, yesterday, urinary retention."""
+    subject = {"reference": f"Patient/{LONG_PATIENT}"}
+    old = [
+        {
+            "resourceType": "Condition",
+            "id": f"int-long-old-{index:03d}",
+            "subject": subject,
+            "code": {"text": f"Old problem {index}"},
+            "recordedDate": (LONG_AT - timedelta(days=400 + index)).isoformat(),
+        }
+        for index in range(318)
+    ]
+    cancer, retention = (
+        {
+            "resourceType": "Condition",
+            "id": f"int-long-{name}",
+            "subject": subject,
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": code}]},
+            "onsetDateTime": (LONG_AT - timedelta(days=days)).isoformat(),
+        }
+        for name, code, days in (("cancer", "254637007", 200), ("retention", "267064002", 1))
+    )
+    sandbox.transaction(
+        [{"resourceType": "Patient", "id": LONG_PATIENT, "birthDate": "1950-01-01"}, *old, cancer, retention]
+    )
+    return len(old) + 2
+
+
+def long_request(sandbox: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "hook": "patient-view",
+        "hookInstance": "5b3c8f0e-2d4a-4c61-9b7e-1f0a2c3d4e5f",
+        "fhirServer": sandbox.base_url,
+        "fhirAuthorization": fhir_authorization(sandbox.token),
+        "context": {"userId": "Practitioner/u", "patientId": LONG_PATIENT},
+        **extra,
+    }
+
+
+class TestLongRecord:
+    async def test_a_few_hundred_conditions_give_cards_not_412(
+        self, sandbox: Any, sandbox_app: Callable[..., Any], clock: SettableClock, long_record: int
+    ) -> None:
+        clock.now = LONG_AT
+        async with sandbox_app() as client:
+            response = await client.post(SERVICE_URL, json=long_request(sandbox))
+        assert response.status_code == 200, response.text
+        assert cards_of(response) == Counter({("R1", "critical"): 1})
+        assert "Incomplete data" not in response.text
+
+    async def test_every_condition_is_read_in_one_large_page(self, sandbox: Any, long_record: int) -> None:
+        record = await TestPaging.gather(sandbox, None, LONG_PATIENT)
+        assert record.gaps == []
+        assert record.fetched["conditions"] == long_record
+
+    async def test_a_first_page_that_cannot_be_completed_is_screened_and_says_so(
+        self, sandbox: Any, sandbox_app: Callable[..., Any], clock: SettableClock, long_record: int
+    ) -> None:
+        # The EHR sent the first page of its own search and a token the server refuses:
+        # the rest cannot be read, so the service screens the first page (which holds the
+        # cancer and the retention) and says the conditions are incomplete.
+        with sandbox.client() as http:
+            query = {
+                "patient": LONG_PATIENT,
+                "_count": "50",
+                "code": "http://snomed.info/sct|254637007,http://snomed.info/sct|267064002",
+            }
+            important = http.get(f"{sandbox.base_url}/Condition", params=query).json()
+            query = {"patient": LONG_PATIENT, "_count": "50"}
+            first_page = http.get(f"{sandbox.base_url}/Condition", params=query).json()
+        assert next_link(first_page) is not None
+        first_page["entry"] = [*important["entry"], *first_page["entry"][:48]]
+        prefetch = dict.fromkeys(PREFETCH_KEYS, EMPTY) | {
+            "patient": {"resourceType": "Patient", "id": LONG_PATIENT, "birthDate": "1950-01-01"},
+            "conditions": first_page,
+        }
+        request = long_request(sandbox, prefetch=prefetch) | {"fhirAuthorization": fhir_authorization("wrong-token")}
+        clock.now = LONG_AT
+        async with sandbox_app() as client:
+            response = await client.post(SERVICE_URL, json=request)
+        assert response.status_code == 200, response.text
+        assert cards_of(response) == Counter({("R1", "critical"): 1})
+        detail = response.json()["cards"][0]["detail"]
+        assert "Incomplete data, screened as far as read: conditions" in detail
+        assert "wrong-token" not in response.text

@@ -10,12 +10,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import AsyncExitStack
 from typing import Any
 
-import httpx
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -24,35 +21,18 @@ from service.app import create_app
 from service.prefetch import PREFETCH_KEYS
 from service.settings import Settings
 from service.store.settings import StoreSettings
-from tests.inprocess import SettableClock, serve_app
+from tests.inprocess import PortalClient, SettableClock, serve_app_in_portal
 from tests.service.clinical.test_properties import json_values, malformed, wild_labs
 from tests.servicepaths import service_path
 
 SERVICE = service_path()
 
 
-class Client:
-    """The app started once in a portal thread, so that sync hypothesis examples can call it."""
-
-    def __init__(self, portal: BlockingPortal, client: httpx.AsyncClient) -> None:
-        self._portal = portal
-        self._client = client
-
-    def post(self, url: str, body: dict[str, Any]) -> httpx.Response:
-        return self._portal.call(lambda: self._client.post(url, json=body))
-
-
 @pytest.fixture
-def client(store_settings: StoreSettings) -> Iterator[Client]:
+def client(store_settings: StoreSettings) -> Iterator[PortalClient]:
     # One app for all examples: its lifespan (store, FHIR client) runs once.
-    app = create_app(Settings(store=store_settings), clock=SettableClock())
-    with start_blocking_portal() as portal:
-        stack = AsyncExitStack()
-        async_client = portal.call(stack.enter_async_context, serve_app(app, raise_app_exceptions=False))
-        try:
-            yield Client(portal, async_client)
-        finally:
-            portal.call(stack.aclose)
+    with serve_app_in_portal(create_app(Settings(store=store_settings), clock=SettableClock())) as portal_client:
+        yield portal_client
 
 
 entries = st.lists(
@@ -81,7 +61,7 @@ def _request(key: str, items: list[Any], wrap: bool) -> dict[str, Any]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(st.sampled_from(PREFETCH_KEYS), entries, st.booleans())
-def test_malformed_prefetch_never_gets_a_5xx(client: Client, key: str, items: list[Any], wrap: bool) -> None:
+def test_malformed_prefetch_never_gets_a_5xx(client: PortalClient, key: str, items: list[Any], wrap: bool) -> None:
     body = _request(key, items, wrap)
     try:
         json.dumps(body, allow_nan=False)

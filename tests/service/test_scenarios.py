@@ -50,6 +50,11 @@ FHIR_SERVER = "https://ehr.example.org/fhir"
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 #: Every rule of docs/clinical/decision-table.md#rules that verified codes can reach (R3 cannot: README.md).
 REACHABLE_RULES = frozenset({"R1", "R2", "R2b", "R4a", "R4b", "R4c", "R5", "R6a", "R6b", "R6c", "R7"})
+#: Valid FHIR that the sandbox server (SEKMET 0.1.1) answers with a 500: its date arithmetic
+#: overflows on 9999-12-31 and on instants beyond the UTC range at ±14:00. Marked ``sandbox: false``.
+_VALID_BUT_REFUSED_BY_THE_SANDBOX = frozenset(
+    {"137-r1-sentinel-dates-in-cancer-condition", "147-r1-sentinel-instants-at-extreme-offsets"}
+)
 #: What a card detail says when a prefetch key could not be read.
 _GAP_WORDS = {
     "labs": "lab",
@@ -115,8 +120,11 @@ def test_there_are_at_least_forty_numbered_scenarios() -> None:
 
 def test_ids_are_unique_across_all_scenarios() -> None:
     scenarios = load_scenarios()
+    # Within one file a resource may appear twice on purpose (two versions of it: 143).
     resource_keys = Counter(
-        (resource["resourceType"], resource["id"]) for scenario in scenarios for resource in _all_resources(scenario)
+        key
+        for scenario in scenarios
+        for key in {(resource["resourceType"], resource["id"]) for resource in _all_resources(scenario)}
     )
     patients = Counter(scenario.context["patientId"] for scenario in scenarios)
     hook_instances = Counter(scenario.request["hookInstance"] for scenario in scenarios)
@@ -204,7 +212,7 @@ def test_scenario_codes_are_strings(path: Path) -> None:
 def test_scenario_validates_as_fhir_unless_malformed_on_purpose(path: Path) -> None:
     scenario = load_scenario(path)
     errors = _fhir_errors(scenario)
-    if scenario.sandbox:
+    if scenario.sandbox or path.stem in _VALID_BUT_REFUSED_BY_THE_SANDBOX:
         assert errors == []
     else:
         assert errors, "sandbox: false promises data a strict FHIR server refuses, but every resource is valid"
@@ -297,3 +305,25 @@ async def test_service_returns_the_expected_cards(path: Path, store_settings: St
         assert {_GAP_WORDS[key] for key in omitted if key in _GAP_WORDS} <= {
             word for word in _GAP_WORDS.values() if word in details
         }, "a card must say which data could not be checked"
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("clean_mscc_environment")
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [
+        ("136", "preliminary, not yet signed off"),
+        ("139", "Incomplete data, screened as far as read: conditions"),
+    ],
+)
+async def test_the_card_says_how_far_it_can_be_trusted(number: str, words: str, store_settings: StoreSettings) -> None:
+    """A preliminary finding and a record read only in part are named on the card (docs/clinical/data-quality.md)."""
+    path = next(path for path in SCENARIO_FILES if path.name.startswith(f"{number}-"))
+    scenario = load_scenario(path)
+    app = create_app(
+        Settings(profiles_dir=DEFAULT_PROFILES_DIR, store=store_settings), clock=lambda: scenario.reference_time
+    )
+    async with serve_app(app) as client:
+        response = await client.post(service_path(scenario.request["hook"]), json=scenario.request)
+    assert response.status_code == 200, response.text
+    assert [words in card.get("detail", "") for card in response.json()["cards"]] == [True]

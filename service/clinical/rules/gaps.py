@@ -39,15 +39,27 @@ def unknown_reasons(snapshot: PatientSnapshot, groups: Iterable[str], topic: str
         return (f"{topic}: no code list available, not checked",)
     if not snapshot.gaps:
         return ()
-    unread = sorted({key for group in groups for key in _keys_for(group)} & snapshot.gap_keys)
-    return tuple(f"{topic}: could not read {KEY_LABELS.get(key, key)}" for key in unread)
+    wanted = {key for group in groups for key in _keys_for(group)}
+    lines = (
+        f"{topic}: could not read {'all ' if gap.partial else ''}{KEY_LABELS.get(gap.key, gap.key)}"
+        for gap in sorted(snapshot.gaps, key=lambda gap: gap.key)
+        if gap.key in wanted
+    )
+    return tuple(dict.fromkeys(lines))
 
 
 def gap_lines(snapshot: PatientSnapshot, keys: Iterable[str]) -> tuple[str, ...]:
-    """ "Could not read: …" for each unreadable prefetch key among ``keys`` (reason included, no PHI)."""
+    """ "Could not read: …" for each unreadable prefetch key among ``keys`` (reason included, no PHI).
+
+    A key read only in part says so: the card was decided on what was read.
+    """
     wanted = set(keys)
     return tuple(
-        f"Could not read: {KEY_LABELS.get(gap.key, gap.key)} ({gap.reason})"
+        (
+            f"Incomplete data, screened as far as read: {KEY_LABELS.get(gap.key, gap.key)} ({gap.reason})"
+            if gap.partial
+            else f"Could not read: {KEY_LABELS.get(gap.key, gap.key)} ({gap.reason})"
+        )
         for gap in snapshot.gaps
         if gap.key in wanted
     )

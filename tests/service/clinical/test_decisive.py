@@ -360,6 +360,11 @@ TIME_POOL = [
     "2026-05-30T08:00:00",
     "2026-05-30T08:00:60Z",
     "not a time",
+    # FHIR-valid sentinels: an open end, the first day written at the farthest offset
+    "9999-12-31",
+    "9999-12-31T23:59:59.999-14:00",
+    "0001-01-01T00:00:00+14:00",
+    "0001",
 ]
 stamps = st.one_of(st.sampled_from(TIME_POOL), strict_times())
 KINDS = [
@@ -399,6 +404,18 @@ def results(draw: st.DrawFn) -> Resource:
     if draw(st.integers(0, 5)) == 0:
         lab.pop("valueQuantity")
         lab["valueInteger"] = value
+    shape = draw(st.sampled_from(["plain"] * 6 + ["entered-in-error", "modifier", "contained", "versions"]))
+    if shape == "entered-in-error":
+        lab["status"] = "entered-in-error"
+    elif shape == "modifier":
+        lab["modifierExtension"] = [{"url": "https://example.org/modifier", "valueBoolean": True}]
+    elif shape == "contained":
+        # the result held inside a panel, as hasMember names it
+        member = {key: item for key, item in lab.items() if key != "subject"} | {"id": "m1"}
+        return observation("panel", "https://example.org/codes", contained=[member], hasMember=[{"reference": "#m1"}])
+    elif shape == "versions":
+        lab["meta"] = {"versionId": str(draw(st.integers(1, 3)))}
+        lab["id"] = "versioned"  # several such results are versions of one resource
     return lab
 
 

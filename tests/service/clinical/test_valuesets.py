@@ -16,6 +16,7 @@ SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 LOINC = "http://loinc.org"
+V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 CODE_SOURCE = "https://fhir.mscc-cds.org/StructureDefinition/code-source"
 
 # The ids the rules code against; each must be a committed file or documented as absent.
@@ -30,7 +31,8 @@ REQUIRED_IDS = frozenset(
         "hypercalcaemia", "body-weight", "smoking-status-code", "smoking-pack-years", "smoking-status-ever",
         "smoking-status-never", "smoking-status-unknown", "pain-severity", "calcium-total-mass", "calcium-total-molar",
         "calcium-corrected", "albumin", "mri-spine-whole", "mri-spine-region", "ct-spine", "chest-imaging",
-        "chest-xray", "mri-brachial-plexus", "mri-contraindicated", "xray-spine",
+        "chest-xray", "mri-brachial-plexus", "mri-contraindicated", "xray-spine", "symptom-observation",
+        "symptom-absent-observation", "finding-absent-value", "finding-negative-interpretation",
     }
 )  # fmt: skip
 
@@ -84,7 +86,7 @@ def test_every_concept_is_a_string_code_with_display_and_source(path: Path) -> N
     includes = _raw(path)["compose"]["include"]
     systems = [include["system"] for include in includes]
     assert len(systems) == len(set(systems)), "one include per code system"
-    assert set(systems) <= {SNOMED, ICD10CM, ICD10, LOINC}
+    assert set(systems) <= {SNOMED, ICD10CM, ICD10, LOINC, V3_INTERPRETATION}
     for _system, concept in _concepts(path):
         assert isinstance(concept["code"], str)
         assert concept["code"] == concept["code"].strip() != ""
@@ -102,6 +104,7 @@ def test_codes_have_the_shape_of_their_system(path: Path) -> None:
         ICD10CM: r"[A-Z]\d[0-9A-Z](\.[0-9A-Z]{1,4})?",
         ICD10: r"[A-Z]\d\d(\.\d)?",
         LOINC: r"\d{1,7}-\d",
+        V3_INTERPRETATION: r"[A-Z]{1,4}",
     }
     for system, concept in _concepts(path):
         assert re.fullmatch(shapes[system], concept["code"]), (system, concept["code"])

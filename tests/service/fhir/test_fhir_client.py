@@ -100,9 +100,11 @@ async def test_page_cap() -> None:
             200, bundle([observation(1)], f"{BASE}/Observation?page={int(request.url.params.get('page', '1')) + 1}")
         )
     )
-    with pytest.raises(FhirFetchError, match="more than 2 pages"):
+    with pytest.raises(FhirFetchError, match="more than 2 pages") as caught:
         await make_client(recorder, max_pages=2).fetch(BASE, "Observation?patient=p1", TOKEN)
     assert len(recorder.requests) == 2
+    # what the pages before the cap held is kept: the gatherer screens it as partial data
+    assert [resource["id"] for resource in caught.value.partial or ()] == ["o1", "o1"]
 
 
 async def test_next_link_loop_is_detected() -> None:

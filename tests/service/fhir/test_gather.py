@@ -274,7 +274,14 @@ async def test_a_paginated_prefetch_without_fhir_server_keeps_the_first_page_and
     prefetch = {**FULL_PREFETCH, "labs": searchset(CALCIUM, next_url=SERVER + "/Observation?page=2")}
     record = await _gather(_request(prefetch))
     assert record.resources["labs"] == [CALCIUM]
-    assert record.gaps == [DataGap("labs", "prefetch has further pages and no fhirServer to query")]
+    assert record.gaps == [DataGap("labs", "prefetch has further pages and no fhirServer to query", partial=True)]
+
+
+async def test_a_required_key_read_in_part_is_screened_not_412() -> None:
+    prefetch = {**FULL_PREFETCH, "conditions": searchset(CONDITION, next_url=SERVER + "/Condition?page=2")}
+    record = await _gather(_request(prefetch))
+    assert record.resources["conditions"] == [CONDITION]
+    assert record.gaps == [DataGap("conditions", "prefetch has further pages and no fhirServer to query", partial=True)]
 
 
 async def test_order_sign_draft_orders_are_collected() -> None:
