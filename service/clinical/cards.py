@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from cds_hooks.models import Card, Coding, Link, Source
 from service.clinical.patientdata import Finding, ImagingEvent, Item, Measurement, SmokingStatus
 from service.clinical.rules.base import Evidence, OrderPlan, Plan, RuleSpec
-from service.clinical.rules.gaps import gap_lines
+from service.clinical.rules.gaps import excluded_lines, gap_lines
 from service.clinical.snapshot import PatientSnapshot
 
 __all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "RULES_SYSTEM", "OrderCodes", "render_card"]
@@ -135,7 +135,9 @@ def _detail(plan: Plan, snapshot: PatientSnapshot) -> str:
             "Missing or unknown data",
             [
                 f"- {_escape(line[:1].upper() + line[1:])}"
-                for line in _unique((*plan.missing, *gap_lines(snapshot, plan.rule.data_keys)))
+                for line in _unique(
+                    (*plan.missing, *gap_lines(snapshot, plan.rule.data_keys), *excluded_lines(snapshot))
+                )
             ],
         ),
         ("Notes", [f"- {_escape(line)}" for line in plan.caveats]),

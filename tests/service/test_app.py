@@ -275,7 +275,7 @@ async def test_a_hook_the_service_does_not_handle_is_400(client: httpx.AsyncClie
 async def test_encounter_start_without_encounter_is_400(client: httpx.AsyncClient) -> None:
     body = hook_request("encounter-start", FULL_PREFETCH)
     del body["context"]["encounterId"]
-    messages = assert_operation_outcome(await client.post(SERVICE, json=body), 400)
+    messages = assert_operation_outcome(await client.post(service_path("encounter-start"), json=body), 400)
     assert messages == ["The context does not fit the encounter-start hook.", "context.encounterId: Field required"]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from service.clinical.snapshot import PatientSnapshot
 from service.prefetch import FINDING_VALUESETS, LAB_VALUESETS
 
-__all__ = ["KEY_LABELS", "gap_lines", "unknown_reasons"]
+__all__ = ["KEY_LABELS", "excluded_lines", "gap_lines", "unknown_reasons"]
 
 #: Prefetch keys as a clinician would name the data behind them.
 KEY_LABELS = {
@@ -19,6 +19,7 @@ KEY_LABELS = {
     "imagingStudies": "imaging studies",
     "imagingReports": "imaging reports",
     "imagingProcedures": "imaging procedures",
+    "draftOrders": "draft orders",
 }
 
 
@@ -48,4 +49,13 @@ def gap_lines(snapshot: PatientSnapshot, keys: Iterable[str]) -> tuple[str, ...]
         f"Could not read: {KEY_LABELS.get(gap.key, gap.key)} ({gap.reason})"
         for gap in snapshot.gaps
         if gap.key in wanted
+    )
+
+
+def excluded_lines(snapshot: PatientSnapshot) -> tuple[str, ...]:
+    """What was sent but not used because it is not this patient's: counts and reasons, no ids."""
+    return tuple(
+        f"Not used: {item.count} {'resource' if item.count == 1 else 'resources'} sent as "
+        f"{KEY_LABELS.get(item.key, item.key)}, {item.reason.phrase}"
+        for item in snapshot.excluded
     )
