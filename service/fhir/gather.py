@@ -124,6 +124,8 @@ class PatientDataGatherer:
             if isinstance(context, OrderSignContext)
             else []
         )
+        # Counted as sent, before anything is dropped: the cap bounds the work, whoever the data is about.
+        self._check_count(sum(len(found) for found in entries.values()) + len(drafts))
         scope = PatientScope(
             context.patientId, request.fhir_server_base, [*chain.from_iterable(entries.values()), *drafts]
         )
@@ -137,7 +139,6 @@ class PatientDataGatherer:
         if drafts:
             record.draft_orders, dropped = scope.keep_own("draftOrders", [entry.resource for entry in drafts])
             record.excluded.extend(dropped)
-        self._check_size(record)
         if missing or paged or unreadable:
             await self._fetch(request, context, record, scope, [*missing, *unreadable], paged, unreadable)
             self._check_size(record)
@@ -169,7 +170,9 @@ class PatientDataGatherer:
             )
 
     def _check_size(self, record: PatientRecord) -> None:
-        total = sum(len(resources) for resources in record.resources.values()) + len(record.draft_orders)
+        self._check_count(sum(len(resources) for resources in record.resources.values()) + len(record.draft_orders))
+
+    def _check_count(self, total: int) -> None:
         if total > self._max_entries:
             raise PayloadTooLarge(f"The patient data holds more than {self._max_entries} resources.")
 
