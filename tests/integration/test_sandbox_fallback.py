@@ -103,7 +103,12 @@ async def test_every_sandbox_scenario_gives_the_same_cards_from_the_fhir_server(
             fallback = await client.post(
                 service_path(scenario.request["hook"]), json=without_prefetch(scenario, sandbox)
             )
-            assert reference.status_code == 200, (scenario.name, reference.text)
+            assert reference.status_code == scenario.expected_status, (scenario.name, reference.text)
+            if scenario.expected_status != 200:
+                # The prefetch cannot be screened as written (e.g. it holds only another patient's
+                # conditions); from the server, the service reads this patient's own data instead.
+                assert fallback.status_code in (200, 412), (scenario.name, fallback.text)
+                continue
             assert fallback.status_code == 200, (scenario.name, fallback.text)
             fired += cards_of(fallback)
             if cards_of(reference) != cards_of(fallback):
