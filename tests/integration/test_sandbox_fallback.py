@@ -275,3 +275,28 @@ async def test_token_never_reaches_a_log_record_on_the_real_network_path(
         rendered = f"{record.getMessage()} {record.__dict__!r} {record.exc_text or ''}"
         assert sandbox.token not in rendered, record.name
         assert "wrong-token-2f9d" not in rendered, record.name
+
+
+async def test_unreadable_prefetch_keys_are_fetched_from_the_fhir_server(
+    sandbox: Any, sandbox_app: Callable[..., Any], clock: SettableClock
+) -> None:
+    """Not FHIR, another person's Patient, only another patient's data: read from the server instead."""
+    scenario = next(item for item in sandbox.scenarios if item.name.startswith("102-"))
+    other = next(item for item in sandbox.scenarios if item.name.startswith("100-"))
+    request = without_prefetch(scenario, sandbox)
+    request["prefetch"] = copy.deepcopy(scenario.request["prefetch"])
+    request["prefetch"]["patient"] = {"resourceType": "Patient", "id": "s100-other", "birthDate": "1948-03-02"}
+    request["prefetch"]["conditions"] = [1, 2]
+    request["prefetch"]["findings"] = {"resourceType": "Bundle", "type": "searchset", "entry": True}
+    request["prefetch"]["labs"] = other.request["prefetch"]["findings"]  # another patient's findings only
+    clock.now = scenario.reference_time
+    async with sandbox_app() as client:
+        response = await client.post(service_path(scenario.request["hook"]), json=request)
+        without_token = copy.deepcopy(request)
+        del without_token["fhirAuthorization"], without_token["fhirServer"]
+        refused = await client.post(service_path(scenario.request["hook"]), json=without_token)
+    assert response.status_code == 200, response.text
+    assert cards_of(response) == Counter({("R1", "critical"): 1})
+    messages = assert_operation_outcome(refused, 412)
+    assert any("prefetch key 'conditions': the prefetch value is a JSON array" in message for message in messages)
+    assert any("prefetch key 'patient': the prefetch value holds only resources" in message for message in messages)
