@@ -5,6 +5,7 @@ It knows no medicine and nothing of the service built on it.
 
 from cds_hooks.body import BodyLimits, json_depth_exceeds, read_json_body
 from cds_hooks.contexts import (
+    FHIR_ID,
     PREFETCH_TOKEN_FIELDS,
     EncounterStartContext,
     HookContext,
@@ -70,6 +71,7 @@ from cds_hooks.router import Authenticator, JSONResponse, build_router, install_
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
+    "FHIR_ID",
     "PREFETCH_TOKEN_FIELDS",
     "RECOMMENDED_ALGORITHMS",
     "REQUIRED_CLAIMS",

@@ -6,13 +6,15 @@ its REQUIRED fields, else the request is malformed (400).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, WithJsonSchema
 
 from cds_hooks.errors import MalformedRequest
 
 __all__ = [
+    "FHIR_ID",
     "PREFETCH_TOKEN_FIELDS",
     "EncounterStartContext",
     "HookContext",
@@ -23,6 +25,18 @@ __all__ = [
 ]
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+#: FHIR R4 ``id``: 1 to 64 of ``[A-Za-z0-9\-.]``. ``patientId`` and ``encounterId`` are FHIR
+#: ids ("The FHIR Patient.id"), and they are pasted into prefetch queries: nothing else passes.
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+def _fhir_id(value: str) -> str:
+    if not FHIR_ID.match(value):
+        raise ValueError("must be a FHIR id: 1 to 64 letters, digits, '-' or '.'")
+    return value
+
+
+FhirId = Annotated[str, AfterValidator(_fhir_id), WithJsonSchema({"type": "string", "pattern": FHIR_ID.pattern})]
 
 
 class HookContext(BaseModel):
@@ -31,8 +45,8 @@ class HookContext(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     userId: NonEmptyStr
-    patientId: NonEmptyStr
-    encounterId: NonEmptyStr | None = None
+    patientId: FhirId
+    encounterId: FhirId | None = None
 
 
 class PatientViewContext(HookContext):
@@ -42,7 +56,7 @@ class PatientViewContext(HookContext):
 class EncounterStartContext(HookContext):
     """``encounter-start`` (maturity 1): ``encounterId`` REQUIRED."""
 
-    encounterId: NonEmptyStr
+    encounterId: FhirId
 
 
 class OrderSignContext(HookContext):

@@ -31,6 +31,7 @@ import heapq
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -87,6 +88,9 @@ REQUIRED_CLAIMS: tuple[str, ...] = ("iss", "aud", "exp", "iat", "jti")
 # A CDS client JWT is a few hundred bytes (1-2 KB with RS 4096); anything far larger is
 # not a token we will spend a base64 decode on.
 _MAX_TOKEN_CHARS = 16 * 1024
+# jti and tenant are stored with the audit event: ids, not documents.
+_MAX_CLAIM_CHARS = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Key types whose keys verify signatures; "oct" (shared secrets) is never accepted.
 _PUBLIC_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
 
@@ -529,11 +533,15 @@ class ClientTokenVerifier:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise _Rejected(TokenRejection.MISSING_JTI)
+        if not _storable(jti):
+            raise _Rejected(TokenRejection.INVALID_CLAIM)
         expires, issued = float(claims["exp"]), float(claims["iat"])
         if expires - issued > self._max_lifetime_s:
             raise _Rejected(TokenRejection.LIFETIME_TOO_LONG)
         tenant = claims.get("tenant")
         tenant = tenant if isinstance(tenant, str) and tenant else None
+        if tenant is not None and not _storable(tenant):
+            raise _Rejected(TokenRejection.INVALID_CLAIM)
         if issuer.tenants is not None and tenant not in issuer.tenants:
             raise _Rejected(TokenRejection.TENANT_NOT_ALLOWED)
         # Last, so that a token failing any other check never uses up its jti.
@@ -637,7 +645,27 @@ class ClientTokenVerifier:
         except PyJWTError:
             # InvalidIssuedAtError, InvalidJTIError, a non-integer exp (DecodeError), ...
             raise _Rejected(TokenRejection.INVALID_CLAIM) from None
+        _require_numeric_dates(claims)
         return claims
+
+
+def _storable(claim: str) -> bool:
+    """``jti`` and ``tenant`` go to the audit trail: bounded, and no NUL or control character."""
+    return len(claim) <= _MAX_CLAIM_CHARS and _CONTROL.search(claim) is None
+
+
+def _require_numeric_dates(claims: Mapping[str, Any]) -> None:
+    """RFC 7519 §2: ``exp``, ``iat`` and ``nbf`` are NumericDates, JSON numbers.
+
+    PyJWT reads them through ``int()``, which takes ``"9999999999"`` and ``true``; and
+    Python's JSON reader takes ``Infinity``, a token that would never expire.
+    """
+    for name in ("exp", "iat", "nbf"):
+        if name not in claims:
+            continue
+        value = claims[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise _Rejected(TokenRejection.INVALID_CLAIM)
 
 
 def _bearer_token(values: list[str]) -> str:

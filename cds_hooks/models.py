@@ -17,6 +17,7 @@ every field the spec defines.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -29,6 +30,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -55,6 +57,31 @@ __all__ = [
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 # "One-sentence, <140-character summary message" (Card Attributes).
 Summary = Annotated[str, StringConstraints(min_length=1, max_length=139)]
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MAX_PLAIN = 1024
+
+
+def _uuid(value: str) -> str:
+    # "A universally unique identifier (UUID) for this particular hook call": the canonical
+    # 8-4-4-4-12 hex form, so that what reaches logs and storage is bounded and plain.
+    if not _UUID.match(value):
+        raise ValueError("must be a UUID such as d1577c69-dfbe-44ad-ba6d-3e05e953b2ea")
+    return value
+
+
+def _plain(value: str) -> str:
+    # Client text a service may store (card ids, codes of override reasons): no NUL or other
+    # control character ever reaches a database or a log, and its length is bounded.
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    if len(value) > _MAX_PLAIN:
+        raise ValueError(f"must be at most {_MAX_PLAIN} characters")
+    return value
+
+
+HookInstance = Annotated[str, AfterValidator(_uuid), WithJsonSchema({"type": "string", "format": "uuid"})]
+PlainStr = Annotated[str, StringConstraints(min_length=1), AfterValidator(_plain)]
 Extension = dict[str, Any]
 _ANY_URL: TypeAdapter[AnyUrl] = TypeAdapter(AnyUrl)
 
@@ -103,9 +130,9 @@ def _non_empty(values: list[Any] | None, name: str) -> None:
 class Coding(WireModel):
     """CDS Hooks Coding: ``system`` and ``code`` REQUIRED, ``display`` conditional."""
 
-    code: NonEmptyStr
-    system: NonEmptyStr
-    display: NonEmptyStr | None = None
+    code: PlainStr
+    system: PlainStr
+    display: PlainStr | None = None
 
 
 # -- discovery --------------------------------------------------------------------------
@@ -154,7 +181,7 @@ class CDSRequest(WireModel):
     """The body a CDS Client POSTs to ``{baseUrl}/cds-services/{id}``."""
 
     hook: NonEmptyStr
-    hookInstance: NonEmptyStr
+    hookInstance: HookInstance
     fhirServer: Url | None = None
     fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
@@ -287,7 +314,7 @@ class CDSResponse(WireModel):
 
 
 class AcceptedSuggestion(WireModel):
-    id: NonEmptyStr
+    id: PlainStr
 
 
 class OverrideReason(WireModel):
@@ -298,7 +325,7 @@ class OverrideReason(WireModel):
 
 
 class FeedbackItem(WireModel):
-    card: NonEmptyStr
+    card: PlainStr
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReason | None = None

@@ -17,7 +17,9 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from cds_hooks.contexts import FHIR_ID
 
 __all__ = [
     "PrefetchState",
@@ -60,7 +62,8 @@ def _user_identifier(token: str, context: Mapping[str, Any]) -> str:
     wanted = _USER_TOKENS[token]
     if isinstance(user_id, str) and "/" in user_id:
         resource_type, _, identifier = user_id.partition("/")
-        if resource_type == wanted and identifier:
+        # A FHIR id only: it goes into a query ("Practitioner/1&_include=*" is not one).
+        if resource_type == wanted and FHIR_ID.match(identifier):
             return identifier
     raise PrefetchTemplateError(f"{{{{{token}}}}} needs context.userId of the form {wanted}/<id>")
 
@@ -100,8 +103,18 @@ def check_template_tokens(template: str, token_fields: Iterable[str]) -> None:
 
 
 def render_template(template: str, context: Mapping[str, Any]) -> str:
-    """Replace every token of ``template`` with its value from the hook ``context``."""
-    return _TOKEN.sub(lambda match: _token_value(match.group(1), context), template)
+    """Replace every token of ``template`` with its value from the hook ``context``, URL-encoded.
+
+    Every value is percent-encoded, so that no context value can add a search parameter
+    or a path segment (``p1&_include=*`` stays one value); only the ``/`` of the spec's
+    ``{{context.userId}}`` read (``Practitioner/123``) is kept.
+    """
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return quote(_token_value(name, context), safe="/" if name == "context.userId" else "")
+
+    return _TOKEN.sub(value, template)
 
 
 def classify_prefetch(declared: Iterable[str], prefetch: Mapping[str, Any] | None) -> dict[str, PrefetchState]:

@@ -94,6 +94,8 @@ def build_router(
     async def invoke(service_id: str, request: Request) -> JSONResponse:
         client = await identify(request, f"/cds-services/{service_id}")
         registry.get(service_id)  # 404 before reading a possibly large body
+        # Known from here on: only a registered id is ever logged, never the raw path text.
+        request.state.service_id = service_id
         hook_request: CDSRequest = _parse(CDSRequest, await read_json_body(request, body_limits), "request")
         service, _ = registry.for_hook(service_id, hook_request.hook)
         invocation = Invocation(service_id=service_id, request=hook_request, client=client, received_at=now())
@@ -105,6 +107,7 @@ def build_router(
     async def feedback(service_id: str, request: Request) -> JSONResponse:
         client = await identify(request, f"/cds-services/{service_id}/feedback")
         service = registry.get(service_id)
+        request.state.service_id = service_id
         payload: FeedbackRequest = _parse(FeedbackRequest, await read_json_body(request, body_limits), "feedback")
         receipt = await service.feedback(service_id, payload, client)
         return JSONResponse(dict(receipt))

@@ -9,9 +9,9 @@ pseudonymised (the store applies a keyed HMAC).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from service.clinical.outcome import RuleOutcome
 
@@ -45,6 +45,11 @@ class AuditEvent:
     client_jti: str | None
     latency_ms: float
     status: int
+    #: what a safety review needs beyond the rules (docs/clinical/patient-integrity.md):
+    #: ``excluded`` [{key, reason, count}] resources not the patient's, ``unreadable``
+    #: {key: reason} data that could not be used, ``withheld`` why no screening ran.
+    #: Keys, fixed reasons and counts only: never ids or values.
+    data_quality: Mapping[str, Any] = field(default_factory=dict)
 
 
 class AuditSink(Protocol):

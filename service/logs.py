@@ -225,9 +225,10 @@ class RequestLogMiddleware:
 
 def _invocation_fields(scope: Scope, state: Mapping[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    path_params = scope.get("path_params") or {}
-    if isinstance(path_params.get("service_id"), str):
-        fields["service_id"] = path_params["service_id"]
+    # Set by the router once the id is found in the registry: a path that names no service
+    # is client text of any length and content, and is never logged.
+    if isinstance(state.get("service_id"), str):
+        fields["service_id"] = state["service_id"]
     invocation = state.get("invocation")
     if invocation is not None:
         fields["service_id"] = invocation.service_id

@@ -73,6 +73,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.resources_excluded = Counter(
+            "cds_resources_excluded_total",
+            "Resources not used because they are not the context patient's, by prefetch key and reason.",
+            ["service_id", "key", "reason"],
+            registry=self.registry,
+        )
+
     def observe_invocation(self, service_id: str, annotations: Mapping[str, object]) -> None:
         """Count what the service annotated on one hook call (see ScreeningService)."""
         for item in _items(annotations.get("card_rules")):
@@ -81,6 +88,9 @@ class Metrics:
         for item in _items(annotations.get("rule_results")):
             if len(item) == 3:
                 self.rule_evaluations.labels(rule_id=item[0], rule_version=item[1], result=item[2]).inc()
+        for item in _items(annotations.get("excluded")):
+            if len(item) == 3 and item[2].isdigit():
+                self.resources_excluded.labels(service_id=service_id, key=item[0], reason=item[1]).inc(int(item[2]))
         missing = annotations.get("prefetch_keys_missing")
         for key in missing if isinstance(missing, list) else ():
             self.prefetch_missing.labels(service_id=service_id, key=str(key)).inc()

@@ -71,6 +71,8 @@ class Scenario:
     reference_time: datetime
     expected_cards: tuple[ScenarioCard, ...]
     sandbox: bool
+    #: the HTTP status the request as written gets: 200, or 412 when required data is unreadable
+    expected_status: int = 200
 
     @property
     def context(self) -> dict[str, Any]:
@@ -115,6 +117,7 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"{path.name}: no extension {SCENARIO_EXTENSION!r}")
     try:
         reference_time = datetime.fromisoformat(str(meta["referenceTime"]))
+        int(meta.get("expectedStatus", 200))
         cards = tuple(
             ScenarioCard(
                 rule_id=str(card["ruleId"]),
@@ -140,6 +143,7 @@ def load_scenario(path: Path) -> Scenario:
         reference_time=reference_time,
         expected_cards=cards,
         sandbox=bool(meta.get("sandbox", False)),
+        expected_status=int(meta.get("expectedStatus", 200)),
     )
 
 

@@ -17,6 +17,7 @@ from cds_hooks.models import CDSResponse, FeedbackRequest, ServiceDefinition
 from cds_hooks.prefetch import check_template_tokens
 from cds_hooks.registry import ClientIdentity, Invocation
 from service.audit import AuditEvent, AuditSink, CardRecord
+from service.clinical.deceased import is_deceased
 from service.clinical.outcome import Screener, Screening
 from service.fhir.gather import PatientDataGatherer
 from service.fhir.record import PatientRecord
@@ -25,6 +26,7 @@ __all__ = [
     "EVALUATION_TIME_EXTENSION",
     "HOOKS",
     "SERVICE_IDS",
+    "WITHHELD_DECEASED",
     "FeedbackSink",
     "ScreeningService",
     "service_id_for",
@@ -70,6 +72,8 @@ _USAGE = {
 #: scenario from profiles/examples/. Honoured only in development mode: in production
 #: the rules' windows are always measured from the moment the hook arrives.
 EVALUATION_TIME_EXTENSION = "org.mscc-cds.evaluation-time"
+#: The audit's reason when no screening ran because the patient had died.
+WITHHELD_DECEASED = "patient deceased"
 
 
 def service_id_for(hook: str) -> str:
@@ -134,15 +138,21 @@ class ScreeningService:
         request = invocation.request
         record: PatientRecord | None = None
         screening = Screening(cards=(), rules=())
+        withheld: str | None = None
         status = 500
         try:
             context = parse_context(request.hook, request.context)
+            at = self._evaluation_time(invocation)
             # Collected first and checked second, so that a 412 is still audited and
             # logged with the prefetch states and the gaps that caused it.
             record = await self._gatherer.collect(request, context)
-            self._gatherer.require(record)
-            if self._screener is not None:
-                screening = self._screener.screen(record, self._evaluation_time(invocation))
+            if is_deceased(record.patient, at):
+                # No screening card for a dead patient, and no 412 asking for more of their data.
+                withheld = WITHHELD_DECEASED
+            else:
+                self._gatherer.require(record)
+                if self._screener is not None:
+                    screening = self._screener.screen(record, at)
             status = 200
         except CDSHooksError as exc:
             status = exc.status_code
@@ -150,7 +160,8 @@ class ScreeningService:
         finally:
             invocation.annotations.update(self._annotations(record, screening))
             if self._audit is not None:
-                await self._audit.record(self._audit_event(invocation, record, screening, status, started))
+                event = self._audit_event(invocation, record, screening, status, started, withheld)
+                await self._audit.record(event)
         return CDSResponse(cards=list(screening.cards))
 
     async def feedback(
@@ -185,6 +196,7 @@ class ScreeningService:
                 (card.source.topic.code if card.source.topic else "", card.indicator) for card in screening.cards
             ],
             "rule_results": [(outcome.rule_id, outcome.rule_version, outcome.result) for outcome in screening.rules],
+            "excluded": [(item.key, item.reason.value, item.count) for item in record.excluded] if record else [],
         }
 
     def _audit_event(
@@ -194,6 +206,7 @@ class ScreeningService:
         screening: Screening,
         status: int,
         started: float,
+        withheld: str | None,
     ) -> AuditEvent:
         request = invocation.request
         patient_id = request.context.get("patientId")
@@ -221,4 +234,19 @@ class ScreeningService:
             client_jti=client.jti if client else None,
             latency_ms=(time.perf_counter() - started) * 1000,
             status=status,
+            data_quality=_data_quality(record, withheld),
         )
+
+
+def _data_quality(record: PatientRecord | None, withheld: str | None) -> dict[str, Any]:
+    """The audit's account of what was not used and why: keys, fixed reasons, counts."""
+    quality: dict[str, Any] = {}
+    if record is not None and record.excluded:
+        quality["excluded"] = [
+            {"key": item.key, "reason": item.reason.value, "count": item.count} for item in record.excluded
+        ]
+    if record is not None and record.gaps:
+        quality["unreadable"] = {gap.key: gap.reason for gap in record.gaps}
+    if withheld is not None:
+        quality["withheld"] = withheld
+    return quality

@@ -48,6 +48,9 @@ _INDICATORS = frozenset({"info", "warning", "critical"})
 _FILE_NAME = re.compile(r"^(?P<number>\d{2,3})-[a-z0-9]+(?:-[a-z0-9]+)*\.json$")
 _ACTION_TYPES = frozenset({"create", "update", "delete"})
 _FIELDS = frozenset({"title", "description", "referenceTime", "expectedCards", "sandbox"})
+#: Optional: the status when it is not 200 (a 412 expects no card).
+_OPTIONAL_FIELDS = frozenset({"expectedStatus"})
+_STATUSES = frozenset({200, 412})
 
 CardKey = tuple[str, str]
 
@@ -75,9 +78,11 @@ def prefetched_resources(scenario: Scenario) -> Iterator[dict[str, Any]]:
         if value.get("resourceType") != "Bundle":
             yield value
             continue
-        for entry in value.get("entry") or ():
+        entries = value.get("entry")
+        # The structure scenarios (112-119) send entries that are not lists or hold no resource.
+        for entry in entries if isinstance(entries, list) else ():
             resource = entry.get("resource") if isinstance(entry, dict) else None
-            if isinstance(resource, dict):
+            if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
                 yield resource
 
 
@@ -137,7 +142,14 @@ def _check_format(request: dict[str, Any], path: Path) -> None:
         raise ScenarioError(f"{path.name}: extension must be an object")
     meta = extension[SCENARIO_EXTENSION]
     _require(isinstance(meta, dict), path, f"extension[{SCENARIO_EXTENSION!r}] must be an object")
-    _require(set(meta) == _FIELDS, path, f"scenario fields must be exactly {sorted(_FIELDS)}")
+    _require(
+        _FIELDS <= set(meta) <= _FIELDS | _OPTIONAL_FIELDS,
+        path,
+        f"scenario fields must be {sorted(_FIELDS)}, optionally {sorted(_OPTIONAL_FIELDS)}",
+    )
+    status = meta.get("expectedStatus", 200)
+    _require(status in _STATUSES, path, f"expectedStatus must be one of {sorted(_STATUSES)}")
+    _require(status == 200 or meta["expectedCards"] == [], path, "a scenario expecting an error expects no card")
     for field in ("title", "description", "referenceTime"):
         _require(
             isinstance(meta[field], str) and bool(meta[field].strip()), path, f"{field} must be a non-empty string"

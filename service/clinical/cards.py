@@ -23,7 +23,7 @@ from cds_hooks.models import Card, Coding, Link, Source
 from service.clinical.orderreview import OrderReview
 from service.clinical.patientdata import Finding, ImagingEvent, Item, Measurement, SmokingStatus
 from service.clinical.rules.base import Evidence, Plan, RuleSpec
-from service.clinical.rules.gaps import gap_lines
+from service.clinical.rules.gaps import excluded_lines, gap_lines
 from service.clinical.snapshot import PatientSnapshot
 from service.clinical.suggestions import OrderActions, OrderCodes, suggest
 
@@ -129,7 +129,9 @@ def _detail(plan: Plan, snapshot: PatientSnapshot) -> str:
             "Missing or unknown data",
             [
                 f"- {_escape(line[:1].upper() + line[1:])}"
-                for line in _unique((*plan.missing, *gap_lines(snapshot, plan.rule.data_keys)))
+                for line in _unique(
+                    (*plan.missing, *gap_lines(snapshot, plan.rule.data_keys), *excluded_lines(snapshot))
+                )
             ],
         ),
         ("Notes", [f"- {_escape(line)}" for line in plan.caveats]),

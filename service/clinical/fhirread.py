@@ -134,8 +134,8 @@ class Reader:
         self._imaging_since = at - imaging_horizon if imaging_horizon else None
         self._decisive = None if decisive_for is None else DecisiveResults(decisive_for, at, self._read_measurement)
         self._position = 0
-        #: the first Patient read, and the first whose id is ``patient_id`` (see :meth:`patient`)
-        self._patients: dict[str | None, dict[str, Any]] = {}
+        #: the first Patient read of each id (see :meth:`patient`)
+        self._patients: dict[object, dict[str, Any]] = {}
         self.findings: list[Finding] = []
         self.measurements: list[Measurement] = []
         self.smoking: list[SmokingStatus] = []
@@ -206,12 +206,11 @@ class Reader:
 
     def _patient(self, resource: dict[str, Any]) -> None:
         # Found on the main pass rather than by a pass of its own: see patient().
-        self._patients.setdefault(None, resource)
         self._patients.setdefault(resource.get("id"), resource)
 
     def patient(self, patient_id: str) -> dict[str, Any] | None:
-        """The Patient read whose id is ``patient_id``, else the first Patient read."""
-        return self._patients.get(patient_id) or self._patients.get(None)
+        """The Patient read whose id is ``patient_id``; never another person's (patient-integrity.md)."""
+        return self._patients.get(patient_id)
 
     def birth_date(self, patient: dict[str, Any]) -> TimeSpan | None:
         """Patient.birthDate, the only element of the Patient that is read (and validated)."""

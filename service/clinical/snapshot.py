@@ -22,7 +22,7 @@ from service.clinical.patientdata import Concept, Finding, ImagingEvent, Item, M
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.timing import AgeRange, TimeSpan, age_range
 from service.clinical.versions import superseded
-from service.fhir.record import DataGap, PatientRecord
+from service.fhir.record import DataGap, Excluded, PatientRecord
 
 __all__ = [
     "Concept",
@@ -58,6 +58,8 @@ class PatientSnapshot:
     gaps: tuple[DataGap, ...]
     #: ids of the loaded ValueSets: a fact whose ValueSet is absent is never true
     valuesets: frozenset[str]
+    #: resources dropped as not this patient's (from the record): every card says so
+    excluded: tuple[Excluded, ...] = ()
     #: every group a finding is in: most groups have none, and need no look at the findings
     finding_groups: frozenset[str] = field(init=False)
 
@@ -147,6 +149,7 @@ def build_snapshot(
         imaging=tuple(reader.imaging),
         gaps=tuple(record.gaps),
         valuesets=frozenset(valuesets.ids),
+        excluded=tuple(record.excluded),
     )
     return SnapshotResult(snapshot, reader.notes.render())
 

@@ -10,11 +10,16 @@ present (Bundle/resource)  use it; a Bundle with a ``next`` link is completed
 ``null``                  "no data exists": use nothing, never re-query
 absent                    query ``fhirServer``; if impossible and required: 412
 OperationOutcome          the client's query failed: as absent
+unreadable                not FHIR of the template's type, or only another
+                          patient's resources: as absent (never "no data")
 ========================  ==================================================
 
 Data that is only partly read (a paged prefetch that cannot be completed, a search
 longer than ``max_pages``) is screened as far as it goes: the key becomes a *partial*
 gap, which the cards name and which never answers 412 (docs/clinical/data-quality.md).
+
+Whatever arrives, from the prefetch or the server, keeps only the context patient's
+resources (:mod:`service.fhir.integrity`); the rest is counted in ``record.excluded``.
 
 All queries of one call run in parallel under one time budget: a query still running
 when it ends becomes a gap, and the answers that did arrive are kept.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Mapping
+from itertools import chain
 from typing import Protocol
 
 from cds_hooks.contexts import HookContext, OrderSelectContext, OrderSignContext
@@ -31,7 +37,8 @@ from cds_hooks.errors import PayloadTooLarge, PreconditionFailed
 from cds_hooks.models import CDSRequest
 from cds_hooks.prefetch import PrefetchState, PrefetchTemplateError, classify_prefetch, render_template
 from service.fhir.budget import fetch_budget, remaining_s
-from service.fhir.bundle import bundle_resources, next_link
+from service.fhir.bundle import Entry, NotFhir, bundle_resources, next_link, prefetch_entries
+from service.fhir.integrity import PatientScope
 from service.fhir.record import DataGap, PatientRecord, Resource
 
 __all__ = ["BUDGET_EXCEEDED", "FhirFetchError", "FhirSearcher", "PatientDataGatherer", "bundle_resources"]
@@ -91,30 +98,77 @@ class PatientDataGatherer:
         return record
 
     async def collect(self, request: CDSRequest, context: HookContext) -> PatientRecord:
-        """Everything obtainable; what is not is in ``record.gaps`` (required or not)."""
+        """Everything obtainable; what is not is in ``record.gaps`` (required or not).
+
+        Every resource passes :class:`PatientScope` on both paths: another patient's data is
+        dropped and counted in ``record.excluded``. A present value that is not FHIR of the
+        template's type, or that holds only resources of someone else, is *unreadable*:
+        fetched like an absent key when the request allows, else a gap (412 if required).
+        """
         states = classify_prefetch(self._templates, request.prefetch)
         record = PatientRecord(patient_id=context.patientId, states=states)
         prefetch = request.prefetch or {}
+        entries: dict[str, list[Entry]] = {}
+        #: key -> why its prefetch value cannot be used (safe to show: no data in it)
+        unreadable: dict[str, str] = {}
         missing: list[str] = []
         paged: dict[str, str] = {}
         for key, state in states.items():
             if state is PrefetchState.PRESENT:
-                record.resources[key] = bundle_resources(prefetch[key])
+                try:
+                    entries[key] = self._entries(key, prefetch[key])
+                except NotFhir as exc:
+                    unreadable[key] = f"the prefetch value is {exc}"
+                    continue
                 if (url := next_link(prefetch[key])) is not None:
                     paged[key] = url
             elif state is PrefetchState.NULL:
                 record.resources[key] = []
             else:
                 missing.append(key)
-        if isinstance(context, OrderSignContext):
-            record.draft_orders = bundle_resources(context.draftOrders)
+        drafts = (
+            [Entry(resource) for resource in bundle_resources(context.draftOrders)]
+            if isinstance(context, OrderSignContext)
+            else []
+        )
+        # Counted as sent, before anything is dropped: the cap bounds the work, whoever the data is about.
+        self._check_count(sum(len(found) for found in entries.values()) + len(drafts))
+        scope = PatientScope(
+            context.patientId, request.fhir_server_base, [*chain.from_iterable(entries.values()), *drafts]
+        )
+        for key, found in entries.items():
+            own = self._keep_own(scope, record, key, [entry.resource for entry in found])
+            if own is None:
+                unreadable[key] = "the prefetch value holds only resources that are not this patient's"
+                paged.pop(key, None)
+            else:
+                record.resources[key] = own
+        if drafts:
+            record.draft_orders, dropped = scope.keep_own("draftOrders", [entry.resource for entry in drafts])
+            record.excluded.extend(dropped)
         if isinstance(context, OrderSelectContext):
             record.selections = tuple(context.selections)
-        self._check_size(record)
-        if missing or paged:
-            await self._fetch(request, context, record, missing, paged)
+        if missing or paged or unreadable:
+            await self._fetch(request, context, record, scope, [*missing, *unreadable], paged, unreadable)
             self._check_size(record)
         return record
+
+    def _entries(self, key: str, value: object) -> list[Entry]:
+        expected = _expected_type(self._templates[key])
+        if expected is None:
+            return [Entry(resource) for resource in bundle_resources(value)]
+        return prefetch_entries(value, expected)
+
+    def _keep_own(
+        self, scope: PatientScope, record: PatientRecord, key: str, resources: list[Resource]
+    ) -> list[Resource] | None:
+        """The patient's own resources of ``key``; ``None`` when only someone else's were there."""
+        own, dropped = scope.keep_own(key, resources)
+        record.excluded.extend(dropped)
+        expected = _expected_type(self._templates[key])
+        if dropped and not any(expected in (None, resource.get("resourceType")) for resource in own):
+            return None
+        return own
 
     def require(self, record: PatientRecord) -> None:
         """Raise 412 when data the rules cannot do without is missing from ``record``."""
@@ -125,7 +179,9 @@ class PatientDataGatherer:
             )
 
     def _check_size(self, record: PatientRecord) -> None:
-        total = sum(len(resources) for resources in record.resources.values()) + len(record.draft_orders)
+        self._check_count(sum(len(resources) for resources in record.resources.values()) + len(record.draft_orders))
+
+    def _check_count(self, total: int) -> None:
         if total > self._max_entries:
             raise PayloadTooLarge(f"The patient data holds more than {self._max_entries} resources.")
 
@@ -138,13 +194,15 @@ class PatientDataGatherer:
         request: CDSRequest,
         context: HookContext,
         record: PatientRecord,
+        scope: PatientScope,
         missing: list[str],
         paged: dict[str, str],
+        unreadable: Mapping[str, str],
     ) -> None:
         base = request.fhir_server_base
         if base is None or self._searcher is None:
             reason = "no fhirServer to query" if base is None else "no FHIR client configured"
-            record.gaps.extend(DataGap(key, f"not prefetched and {reason}") for key in missing)
+            record.gaps.extend(DataGap(key, f"{unreadable.get(key, 'not prefetched')} and {reason}") for key in missing)
             # Only the first page arrived: the rest may hold exactly what a rule needs.
             record.gaps.extend(DataGap(key, f"prefetch has further pages and {reason}", partial=True) for key in paged)
             return
@@ -164,21 +222,26 @@ class PatientDataGatherer:
         results = await self._run(jobs)
         for key, result in results.items():
             if isinstance(result, FhirFetchError):
+                # What arrived before the error is screened as far as it goes (a partial gap).
+                arrived = self._keep_own(scope, record, key, result.partial or [])
                 if key in paged:
-                    record.resources[key].extend(result.partial or ())
+                    record.resources[key].extend(arrived or ())
                     record.gaps.append(DataGap(key, f"further prefetch pages: {result.reason}", partial=True))
-                elif result.partial is not None:
-                    record.resources[key] = result.partial
+                elif result.partial is not None and arrived is not None:
+                    record.resources[key] = arrived
                     record.fetched[key] = len(result.partial)
                     record.gaps.append(DataGap(key, result.reason, partial=True))
                 else:
                     record.gaps.append(DataGap(key, result.reason))
+                continue
+            record.fetched[key] = len(result)
+            own = self._keep_own(scope, record, key, result)
+            if own is None:
+                record.gaps.append(DataGap(key, "the FHIR server sent only resources that are not this patient's"))
             elif key in paged:
-                record.resources[key].extend(result)
-                record.fetched[key] = len(result)
+                record.resources[key].extend(own)
             else:
-                record.resources[key] = result
-                record.fetched[key] = len(result)
+                record.resources[key] = own
 
     async def _run(self, jobs: dict[str, Awaitable[list[Resource]]]) -> dict[str, list[Resource] | FhirFetchError]:
         """Await every job in parallel; those still running when the budget ends become errors."""
@@ -209,3 +272,9 @@ class PatientDataGatherer:
         if isinstance(value, FhirFetchError) or not isinstance(value, BaseException):
             return value
         raise value
+
+
+def _expected_type(template: str) -> str | None:
+    """The resource type a template asks for (``Condition?…``, ``Patient/{{…}}``); else ``None``."""
+    first = template.partition("?")[0].split("/", 1)[0]
+    return first if first[:1].isupper() and first.isalpha() else None

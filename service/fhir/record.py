@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from cds_hooks.prefetch import PrefetchState
 
-__all__ = ["DataGap", "PatientRecord", "Resource"]
+__all__ = ["DataGap", "Excluded", "Exclusion", "PatientRecord", "Resource"]
 
 Resource = dict[str, Any]
 
@@ -26,6 +27,32 @@ class DataGap:
     partial: bool = False
 
 
+class Exclusion(enum.StrEnum):
+    """Why a resource was not used: a fixed, low-cardinality set (metric label, audit, card)."""
+
+    ANOTHER_PATIENT = "another-patient"
+    NO_PATIENT = "no-patient"
+    UNRESOLVED = "unresolved-reference"
+
+    @property
+    def phrase(self) -> str:
+        """How a card says it: "… not used: 2 conditions {phrase}"."""
+        return {
+            Exclusion.ANOTHER_PATIENT: "recorded for another patient",
+            Exclusion.NO_PATIENT: "with no patient reference",
+            Exclusion.UNRESOLVED: "whose patient reference cannot be tied to this patient",
+        }[self]
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    """``count`` resources of prefetch key ``key`` dropped for ``reason`` (no ids, no PHI)."""
+
+    key: str
+    reason: Exclusion
+    count: int
+
+
 @dataclass(slots=True)
 class PatientRecord:
     """Resources by prefetch key, as parsed JSON; the snapshot selects from them."""
@@ -41,6 +68,8 @@ class PatientRecord:
     gaps: list[DataGap] = field(default_factory=list)
     #: resources fetched from fhirServer, by key (audit: queries made and their size)
     fetched: dict[str, int] = field(default_factory=dict)
+    #: resources dropped because they are not this patient's (service.fhir.integrity)
+    excluded: list[Excluded] = field(default_factory=list)
 
     def all_resources(self) -> Iterator[Resource]:
         for resources in self.resources.values():
@@ -48,7 +77,8 @@ class PatientRecord:
 
     @property
     def patient(self) -> Resource | None:
+        """The context patient's Patient resource; never one with another id."""
         for resource in self.all_resources():
-            if resource.get("resourceType") == "Patient":
+            if resource.get("resourceType") == "Patient" and resource.get("id") == self.patient_id:
                 return resource
         return None

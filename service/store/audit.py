@@ -94,6 +94,7 @@ def _event_row(audit_id: str, event: AuditEvent, pseudonymiser: Pseudonymiser, s
         "client_jti": event.client_jti,
         "latency_ms": event.latency_ms,
         "status": event.status,
+        "data_quality": dict(event.data_quality),
     }
 
 

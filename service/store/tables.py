@@ -91,6 +91,8 @@ audit_events = Table(
     Column("client_jti", String(), nullable=True),
     Column("latency_ms", Float(), nullable=False),
     Column("status", Integer(), nullable=False),
+    # what was not used and why, by key and reason (never ids): see service.audit.AuditEvent
+    Column("data_quality", JSON(), nullable=True),
 )
 
 audit_rule_results = Table(

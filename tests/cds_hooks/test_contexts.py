@@ -66,10 +66,23 @@ def test_user_and_patient_are_required_by_every_hook(hook: str, missing: str) ->
     assert _details(hook, context) == [f"context.{missing}: Field required"]
 
 
-def test_empty_identifiers_are_rejected() -> None:
-    assert _details("patient-view", {**BASE, "patientId": ""}) == [
-        "context.patientId: String should have at least 1 character"
+FHIR_ID_PROBLEM = "Value error, must be a FHIR id: 1 to 64 letters, digits, '-' or '.'"
+
+
+@pytest.mark.parametrize(
+    "identifier", ["", "p1&_include=*&x=", "p 1", "Patient/p1", "p1\x00", "é", "x" * 65, "p1?x", "%2F"]
+)
+@pytest.mark.parametrize("field", ["patientId", "encounterId"])
+def test_identifiers_that_go_into_queries_must_be_fhir_ids(field: str, identifier: str) -> None:
+    # They are pasted into every prefetch query: "Condition?patient=p1&_include=*&x=" is not one id.
+    assert _details("encounter-start", {**BASE, "encounterId": "e-1", field: identifier}) == [
+        f"context.{field}: {FHIR_ID_PROBLEM}"
     ]
+
+
+@pytest.mark.parametrize("identifier", ["p", "A-b.9", "x" * 64])
+def test_fhir_ids_are_accepted(identifier: str) -> None:
+    assert parse_context("patient-view", {**BASE, "patientId": identifier}).patientId == identifier
 
 
 def test_order_sign_requires_draft_orders() -> None:

@@ -735,3 +735,36 @@ async def test_any_unsigned_header_and_claims_are_a_plain_rejection(
 ) -> None:
     with pytest.raises(Unauthorized):
         await es_verifier.verify(unsigned(header, payload, b"\x00" * 96), AUDIENCE)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("kind", ["string", "boolean", "infinity", "list"])
+async def test_dates_that_are_not_json_numbers_are_refused(
+    es_verifier: ClientTokenVerifier, es_key: SigningKey, claim: str, kind: str
+) -> None:
+    # RFC 7519 §2 NumericDate: PyJWT alone reads "1800000000" and true through int().
+    now = int(time.time())
+    valid = {"exp": now + 300, "iat": now, "nbf": now - 10}[claim]
+    value = {"string": str(valid), "boolean": True, "infinity": float("inf"), "list": [valid]}[kind]
+    token = mint(es_key, claims(**{claim: value}))
+    # exp = true is read as 1 (1970) by PyJWT: refused as expired before our check sees it
+    assert await rejection(es_verifier, token) in {TokenRejection.INVALID_CLAIM, TokenRejection.EXPIRED}
+    if kind != "boolean":
+        assert await rejection(es_verifier, mint(es_key, claims(**{claim: value}))) == TokenRejection.INVALID_CLAIM
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("claim", ["jti", "tenant"])
+@pytest.mark.parametrize("value", ["a\x00b", "line\nbreak", "x" * 257])
+async def test_claims_that_reach_the_audit_trail_are_bounded(
+    es_verifier: ClientTokenVerifier, es_key: SigningKey, claim: str, value: str
+) -> None:
+    token = mint(es_key, claims(**{claim: value}))
+    assert await rejection(es_verifier, token) == TokenRejection.INVALID_CLAIM
+
+
+@pytest.mark.anyio
+async def test_nbf_as_a_number_is_fine(es_verifier: ClientTokenVerifier, es_key: SigningKey) -> None:
+    now = int(time.time())
+    await es_verifier.verify(mint(es_key, claims(nbf=now - 10, iat=now, exp=now + 60.5)), AUDIENCE)

@@ -231,3 +231,21 @@ def test_each_hook_admits_only_its_prefetch_tokens(hook: str) -> None:
     ):
         with pytest.raises(PrefetchTemplateError, match="not a prefetch token of this hook"):
             check_template_tokens(template, fields)
+
+
+def test_rendered_values_are_url_encoded() -> None:
+    # Context values are checked where they are parsed; here, whatever arrives stays one value.
+    context = {"patientId": "p1&_include=*&x=", "userId": "Practitioner/u 1", "code": "a/b?c#d"}
+    assert render_template("Condition?patient={{context.patientId}}", context) == (
+        "Condition?patient=p1%26_include%3D%2A%26x%3D"
+    )
+    assert render_template("Observation?code={{context.code}}", context) == "Observation?code=a%2Fb%3Fc%23d"
+    assert render_template("{{context.userId}}", context) == "Practitioner/u%201"
+
+
+@pytest.mark.parametrize(
+    "user_id", ["Practitioner/1&_include=*", "Practitioner/", "Practitioner/a/b", "Practitioner/é"]
+)
+def test_ids_from_user_id_must_be_fhir_ids(user_id: str) -> None:
+    with pytest.raises(PrefetchTemplateError, match=r"needs context\.userId"):
+        render_template("PractitionerRole?_id={{userPractitionerId}}", {"userId": user_id})

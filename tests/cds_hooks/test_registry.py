@@ -86,7 +86,11 @@ def test_client_identity_is_immutable_and_holds_no_token() -> None:
 
 def test_invocations_do_not_share_annotations() -> None:
     request = CDSRequest.model_validate(
-        {"hook": "patient-view", "hookInstance": "h-1", "context": {"userId": "Practitioner/1", "patientId": "p"}}
+        {
+            "hook": "patient-view",
+            "hookInstance": "3c9d2f7a-1b4e-4f60-8a2d-5e7c9b1f0a42",
+            "context": {"userId": "Practitioner/1", "patientId": "p"},
+        }
     )
     at = datetime(2026, 6, 1, 9, tzinfo=UTC)
     first = Invocation(service_id="echo", request=request, client=None, received_at=at)

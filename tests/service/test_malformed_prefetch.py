@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from cds_hooks.models import CDSResponse
 from service.app import create_app
-from service.prefetch import PREFETCH_KEYS
+from service.prefetch import PREFETCH_KEYS, REQUIRED_KEYS
 from service.settings import Settings
 from service.store.settings import StoreSettings
 from tests.inprocess import PortalClient, SettableClock, serve_app_in_portal
@@ -73,3 +73,45 @@ def test_malformed_prefetch_never_gets_a_5xx(client: PortalClient, key: str, ite
         CDSResponse.model_validate(response.json())
     else:
         assert response.json()["resourceType"] == "OperationOutcome"
+
+
+#: Prefetch values that are not FHIR of the type a template asks for (issue 10, item 5).
+NOT_FHIR = st.one_of(
+    json_values.filter(lambda value: not isinstance(value, dict) and value is not None),
+    st.builds(lambda entry: {"resourceType": "Bundle", "type": "searchset", "entry": entry}, json_values).filter(
+        lambda bundle: bundle["entry"] is not None and not isinstance(bundle["entry"], list)
+    ),
+    st.lists(st.one_of(json_values, st.just({"fullUrl": "urn:uuid:x"}), st.just({"resource": {"id": "x"}})), min_size=1)
+    .filter(
+        lambda entries: any(
+            not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict) for entry in entries
+        )
+    )
+    .map(lambda entries: {"resourceType": "Bundle", "type": "searchset", "entry": entries}),
+    st.just({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "fz-other"}}]}),
+    st.just({"resourceType": "Practitioner", "id": "fz-1"}),
+    st.just({"id": "no-resource-type"}),
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.sampled_from(PREFETCH_KEYS), NOT_FHIR)
+def test_structure_that_is_not_fhir_is_never_nothing_found(client: PortalClient, key: str, value: Any) -> None:
+    body = _request(key, [], wrap=True)
+    body["prefetch"][key] = value
+    try:
+        json.dumps(body, allow_nan=False)
+    except ValueError:
+        assume(False)
+    response = client.post(SERVICE, body)
+    if key in REQUIRED_KEYS:
+        # never 200 as if screened: 412 naming the key (no token to fetch it with)
+        assert response.status_code == 412, response.text
+        assert f"prefetch key {key!r}: the prefetch value is" in response.text
+    else:
+        assert response.status_code == 200, response.text
+        CDSResponse.model_validate(response.json())

@@ -117,3 +117,50 @@ async def test_a_pinned_time_must_be_an_aware_datetime(at: object) -> None:
     service, _ = _screening_service(allow=True)
     with pytest.raises(MalformedRequest, match="evaluation-time"):
         await service.handle(_pinned(at))
+
+
+class FailingScreener:
+    def screen(self, record: object, at: datetime) -> Screening:
+        raise AssertionError("a deceased patient is never screened")
+
+
+@pytest.mark.parametrize(
+    "death", [{"deceasedBoolean": True}, {"deceasedDateTime": "2026-05-31"}, {"deceasedDateTime": "2026"}]
+)
+async def test_a_deceased_patient_is_not_screened_and_the_audit_says_why(death: dict[str, object]) -> None:
+    audit = RecordingAudit()
+    # not even the 412 for the missing conditions: no data is needed about a patient who has died
+    invocation = _invocation({"patient": {"resourceType": "Patient", "id": "pat-1", **death}})
+    gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, searcher=None, max_entries=100)
+    service = ScreeningService(
+        templates=TEMPLATES, gatherer=gatherer, screener=FailingScreener(), knowledge_version="k1", audit=audit
+    )
+    response = await service.handle(invocation)
+    assert response.cards == []
+    [event] = audit.events
+    assert (event.status, event.data_quality["withheld"]) == (200, "patient deceased")
+
+
+@pytest.mark.parametrize(
+    "alive", [{"deceasedBoolean": False}, {"deceasedDateTime": "2027-01-01"}, {"deceasedDateTime": "not a date"}]
+)
+async def test_a_living_patient_is_screened(alive: dict[str, object]) -> None:
+    audit = RecordingAudit()
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    invocation = _invocation({"patient": {"resourceType": "Patient", "id": "pat-1", **alive}, "conditions": bundle})
+    await _service(audit).handle(invocation)
+    [event] = audit.events
+    assert "withheld" not in event.data_quality
+
+
+async def test_the_audit_counts_what_was_dropped_by_key_and_reason_never_ids() -> None:
+    audit = RecordingAudit()
+    theirs = {"resourceType": "Condition", "id": "secret-id-1", "subject": {"reference": "Patient/other-9"}}
+    mine = {"resourceType": "Condition", "id": "c-1", "subject": {"reference": "Patient/pat-1"}}
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": theirs}, {"resource": mine}]}
+    invocation = _invocation({"patient": {"resourceType": "Patient", "id": "pat-1"}, "conditions": bundle})
+    await _service(audit).handle(invocation)
+    [event] = audit.events
+    assert event.data_quality == {"excluded": [{"key": "conditions", "reason": "another-patient", "count": 1}]}
+    assert invocation.annotations["excluded"] == [("conditions", "another-patient", 1)]
+    assert "secret-id-1" not in repr(event) and "other-9" not in repr(event)

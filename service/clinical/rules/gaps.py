@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from service.clinical.snapshot import PatientSnapshot
 from service.prefetch import FINDING_VALUESETS, LAB_VALUESETS
 
-__all__ = ["IMAGING_KEYS", "KEY_LABELS", "gap_lines", "unknown_reasons"]
+__all__ = ["IMAGING_KEYS", "KEY_LABELS", "excluded_lines", "gap_lines", "unknown_reasons"]
 
 #: The prefetch keys recent imaging (R9) is read from.
 IMAGING_KEYS = ("imagingOrders", "imagingStudies", "imagingReports", "imagingProcedures")
@@ -21,6 +21,7 @@ KEY_LABELS = {
     "imagingStudies": "imaging studies",
     "imagingReports": "imaging reports",
     "imagingProcedures": "imaging procedures",
+    "draftOrders": "draft orders",
 }
 
 
@@ -62,4 +63,13 @@ def gap_lines(snapshot: PatientSnapshot, keys: Iterable[str]) -> tuple[str, ...]
         )
         for gap in snapshot.gaps
         if gap.key in wanted
+    )
+
+
+def excluded_lines(snapshot: PatientSnapshot) -> tuple[str, ...]:
+    """What was sent but not used because it is not this patient's: counts and reasons, no ids."""
+    return tuple(
+        f"Not used: {item.count} {'resource' if item.count == 1 else 'resources'} sent as "
+        f"{KEY_LABELS.get(item.key, item.key)}, {item.reason.phrase}"
+        for item in snapshot.excluded
     )

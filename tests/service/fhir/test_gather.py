@@ -34,9 +34,10 @@ SERVER = "https://ehr.example.org/fhir"
 TOKEN = "opaque-fhir-token-77"
 
 PATIENT = {"resourceType": "Patient", "id": "p-1", "birthDate": "1950-01-01"}
-CONDITION = {"resourceType": "Condition", "id": "c-1"}
-CALCIUM = {"resourceType": "Observation", "id": "o-1"}
-ENCOUNTER = {"resourceType": "Encounter", "id": "e-1"}
+OWN = {"reference": "Patient/p-1"}
+CONDITION = {"resourceType": "Condition", "id": "c-1", "subject": OWN}
+CALCIUM = {"resourceType": "Observation", "id": "o-1", "subject": OWN}
+ENCOUNTER = {"resourceType": "Encounter", "id": "e-1", "subject": OWN}
 OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
 
 
@@ -79,7 +80,7 @@ def _request(
 ) -> CDSRequest:
     body: dict[str, Any] = {
         "hook": context.pop("hook", "patient-view"),
-        "hookInstance": "h-1",
+        "hookInstance": "5f0b1c2e-8a57-4c1e-9d7a-2b6f3e4d5c10",
         "context": {"userId": "Practitioner/pr-1", "patientId": "p-1", **context},
     }
     if prefetch is not None:
@@ -263,7 +264,7 @@ async def test_an_operation_outcome_for_a_required_key_without_fhir_server_is_41
 
 async def test_a_paginated_prefetch_bundle_is_completed_from_fhir_server() -> None:
     next_url = SERVER + "/Condition?patient=p-1&page=2"
-    searcher = FakeSearcher({next_url: [{"resourceType": "Condition", "id": "c-2"}]})
+    searcher = FakeSearcher({next_url: [{"resourceType": "Condition", "id": "c-2", "subject": OWN}]})
     prefetch = {**FULL_PREFETCH, "conditions": searchset(CONDITION, next_url=next_url)}
     record = await _gather(_request(prefetch, server=SERVER), searcher)
     assert searcher.queries() == [next_url]
@@ -285,14 +286,14 @@ async def test_a_required_key_read_in_part_is_screened_not_412() -> None:
 
 
 async def test_order_sign_draft_orders_are_collected() -> None:
-    draft = {"resourceType": "ServiceRequest", "id": "sr-1", "status": "draft", "intent": "order"}
+    draft = {"resourceType": "ServiceRequest", "id": "sr-1", "status": "draft", "intent": "order", "subject": OWN}
     request = _request(FULL_PREFETCH, hook="order-sign", draftOrders=searchset(draft))
     record = await _gather(request)
     assert record.draft_orders == [draft]
 
 
 async def test_more_resources_than_the_cap_is_413() -> None:
-    many = searchset(*({"resourceType": "Condition", "id": f"c-{n}"} for n in range(10)))
+    many = searchset(*({"resourceType": "Condition", "id": f"c-{n}", "subject": OWN} for n in range(10)))
     with pytest.raises(PayloadTooLarge, match="more than 5 resources") as caught:
         await _gather(_request({**FULL_PREFETCH, "conditions": many}), max_entries=5)
     assert caught.value.status_code == 413

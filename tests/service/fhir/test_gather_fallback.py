@@ -35,7 +35,8 @@ TEMPLATES = build_prefetch_templates(codes_of)
 
 
 PATIENT = {"resourceType": "Patient", "id": "p1"}
-CONDITION = {"resourceType": "Condition", "id": "c1"}
+OWN = {"reference": "Patient/p1"}
+CONDITION = {"resourceType": "Condition", "id": "c1", "subject": OWN}
 
 
 def default_answer(request: httpx.Request) -> httpx.Response:
@@ -183,7 +184,10 @@ class TestPagedPrefetch:
             page = int(request.url.params["page"])
             next_url = f"{BASE}/Condition?patient=p1&page={page + 1}" if page < 3 else None
             return httpx.Response(
-                200, content=orjson.dumps(searchset({"resourceType": "Condition", "id": f"c{page}"}, next_url=next_url))
+                200,
+                content=orjson.dumps(
+                    searchset({"resourceType": "Condition", "id": f"c{page}", "subject": OWN}, next_url=next_url)
+                ),
             )
 
         server = Server(answer)
@@ -205,10 +209,12 @@ class TestPagedPrefetch:
 
     async def test_paged_prefetch_without_fhir_server_is_a_gap(self) -> None:
         prefetch = self.prefetch(f"{BASE}/Condition?page=2")
-        prefetch["labs"] = searchset({"resourceType": "Observation", "id": "o1"}, next_url=f"{BASE}/Observation?page=2")
+        prefetch["labs"] = searchset(
+            {"resourceType": "Observation", "id": "o1", "subject": OWN}, next_url=f"{BASE}/Observation?page=2"
+        )
         prefetch["conditions"] = searchset(CONDITION)
         record = await gather(gatherer(Server()), request(prefetch, fhir_server=None))
         assert [(gap.key, gap.reason) for gap in record.gaps] == [
             ("labs", "prefetch has further pages and no fhirServer to query")
         ]
-        assert record.resources["labs"] == [{"resourceType": "Observation", "id": "o1"}]
+        assert record.resources["labs"] == [{"resourceType": "Observation", "id": "o1", "subject": OWN}]

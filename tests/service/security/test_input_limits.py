@@ -48,7 +48,7 @@ def bundle(count: int, prefix: str = "lim-cond") -> dict[str, Any]:
                 "resource": {
                     "resourceType": "Condition",
                     "id": f"{prefix}-{index}",
-                    "subject": {"reference": "Patient/p"},
+                    "subject": {"reference": "Patient/sec-patient-1"},
                 }
             }
             for index in range(count)

@@ -1,0 +1,109 @@
+"""Whose data is it? Only the context patient's resources ever reach the rules.
+
+The one place where a resource is tied to ``context.patientId``, on the prefetch path
+and on the FHIR-server path alike (:class:`~service.fhir.gather.PatientDataGatherer`
+calls it for both). The policy and its reasons are in docs/clinical/patient-integrity.md:
+
+* a Patient resource counts only if its ``id`` is the context patient's;
+* any other resource counts only if its ``subject`` (or ``patient``) reference names that
+  Patient: ``Patient/{id}`` (optionally ``/_history/{version}``), the same reference as an
+  absolute URL under the request's ``fhirServer``, or a reference (``urn:uuid:…`` or any
+  other) that a Bundle entry's ``fullUrl`` resolves to that Patient resource;
+* everything else is dropped and counted by prefetch key and :class:`Exclusion`, never
+  with an id: about another patient (or a Group), about no one, or a reference that
+  cannot be tied to this patient (an unresolved ``urn:uuid:``, another server, an
+  identifier or display only, a contained ``#`` reference).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from service.fhir.bundle import Entry
+from service.fhir.record import Excluded, Exclusion, Resource
+
+__all__ = ["PatientScope"]
+
+# Type/id with an optional version: "Patient/123", "Patient/123/_history/2".
+_RELATIVE = re.compile(r"^([A-Z][A-Za-z]{0,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _server_root(url: str) -> tuple[str, str, int | None, str] | None:
+    """Scheme, host, port and path of an absolute http(s) URL, normalised for comparison."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.query or parts.fragment:
+        return None
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme], parts.path.rstrip("/")
+
+
+class PatientScope:
+    """Decides, resource by resource, whether it belongs to ``patient_id`` (see the module docstring)."""
+
+    def __init__(self, patient_id: str, fhir_server: str | None, entries: Iterable[Entry] = ()) -> None:
+        self._id = patient_id
+        self._server = _server_root(fhir_server) if fhir_server else None
+        #: what each fullUrl of the request's Bundles stands for (Bundle reference resolution)
+        # Only absolute URLs and urn:uuid/urn:oid name a resource: a "fullUrl" spelt like a
+        # relative reference must not re-point "Patient/{id}" at another resource.
+        self._full_urls = {
+            entry.full_url: entry.resource
+            for entry in entries
+            if entry.full_url and (entry.full_url.startswith("urn:") or "://" in entry.full_url)
+        }
+
+    def exclusion(self, resource: Resource) -> Exclusion | None:
+        """``None`` when ``resource`` is the context patient's, else why it is not."""
+        if resource.get("resourceType") == "Patient":
+            return None if resource.get("id") == self._id else Exclusion.ANOTHER_PATIENT
+        for element in ("subject", "patient"):
+            if element in resource:
+                return self._reference_exclusion(resource[element])
+        return Exclusion.NO_PATIENT
+
+    def keep_own(self, key: str, resources: Iterable[Resource]) -> tuple[list[Resource], list[Excluded]]:
+        """The context patient's resources of ``key``, and what was dropped, by reason."""
+        own: list[Resource] = []
+        dropped: Counter[Exclusion] = Counter()
+        for resource in resources:
+            reason = self.exclusion(resource)
+            if reason is None:
+                own.append(resource)
+            else:
+                dropped[reason] += 1
+        return own, [Excluded(key, reason, count) for reason, count in sorted(dropped.items())]
+
+    def _reference_exclusion(self, reference: object) -> Exclusion | None:
+        text = reference.get("reference") if isinstance(reference, dict) else None
+        if not isinstance(text, str) or not text:
+            # identifier or display only: nothing ties it to a Patient resource
+            return Exclusion.UNRESOLVED if reference else Exclusion.NO_PATIENT
+        target = self._full_urls.get(text)
+        if target is not None:
+            return self.exclusion(target) if target.get("resourceType") == "Patient" else Exclusion.ANOTHER_PATIENT
+        relative = self._relative(text)
+        if relative is None:
+            return Exclusion.UNRESOLVED
+        resource_type, identifier = relative
+        return None if resource_type == "Patient" and identifier == self._id else Exclusion.ANOTHER_PATIENT
+
+    def _relative(self, text: str) -> tuple[str, str] | None:
+        """``(type, id)`` of a relative reference, or of an absolute one under ``fhirServer``."""
+        if "://" in text:
+            root = _server_root(text)
+            if self._server is None or root is None or root[:3] != self._server[:3]:
+                return None
+            prefix = self._server[3] + "/"
+            if not root[3].startswith(prefix):
+                return None
+            text = root[3][len(prefix) :]
+        match = _RELATIVE.match(text)
+        return (match.group(1), match.group(2)) if match else None
