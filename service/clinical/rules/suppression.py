@@ -29,9 +29,11 @@ from service.clinical.rules.common import RULES_DATE, RULES_VERSION
 from service.clinical.rules.facts import Given
 from service.clinical.timing import TimeSpan
 
-__all__ = ["IMAGING_KEYS", "R9", "RecentImaging", "apply_recent_imaging"]
+__all__ = ["IMAGING_KEYS", "R9", "WHOLE_SPINE_MRI", "RecentImaging", "apply_recent_imaging"]
 
 IMAGING_KEYS = ("imagingOrders", "imagingStudies", "imagingReports", "imagingProcedures")
+#: The value set of the imaging NICE asks for: only it rewords or suppresses the spinal cards.
+WHOLE_SPINE_MRI = "mri-spine-whole"
 _CHEST = ("chest-imaging", "chest-xray")
 
 R9 = RuleSpec(
@@ -52,7 +54,7 @@ R9 = RuleSpec(
     rank=0,
     superseded_by=(),
     citations=(TEAM_POLICY, NG234_1_5_2),
-    valuesets=("mri-spine-whole", "mri-spine-region", *_CHEST),
+    valuesets=(WHOLE_SPINE_MRI, "mri-spine-region", *_CHEST),
     data_keys=IMAGING_KEYS,
 )
 
@@ -87,7 +89,7 @@ def apply_recent_imaging(plans: dict[str, Plan], given: Given) -> RecentImaging:
     result = RecentImaging()
     targets = {"R1", "R2", "R6b"} & plans.keys()
     snapshot, policy = given.snapshot, given.policy
-    whole = snapshot.imaging_in(("mri-spine-whole",))
+    whole = snapshot.imaging_in((WHOLE_SPINE_MRI,))
     if "R1" in plans:
         result.truth = _r1(plans, given, whole)
     spine_done = _recent(whole, "done", given, timedelta(days=policy.r2_study_window_days))
