@@ -27,7 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("export_dir", type=Path, metavar="EXPORT_DIR", help="folder of the $export NDJSON files")
     parser.add_argument("--out", required=True, type=Path, metavar="OUT_DIR", help="folder for the results")
     parser.add_argument("--at", metavar="ISO", help="screen as of this time (ISO 8601 with offset; default: now)")
-    parser.add_argument("--engine", choices=("local",), default="local", help="default: local")
+    parser.add_argument("--engine", choices=("local", "spark"), default="local", help="default: local")
+    parser.add_argument(
+        "--master", default="local[*]", metavar="URL", help="Spark master for --engine spark (default: local[*])"
+    )
+    shadow = parser.add_argument_group("shadow mode (replay the screener over a period)")
+    shadow.add_argument("--from", dest="start", metavar="DATE", help="first day, YYYY-MM-DD or ISO time with offset")
+    shadow.add_argument("--to", dest="end", metavar="DATE", help="last day, included (same forms)")
+    shadow.add_argument("--step", default="1d", metavar="STEP", help="time between replays: Nd or Nh (default: 1d)")
 
 
 def parse_step(text: str) -> timedelta:
@@ -52,6 +59,13 @@ def run(args: argparse.Namespace) -> int:
         return FAILURE
     try:
         at = parse_time(args.at) if args.at else datetime.now(UTC)
+        shadow = args.start is not None or args.end is not None
+        if shadow and (args.start is None or args.end is None):
+            raise ValueError("shadow mode needs both --from and --to")
+        start, end = (_moment(args.start), _moment(args.end)) if shadow else (at, at)
+        step = parse_step(args.step)
+        if end < start:
+            raise ValueError("--to is before --from")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
@@ -64,10 +78,18 @@ def run(args: argparse.Namespace) -> int:
 
     progress = open_progress()
     try:
-        from service.population.run import run_population
+        if shadow:
+            from service.population.shadow import run_shadow
 
-        population = run_population(args.export_dir, args.out, at, settings, progress, engine=args.engine)
-        print(population.render(), end="")
+            report = run_shadow(args.export_dir, args.out, start, end, step, settings, progress)
+            print(report.render(), end="")
+        else:
+            from service.population.run import run_population
+
+            population = run_population(
+                args.export_dir, args.out, at, settings, progress, engine=args.engine, master=args.master
+            )
+            print(population.render(), end="")
     except KnowledgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILURE

@@ -88,7 +88,12 @@ def run_population(
     with tempfile.TemporaryDirectory(prefix="mscc-population-") as scratch:
         work_dir = Path(scratch)
         with SortedWorklist(work_dir / "worklist.sqlite3") as sink:
-            tally = screen_local(folder, at, screener, work_dir, progress, sink)
+            if engine == "spark":
+                from service.population.spark import screen_spark
+
+                tally = screen_spark(folder, at, screener, master, work_dir, progress, sink)
+            else:
+                tally = screen_local(folder, at, screener, work_dir, progress, sink)
             rows = sink.write(out_dir)
     run = PopulationRun(at, engine, folder, tally, rows, knowledge_version, time.monotonic() - started)
     (out_dir / "summary.json").write_bytes(orjson.dumps(run.to_json(), option=orjson.OPT_INDENT_2) + b"\n")

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from service.population.export import LineProblem, PatientLine, SkippedLine
 from service.population.patients import PatientResult
 
-__all__ = ["Tally"]
+__all__ = ["LineKey", "Tally", "line_key"]
+
+#: (problem, resource type or ""); the problem is None for a line kept for screening
+LineKey = tuple[str | None, str]
+
+
+def line_key(line: PatientLine | SkippedLine) -> LineKey:
+    """What :class:`Tally` counts a line under: small, hashable, cheap to ship from an executor."""
+    if isinstance(line, PatientLine):
+        return None, line.resource_type
+    return line.problem.value, line.resource_type or ""
 
 
 @dataclass(slots=True)
@@ -30,11 +41,16 @@ class Tally:
     notes: Counter[str] = field(default_factory=Counter)
 
     def count_line(self, line: PatientLine | SkippedLine) -> None:
-        self.lines += 1
-        if isinstance(line, PatientLine):
-            self.kept[line.resource_type] += 1
-        else:
-            self.skipped[(line.problem.value, line.resource_type or "")] += 1
+        self.count_line_keys({line_key(line): 1})
+
+    def count_line_keys(self, counts: Mapping[LineKey, int]) -> None:
+        """Add lines counted by :func:`line_key` elsewhere (a distributed engine's partitions)."""
+        for (problem, kind), count in counts.items():
+            self.lines += count
+            if problem is None:
+                self.kept[kind] += count
+            else:
+                self.skipped[(problem, kind)] += count
 
     def count_patient(self, result: PatientResult) -> None:
         self.patients += 1

@@ -147,6 +147,9 @@ def test_malformed_lines_are_counted_and_reported_never_fatal(
     ("arguments", "message"),
     [
         (["--at", "2026-06-01T10:00:00"], "UTC offset"),
+        (["--from", "2026-06-01"], "needs both --from and --to"),
+        (["--from", "2026-06-02", "--to", "2026-06-01"], "--to is before --from"),
+        (["--from", "2026-06-01", "--to", "2026-06-02", "--step", "1w"], "not a step"),
     ],
 )
 def test_bad_arguments_are_a_usage_error(
