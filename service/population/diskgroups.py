@@ -7,13 +7,13 @@ Only one patient's resources are ever held in memory.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import orjson
+
+from service.population.scratch import ScratchFile
 
 __all__ = ["PatientGroups"]
 
@@ -21,27 +21,17 @@ __all__ = ["PatientGroups"]
 _BATCH = 5_000
 
 
-class PatientGroups:
+class PatientGroups(ScratchFile):
     """A temporary SQLite file of (patient, resource type, line); a context manager."""
 
     def __init__(self, path: Path) -> None:
-        self._connection = sqlite3.connect(path)
-        # A scratch file rebuilt on every run: durability buys nothing here.
-        self._connection.executescript(
-            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
-            "CREATE TABLE resources (seq INTEGER PRIMARY KEY, patient TEXT NOT NULL, kind TEXT NOT NULL,"
-            " body BLOB NOT NULL);"
+        super().__init__(
+            path,
+            "PRAGMA temp_store=FILE; CREATE TABLE resources (seq INTEGER PRIMARY KEY, patient TEXT NOT NULL,"
+            " kind TEXT NOT NULL, body BLOB NOT NULL);",
         )
         self._pending: list[tuple[str, str, bytes]] = []
         self._indexed = False
-
-    def __enter__(self) -> PatientGroups:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self._connection.close()
 
     def add(self, patient_id: str, resource_type: str, raw: bytes) -> None:
         self._pending.append((patient_id, resource_type, raw))

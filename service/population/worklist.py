@@ -9,15 +9,14 @@ bytes for the same export.
 from __future__ import annotations
 
 import csv
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import orjson
 
 from service.clinical.rules import RULES_BY_ID
 from service.population.patients import WorklistRow
+from service.population.scratch import ScratchFile
 
 __all__ = ["CSV_COLUMNS", "SortedWorklist", "urgency"]
 
@@ -31,23 +30,11 @@ def urgency(row: WorklistRow) -> tuple[int, int, str]:
     return _SEVERITY.get(row.indicator, len(_SEVERITY)), rule.rank if rule else 1_000, row.patient_id
 
 
-class SortedWorklist:
+class SortedWorklist(ScratchFile):
     """Rows in any order in, most urgent first out; held in a scratch SQLite file, not in memory."""
 
     def __init__(self, path: Path) -> None:
-        self._connection = sqlite3.connect(path)
-        self._connection.executescript(
-            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-            "CREATE TABLE rows (severity INTEGER, rank INTEGER, patient TEXT, body BLOB);"
-        )
-
-    def __enter__(self) -> SortedWorklist:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self._connection.close()
+        super().__init__(path, "CREATE TABLE rows (severity INTEGER, rank INTEGER, patient TEXT, body BLOB);")
 
     def add(self, rows: tuple[WorklistRow, ...]) -> None:
         self._connection.executemany(

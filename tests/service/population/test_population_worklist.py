@@ -81,3 +81,20 @@ def test_read_types_are_the_types_the_reader_reads() -> None:
 
     reader = Reader(ValueSetLibrary.load(), datetime.now(UTC))
     assert set(reader._readers) == READ_TYPES
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_progress_bar() -> None:
+    stream = _Terminal()
+    progress = open_progress(stream)
+    assert not isinstance(progress, PlainProgress)
+    progress.phase("Screening patients", 4, "patients")
+    for _ in range(4):
+        progress.advance()
+    progress.close()
+    assert "Screening patients" in stream.getvalue()
+    assert "4/4" in stream.getvalue()
