@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--master", default="local[*]", metavar="URL", help="Spark master for --engine spark (default: local[*])"
     )
-    shadow = parser.add_argument_group("shadow mode (replay the screener over a period)")
+    shadow = parser.add_argument_group("shadow mode (replay the screener over a period; local engine)")
     shadow.add_argument("--from", dest="start", metavar="DATE", help="first day, YYYY-MM-DD or ISO time with offset")
     shadow.add_argument("--to", dest="end", metavar="DATE", help="last day, included (same forms)")
     shadow.add_argument("--step", default="1d", metavar="STEP", help="time between replays: Nd or Nh (default: 1d)")
@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         step = parse_step(args.step)
         if end < start:
             raise ValueError("--to is before --from")
+        if shadow and args.engine != "local":
+            raise ValueError("shadow mode runs on the local engine only")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
@@ -92,6 +94,17 @@ def run(args: argparse.Namespace) -> int:
             print(population.render(), end="")
     except KnowledgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return FAILURE
+    except ImportError as exc:
+        if exc.name is None or not exc.name.startswith(("pyspark", "py4j")):
+            raise
+        print("error: --engine spark needs PySpark: pip install 'mscc-cds[spark]' (and Java 17+)", file=sys.stderr)
+        return FAILURE
+    except RuntimeError as exc:
+        # Spark's own failures (no Java, a master that cannot be reached) are a message, not a traceback.
+        if not type(exc).__module__.startswith("pyspark"):
+            raise
+        print(f"error: Spark failed: {exc}", file=sys.stderr)
         return FAILURE
     except OSError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)

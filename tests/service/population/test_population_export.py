@@ -150,6 +150,7 @@ def test_malformed_lines_are_counted_and_reported_never_fatal(
         (["--from", "2026-06-01"], "needs both --from and --to"),
         (["--from", "2026-06-02", "--to", "2026-06-01"], "--to is before --from"),
         (["--from", "2026-06-01", "--to", "2026-06-02", "--step", "1w"], "not a step"),
+        (["--from", "2026-06-01", "--to", "2026-06-02", "--engine", "spark"], "local engine only"),
     ],
 )
 def test_bad_arguments_are_a_usage_error(
