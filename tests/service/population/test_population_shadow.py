@@ -184,3 +184,30 @@ def test_the_report_renders_in_headless_chromium_with_both_plots(shadow: Path, t
         bands = _bands(rows, gap=60)
         assert len(bands) >= 2, (colour, bands)
         assert bands[-1][0] - bands[0][1] > 300, (colour, bands)
+
+
+@pytest.mark.parametrize(
+    ("resource", "expected"),
+    [
+        ({"resourceType": "Patient", "birthDate": "1950-01-01"}, None),
+        (
+            {"resourceType": "Condition", "recordedDate": "2026-05-02T10:00:00Z", "onsetDateTime": "2026-04-01"},
+            "2026-05-02T10:00:00+00:00",
+        ),
+        (
+            {"resourceType": "Condition", "onsetPeriod": {"start": "2026-04-01T08:00:00+01:00"}},
+            "2026-04-01T08:00:00+01:00",
+        ),
+        ({"resourceType": "Observation", "effectiveDateTime": "2026-04-03"}, "2026-04-03T00:00:00+00:00"),
+        ({"resourceType": "ServiceRequest", "authoredOn": "2026-04-04T09:30:00Z"}, "2026-04-04T09:30:00+00:00"),
+        ({"resourceType": "Procedure", "performedDateTime": "not a date"}, None),
+        ({"resourceType": "Condition"}, None),
+    ],
+)
+def test_a_replay_sees_a_resource_from_when_it_was_recorded(resource: dict[str, Any], expected: str | None) -> None:
+    from datetime import UTC, datetime
+
+    from service.population.shadow import recorded_at
+
+    moment = recorded_at(resource, UTC)
+    assert moment == (datetime.fromisoformat(expected) if expected else None)
