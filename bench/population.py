@@ -4,8 +4,8 @@ For each size (default 1,000 and 10,000 synthetic lung-cancer patients with red 
 ``service.population.synthetic``, 20 text-only filler Observations each) the export is
 written once, then ``mscc-cds population`` runs in a fresh process per engine. Reported:
 wall time (Spark's start-up included), patients per second, and the peak resident memory
-of the largest process of the run (``ru_maxrss`` of the children: for Spark that is the
-driver JVM or a Python worker, whichever is larger), and the scaling from the first size
+of the run's whole process tree (sampled every 0.1 s; for Spark: driver, JVM and Python
+workers), and the scaling from the first size
 to the last. Usage::
 
     python bench/population.py [--sizes 1000 10000] [--engines local spark] [--work DIR]
@@ -27,21 +27,39 @@ from service.population.synthetic import generate_population
 AT = datetime.fromisoformat("2026-06-01T10:00:00+01:00")
 
 
-# Runs the command in a fresh process and prints the peak RSS (KiB) of its largest reaped
-# descendant: a process of our own, so that runs never see each other's maximum.
-_PEAK = (
-    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-)
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and all its descendants (Linux /proc), 0 once it is gone."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
 
 
 def _run(export: Path, out: Path, engine: str) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one ``population`` run in its own process."""
+    """Wall seconds and the peak resident memory (bytes) of the whole process tree of one run.
+
+    Sampled every 0.1 s: for Spark the tree holds the driver, the JVM and its Python workers.
+    """
     command = [sys.executable, "-m", "service", "population", str(export), "--at", AT.isoformat()]
     command += ["--out", str(out), "--engine", engine]
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _PEAK, *command], check=True, capture_output=True, text=True)
-    return time.perf_counter() - started, int(done.stdout.strip()) * 1024
+    peak = 0
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
+        while process.poll() is None:
+            peak = max(peak, _tree_rss(process.pid))
+            time.sleep(0.1)
+    if process.returncode != 0:
+        raise SystemExit(f"{engine} run failed with exit code {process.returncode}")
+    return time.perf_counter() - started, peak
 
 
 def measure(sizes: list[int], engines: list[str], work: Path) -> list[dict[str, Any]]:
