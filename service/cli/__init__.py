@@ -15,7 +15,7 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 # Order is the order of `mscc-cds --help`.
-_COMMANDS = ("serve", "migrate", "seed", "screen", "call", "report")
+_COMMANDS = ("serve", "migrate", "seed", "screen", "population", "call", "report")
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -26,18 +26,19 @@ from service.clinical.cards import render_card
 from service.clinical.draftorders import read_draft_orders
 from service.clinical.elements import RecurringValues
 from service.clinical.orderreview import apply_review, review_drafts
-from service.clinical.outcome import RuleOutcome, RuleResult, Screening
+from service.clinical.outcome import CardBasis, RuleOutcome, RuleResult, Screening
+from service.clinical.patientdata import ImagingEvent
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.rules import CARD_RULES, RULES, RULES_BY_ID, Given, Plan, derive_facts
 from service.clinical.rules.base import Indicator, Truth
 from service.clinical.rules.mscc import apply_contraindication
 from service.clinical.rules.ng12 import merge_spinal_line, spinal_red_flags
-from service.clinical.rules.suppression import apply_recent_imaging
+from service.clinical.rules.suppression import WHOLE_SPINE_MRI, apply_recent_imaging
 from service.clinical.snapshot import Terminology, build_snapshot
 from service.clinical.suggestions import OrderActions, OrderCodes
 from service.fhir.record import PatientRecord
 
-__all__ = ["ClinicalScreener", "Decision", "Library", "decide", "new_uuid4"]
+__all__ = ["ClinicalScreener", "Decision", "Library", "card_basis", "decide", "new_uuid4"]
 
 
 class Library(Terminology, OrderCodes, Protocol):
@@ -113,6 +114,20 @@ def _fold(plans: dict[str, Plan], outcomes: dict[str, RuleResult]) -> dict[str, 
     return shown
 
 
+def card_basis(plan: Plan) -> CardBasis:
+    """The resources ``plan``'s card cites, and the whole-spine MRI among them, as data."""
+    references = (entry.item.source.reference for entry in plan.evidence)
+    return CardBasis(
+        rule_id=plan.rule.id,
+        evidence=tuple(dict.fromkeys(reference for reference in references if reference)),
+        whole_spine_mri=tuple(
+            entry.item.state
+            for entry in plan.evidence
+            if isinstance(entry.item, ImagingEvent) and WHOLE_SPINE_MRI in entry.item.groups
+        ),
+    )
+
+
 def new_uuid4() -> str:
     """A random (version 4) UUID as text: for cards and suggestions, several per hook call.
 
@@ -163,4 +178,5 @@ class ClinicalScreener:
                 render_card(shown, snapshot, self._valuesets, self._new_uuid, review=review, style=self._order_actions)
             )
         rules = [RuleOutcome(rule.id, rule.version, decision.outcomes.get(rule.id, "not_fired")) for rule in RULES]
-        return Screening(cards=cards, rules=rules, notes=result.notes)
+        bases = [card_basis(plan) for plan in decision.plans]
+        return Screening(cards=cards, rules=rules, notes=result.notes, bases=bases)

@@ -43,7 +43,18 @@ from service.clinical.timing import TimeSpan, parse_time
 from service.clinical.units import albumin_g_per_l, body_weight_kg, calcium_mmol_per_l, reported_unit
 from service.clinical.weightchoice import WEIGHT_GROUP
 
-__all__ = ["CALCIUM_GROUPS", "MEASUREMENT_GROUPS", "PACK_YEARS_GROUP", "SMOKING_CODE_GROUP", "Reader", "Terminology"]
+__all__ = [
+    "CALCIUM_GROUPS",
+    "MEASUREMENT_GROUPS",
+    "PACK_YEARS_GROUP",
+    "READ_TYPES",
+    "SMOKING_CODE_GROUP",
+    "Reader",
+    "Terminology",
+]
+
+#: The resource types the reader reads; every other type never reaches a rule.
+READ_TYPES = frozenset({"Patient", "Condition", "Observation", *IMAGING_TYPES})
 
 MEASUREMENT_GROUPS = CALCIUM_GROUPS | {"albumin", "pain-severity", WEIGHT_GROUP}
 SMOKING_CODE_GROUP = "smoking-status-code"

@@ -10,7 +10,7 @@ from typing import Literal, Protocol
 from cds_hooks.models import Card
 from service.fhir.record import PatientRecord
 
-__all__ = ["RuleOutcome", "RuleResult", "Screener", "Screening"]
+__all__ = ["CardBasis", "RuleOutcome", "RuleResult", "Screener", "Screening"]
 
 RuleResult = Literal["fired", "not_fired", "suppressed", "insufficient_data"]
 
@@ -25,12 +25,27 @@ class RuleOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class CardBasis:
+    """What one card rests on, as data rather than card text: for readers other than an EHR
+    (the population worklist), so that they never re-derive what the rules decided."""
+
+    rule_id: str
+    #: the resources the card cites as evidence ("Condition/abc"), each once, in card order
+    evidence: tuple[str, ...]
+    #: the whole-spine MRI the card cites (R9 rewords or downgrades R1 for one): "ordered"
+    #: or "done" for each, in card order; empty when the card cites none
+    whole_spine_mri: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Screening:
     cards: Sequence[Card]
     rules: Sequence[RuleOutcome]
     #: data problems met on the way (malformed entries skipped, times without offset),
     #: safe to log: resource types and reasons only, never values
     notes: Sequence[str] = field(default_factory=tuple)
+    #: one per card, in card order (screeners that do not say leave it empty)
+    bases: Sequence[CardBasis] = field(default_factory=tuple)
 
 
 class Screener(Protocol):

@@ -33,8 +33,10 @@ from service.clinical.rules.gaps import IMAGING_KEYS
 from service.clinical.rules.mscc import R1_ACTIONS
 from service.clinical.timing import TimeSpan
 
-__all__ = ["R9", "RecentImaging", "apply_recent_imaging"]
+__all__ = ["R9", "WHOLE_SPINE_MRI", "RecentImaging", "apply_recent_imaging"]
 
+#: The value set of the imaging NICE asks for: only it rewords or suppresses the spinal cards.
+WHOLE_SPINE_MRI = "mri-spine-whole"
 _CHEST = ("chest-imaging", "chest-xray")
 
 R9 = RuleSpec(
@@ -56,7 +58,7 @@ R9 = RuleSpec(
     rank=0,
     superseded_by=(),
     citations=(TEAM_POLICY, NG234_1_5_2),
-    valuesets=("mri-spine-whole", "mri-spine-region", *_CHEST),
+    valuesets=(WHOLE_SPINE_MRI, "mri-spine-region", *_CHEST),
     data_keys=IMAGING_KEYS,
 )
 
@@ -91,7 +93,7 @@ def apply_recent_imaging(plans: dict[str, Plan], given: Given) -> RecentImaging:
     result = RecentImaging()
     targets = {"R1", "R2", "R6b"} & plans.keys()
     snapshot, policy = given.snapshot, given.policy
-    whole = snapshot.imaging_in(("mri-spine-whole",))
+    whole = snapshot.imaging_in((WHOLE_SPINE_MRI,))
     if "R1" in plans:
         result.truth = _r1(plans, given, whole)
     spine_done = _recent(whole, "done", given, timedelta(days=policy.r2_study_window_days))

@@ -1,0 +1,1 @@
+"""Population screening: the hook's screener over every patient of a Bulk FHIR export."""

@@ -1,0 +1,165 @@
+"""Reading an export folder: files, manifest, and every line classified, counted, never fatal."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from service.cli import main
+from service.cli.exitcodes import OK
+from service.clinical.fhirread import READ_TYPES
+from service.population.export import LineProblem, PatientLine, SkippedLine, classify_line, find_export, read_lines
+
+AT = "2026-06-01T10:00:00+01:00"
+
+
+def test_a_resource_for_the_rules_is_kept_as_written() -> None:
+    raw = b'{"resourceType":"Condition","id":"c","subject":{"reference":"Patient/p"}}\n'
+    assert classify_line(raw) == PatientLine("p", "Condition", raw.strip())
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"{not json", SkippedLine(LineProblem.BAD_JSON)),
+        (b'"a string"', SkippedLine(LineProblem.NOT_A_RESOURCE)),
+        (b'{"id": "x"}', SkippedLine(LineProblem.NOT_A_RESOURCE)),
+        (b'{"resourceType": ""}', SkippedLine(LineProblem.NOT_A_RESOURCE)),
+        (b'{"resourceType": "Frobnicator", "id": "x"}', SkippedLine(LineProblem.UNKNOWN_TYPE, "Frobnicator")),
+        (b'{"resourceType": "Coding"}', SkippedLine(LineProblem.UNKNOWN_TYPE, "Coding")),
+        (b'{"resourceType": "Encounter", "id": "e"}', SkippedLine(LineProblem.NOT_READ, "Encounter")),
+        (b'{"resourceType": "Condition", "id": "c"}', SkippedLine(LineProblem.NO_PATIENT, "Condition")),
+        (
+            b'{"resourceType": "Observation", "subject": {"reference": "Group/1"}}',
+            SkippedLine(LineProblem.NO_PATIENT, "Observation"),
+        ),
+    ],
+)
+def test_problem_lines_are_classified(raw: bytes, expected: SkippedLine) -> None:
+    assert classify_line(raw) == expected
+
+
+def test_lines_of_an_error_file_are_counted_apart() -> None:
+    raw = b'{"resourceType": "OperationOutcome", "issue": []}'
+    assert classify_line(raw, error_file=True) == SkippedLine(LineProblem.ERROR_FILE, "OperationOutcome")
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_are_classified_without_raising(raw: bytes) -> None:
+    assert isinstance(classify_line(raw), PatientLine | SkippedLine)
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        max_leaves=10,
+    ),
+    st.sampled_from(sorted(READ_TYPES)),
+)
+def test_any_json_of_a_read_type_is_classified_without_raising(body: object, kind: str) -> None:
+    resource = {"resourceType": kind, "subject": body, "patient": body, "id": body}
+    assert isinstance(classify_line(json.dumps(resource).encode()), PatientLine | SkippedLine)
+
+
+def test_the_manifest_marks_error_files_and_reports_missing_ones(tmp_path: Path) -> None:
+    (tmp_path / "Patient.ndjson").write_bytes(b'{"resourceType": "Patient", "id": "p"}\n')
+    with gzip.open(tmp_path / "Condition.ndjson.gz", "wb") as stream:
+        stream.write(b'{"resourceType": "Condition", "subject": {"reference": "Patient/p"}}\n\n')
+    (tmp_path / "errors.ndjson").write_bytes(b'{"resourceType": "OperationOutcome"}\n')
+    (tmp_path / "export-status.json").write_bytes(
+        orjson.dumps(
+            {
+                "transactionTime": AT,
+                "output": [
+                    {"type": "Patient", "url": "https://ehr.example.org/files/Patient.ndjson"},
+                    {"type": "Observation", "url": "https://ehr.example.org/files/Observation.ndjson"},
+                ],
+                "error": [{"type": "OperationOutcome", "url": "https://ehr.example.org/files/errors.ndjson"}],
+            }
+        )
+    )
+    folder = find_export(tmp_path)
+    assert [(file.path.name, file.error_file) for file in folder.files] == [
+        ("Condition.ndjson.gz", False),
+        ("Patient.ndjson", False),
+        ("errors.ndjson", True),
+    ]
+    assert folder.transaction_time == AT
+    assert folder.missing == ("Observation.ndjson",)
+    assert list(read_lines(tmp_path / "Condition.ndjson.gz")) == [
+        b'{"resourceType": "Condition", "subject": {"reference": "Patient/p"}}\n'
+    ]
+
+
+def test_malformed_lines_are_counted_and_reported_never_fatal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export, out = tmp_path / "export", tmp_path / "out"
+    export.mkdir()
+    (export / "Patient.ndjson").write_bytes(
+        b'{"resourceType": "Patient", "id": "p1", "birthDate": "1950-01-01"}\n'
+        b"{truncated\n"
+        b'{"resourceType": "Frobnicator"}\n'
+    )
+    (export / "Condition.ndjson").write_bytes(
+        b'{"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},'
+        b' "code": {"coding": [{"system": "http://snomed.info/sct", "code": "254637007"}]}}\n'
+        b'{"resourceType": "Condition", "id": "c2"}\n'
+        b'{"resourceType": "Condition", "id": "c3", "subject": {"reference": "Patient/ghost"}}\n'
+        b"[1, 2]\n"
+    )
+    (export / "Encounter.ndjson").write_bytes(
+        b'{"resourceType": "Encounter", "subject": {"reference": "Patient/p1"}}\n'
+    )
+    assert main(["population", str(export), "--at", AT, "--out", str(out)]) == OK
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    skipped = {(item["reason"], item["resource_type"]): item["lines"] for item in summary["lines_skipped"]}
+    assert skipped == {
+        (LineProblem.BAD_JSON.value, None): 1,
+        (LineProblem.NOT_A_RESOURCE.value, None): 1,
+        (LineProblem.UNKNOWN_TYPE.value, "Frobnicator"): 1,
+        (LineProblem.NO_PATIENT.value, "Condition"): 1,
+        (LineProblem.NOT_READ.value, "Encounter"): 1,
+    }
+    assert summary["lines"] == 8 == sum(skipped.values()) + sum(summary["resources_screened_by_type"].values())
+    # "ghost" has a Condition but no Patient resource: counted, not screened (the hook would answer 412)
+    assert (summary["patients"], summary["patients_screened"]) == (2, 1)
+    assert summary["patients_not_screened_without_patient_resource"] == 1
+    text = (out / "summary.txt").read_text(encoding="utf-8")
+    assert text == capsys.readouterr().out
+    for reason in ("not valid JSON", "unknown resource type (Frobnicator)", "no patient reference (Condition)"):
+        assert reason in text
+    assert "Encounter 1" in text
+    assert "Not screened (no Patient resource in the export): 1" in text
+    assert (out / "worklist.csv").read_text(encoding="utf-8").splitlines() == [
+        "patient_id,rule,indicator,summary,evidence,whole_spine_mri"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--at", "2026-06-01T10:00:00"], "UTC offset"),
+        (["--from", "2026-06-01"], "needs both --from and --to"),
+        (["--from", "2026-06-02", "--to", "2026-06-01"], "--to is before --from"),
+        (["--from", "2026-06-01", "--to", "2026-06-02", "--step", "1w"], "not a step"),
+        (["--from", "2026-06-01", "--to", "2026-06-02", "--engine", "spark"], "local engine only"),
+    ],
+)
+def test_bad_arguments_are_a_usage_error(
+    tmp_path: Path, arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["population", str(tmp_path), "--out", str(tmp_path / "out"), *arguments]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_export_folder_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["population", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 1
+    assert "no export folder" in capsys.readouterr().err
