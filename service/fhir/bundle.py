@@ -55,9 +55,12 @@ def bundle_resources(value: Any) -> list[Resource]:
         return [dict(value)]
     # Parsed JSON holds plain dicts: a dict check (not the Mapping ABC) is the cheap one on this
     # per-entry path. search.mode "outcome" entries are the server's OperationOutcome, not data.
+    entries = value.get("entry")
+    if not isinstance(entries, list):  # absent, or not FHIR (a number, ``true``): no resources
+        return []
     return [
         resource
-        for entry in value.get("entry") or ()
+        for entry in entries
         if isinstance(entry, dict)
         and isinstance(resource := entry.get("resource"), dict)
         and resource.get("resourceType") != "OperationOutcome"

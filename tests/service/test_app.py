@@ -167,6 +167,17 @@ async def test_a_call_with_full_prefetch_answers_cards_without_querying(
     assert ehr.requests == []
 
 
+@pytest.mark.parametrize("entry", [True, 7, "x"])
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+async def test_draft_orders_whose_entry_is_not_a_list_are_no_orders_never_a_5xx(
+    client: httpx.AsyncClient, hook: str, entry: Any
+) -> None:
+    drafts = {"resourceType": "Bundle", "type": "collection", "entry": entry}
+    body = hook_request(hook, FULL_PREFETCH, draftOrders=drafts)
+    response = await client.post(service_path(hook), json=body)
+    assert response.status_code < 500, response.text
+
+
 @pytest.mark.parametrize("hook", HOOKS)
 async def test_a_service_answers_only_its_own_hook(client: httpx.AsyncClient, hook: str) -> None:
     other = next(service for service in HOOKS if service != hook)
