@@ -118,16 +118,15 @@ class Store:
                 await self._purging
         if self.writer is not None:
             await self.writer.stop(timeout=_AUDIT_DRAIN_S)
-            self.writer = None
         self.spool.close()
         await self.engine.dispose()
         self._started = False
 
     def audit_snapshot(self) -> AuditSnapshot:
-        """The audit trail's counters now (zeros before start)."""
+        """The audit trail's counters now (they keep their values after stop)."""
         if self.writer is not None:
             return self.writer.snapshot()
-        return AuditSnapshot(0, 0, 0, self.spool.backlog, self.spool.oldest_age_s(), database_reachable=False)
+        return AuditSnapshot(0, 0, 0, 0, 0.0, database_reachable=False)
 
     async def readiness(self) -> str | None:
         """``None`` when hook calls can be audited (the spool takes records); otherwise why not."""

@@ -25,6 +25,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
+from sqlalchemy.exc import ProgrammingError
 
 from service.settings import DEFAULT_PROFILES_DIR
 from service.store.db import create_engine
@@ -143,7 +144,12 @@ async def audited(db_url: str) -> list[str]:
 async def wait_until_audited(db_url: str, expected: set[str]) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DRAIN_TIMEOUT_S
-    while not expected <= set(await audited(db_url)):
+    while True:
+        try:
+            if expected <= set(await audited(db_url)):
+                return
+        except ProgrammingError:
+            pass  # the service has not created the tables yet
         if loop.time() > deadline:
             return  # the exact assertion that follows says what is missing
         await asyncio.sleep(0.2)
