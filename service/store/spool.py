@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import orjson
 
-__all__ = ["FsyncPolicy", "Segment", "Spool", "SpoolEntry", "SpoolUnavailable"]
+__all__ = ["SEGMENT_BYTES", "FsyncPolicy", "Segment", "Spool", "SpoolEntry", "SpoolUnavailable"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ _PREFIX = "audit-"
 _SUFFIX = ".spool"
 _DONE = ".done"
 #: A segment is sealed and a new one started past this size; a drained, sealed segment is deleted.
-_SEGMENT_BYTES = 8 * 1024 * 1024
+SEGMENT_BYTES = 8 * 1024 * 1024
 #: Bytes read per look at a segment: a few hundred records.
 _READ_CHUNK = 512 * 1024
 #: After a failed write, the spool counts as writable again once this much space is free.
@@ -116,9 +116,10 @@ def _decode(line: bytes) -> dict[str, Any] | None:
 class Spool:
     """The spool folder as seen by one process; see the module docstring."""
 
-    def __init__(self, folder: Path, *, fsync: FsyncPolicy) -> None:
+    def __init__(self, folder: Path, *, fsync: FsyncPolicy, segment_bytes: int = SEGMENT_BYTES) -> None:
         self.folder = folder
         self._fsync = fsync
+        self._segment_bytes = segment_bytes
         self._segments: dict[str, Segment] = {}
         self._active: Segment | None = None
         self._dead_letter_fd: int | None = None
@@ -216,7 +217,7 @@ class Spool:
         active = self._active
         if active is None:
             raise SpoolUnavailable("the audit spool is not open")
-        if active.size < _SEGMENT_BYTES:
+        if active.size < self._segment_bytes:
             return active
         try:
             fresh = self._new_segment()
