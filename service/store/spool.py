@@ -130,6 +130,7 @@ class Spool:
         self.progressed = asyncio.Event()
         self._synced: dict[str, int] = {}
         self._syncing: asyncio.Future[None] | None = None
+        self._syncing_id: str | None = None
         self.broken: str | None = None
         self.spooled = 0
         self.written = 0
@@ -233,7 +234,10 @@ class Spool:
         """Return once ``fdatasync`` has covered everything written to ``segment`` so far."""
         target = segment.size
         while self._synced.get(segment.spool_id, 0) < target:
+            if segment.spool_id not in self._segments:
+                return  # wholly written to the database meanwhile, and deleted: durable there
             if self._syncing is None:
+                self._syncing_id = segment.spool_id
                 self._syncing = asyncio.ensure_future(self._sync(segment))
             # Shielded: a cancelled hook must not cancel the sync other calls wait for.
             await asyncio.shield(self._syncing)
@@ -248,6 +252,8 @@ class Spool:
             raise SpoolUnavailable("the audit spool could not be synced") from exc
         finally:
             self._syncing = None
+            self._syncing_id = None
+            self._forget_if_finished(segment)  # it may have been drained while the sync ran
 
     # -- draining (the writer's side) -----------------------------------------------------------
 
@@ -344,6 +350,8 @@ class Spool:
             return
         if not segment.sealed and not segment.adopted:
             return
+        if self._syncing_id == segment.spool_id:
+            return  # a sync runs on its descriptor; _sync forgets it afterwards
         with contextlib.suppress(OSError):
             segment.path.unlink()
         with contextlib.suppress(OSError):
