@@ -61,17 +61,24 @@ async def _in_process(example: dict[str, object], folder: Path, fsync: str, call
 
     app = create_app()
     path = "/cds-services/mscc-patient-view" if _per_hook_ids(app) else "/cds-services/mscc-screening"
-    timings = []
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://b") as client:
-        for number in range(warmup + calls):
-            started = time.perf_counter()
-            response = await client.post(path, json=_call(example))
-            elapsed = time.perf_counter() - started
-            if response.status_code != 200:
-                raise SystemExit(f"hook call answered {response.status_code}: {response.text[:300]}")
-            if number >= warmup:
-                timings.append(elapsed * 1000)
+        return await _timed(client, path, example, calls, warmup)
+
+
+async def _timed(
+    client: httpx.AsyncClient, path: str, example: dict[str, object], calls: int, warmup: int
+) -> list[float]:
+    """Milliseconds per call, one call at a time, the warm-up calls left out."""
+    timings = []
+    for number in range(warmup + calls):
+        started = time.perf_counter()
+        response = await client.post(path, json=_call(example))
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            raise SystemExit(f"hook call answered {response.status_code}: {response.text[:300]}")
+        if number >= warmup:
+            timings.append(elapsed * 1000)
     return timings
 
 
@@ -80,7 +87,7 @@ def _per_hook_ids(app: object) -> bool:
     return any(service.id == "mscc-patient-view" for service in registry or ())
 
 
-def _over_http(example: dict[str, object], folder: Path, fsync: str, calls: int, warmup: int) -> list[float]:
+async def _over_http(example: dict[str, object], folder: Path, fsync: str, calls: int, warmup: int) -> list[float]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -89,28 +96,17 @@ def _over_http(example: dict[str, object], folder: Path, fsync: str, calls: int,
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             for _ in range(600):
                 try:
-                    if client.get("/readyz").status_code == 200:
+                    if (await client.get("/readyz")).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
-                time.sleep(0.1)
-            services = client.get("/cds-services").json()["services"]
-            path = f"/cds-services/{services[0]['id']}"
-            timings = []
-            for number in range(warmup + calls):
-                started = time.perf_counter()
-                response = client.post(path, json=_call(example))
-                elapsed = time.perf_counter() - started
-                if response.status_code != 200:
-                    raise SystemExit(f"hook call answered {response.status_code}: {response.text[:300]}")
-                if number >= warmup:
-                    timings.append(elapsed * 1000)
-        return timings
+                await asyncio.sleep(0.1)
+            services = (await client.get("/cds-services")).json()["services"]
+            return await _timed(client, f"/cds-services/{services[0]['id']}", example, calls, warmup)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -132,7 +128,7 @@ def main() -> None:
         (folder / "inprocess").mkdir()
         (folder / "http").mkdir()
         local = asyncio.run(_in_process(example, folder / "inprocess", args.fsync, args.calls, args.warmup))
-        remote = _over_http(example, folder / "http", args.fsync, args.calls, args.warmup)
+        remote = asyncio.run(_over_http(example, folder / "http", args.fsync, args.calls, args.warmup))
     local_p50, local_p99 = _percentiles(local)
     remote_p50, remote_p99 = _percentiles(remote)
     cells = [label, f"{local_p50:.2f} ms", f"{local_p99:.2f} ms", f"{remote_p50:.2f} ms", f"{remote_p99:.2f} ms"]

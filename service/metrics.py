@@ -124,30 +124,30 @@ class _AuditCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         now = self._snapshot()
         # Counter families take the name without _total; the exposition adds it.
-        yield CounterMetricFamily(
-            "cds_audit_records_spooled", "Audit records written to the local spool.", value=now.spooled
-        )
-        yield CounterMetricFamily(
-            "cds_audit_records_written", "Audit records moved from the spool into the database.", value=now.written
-        )
-        yield CounterMetricFamily(
-            "cds_audit_records_dead_lettered",
-            "Audit records the database refused, kept in a dead-letter file.",
-            value=now.dead_lettered,
-        )
-        yield GaugeMetricFamily(
-            "cds_audit_spool_backlog", "Audit records in the spool not yet in the database.", value=now.backlog
-        )
-        yield GaugeMetricFamily(
-            "cds_audit_spool_oldest_age_seconds",
-            "Age of the oldest audit record not yet in the database (0 when none waits).",
-            value=now.oldest_age_s,
-        )
-        yield GaugeMetricFamily(
-            "cds_audit_database_up",
-            "1 when the audit writer's last statement reached the database, else 0.",
-            value=1.0 if now.database_reachable else 0.0,
-        )
+        for name, documentation, value in (
+            ("cds_audit_records_spooled", "Audit records written to the local spool.", now.spooled),
+            ("cds_audit_records_written", "Audit records moved from the spool into the database.", now.written),
+            (
+                "cds_audit_records_dead_lettered",
+                "Audit records the database refused, kept in a dead-letter file.",
+                now.dead_lettered,
+            ),
+        ):
+            yield CounterMetricFamily(name, documentation, value=value)
+        for name, documentation, level in (
+            ("cds_audit_spool_backlog", "Audit records in the spool not yet in the database.", float(now.backlog)),
+            (
+                "cds_audit_spool_oldest_age_seconds",
+                "Age of the oldest audit record not yet in the database (0 when none waits).",
+                now.oldest_age_s,
+            ),
+            (
+                "cds_audit_database_up",
+                "1 when the audit writer's last statement reached the database, else 0.",
+                1.0 if now.database_reachable else 0.0,
+            ),
+        ):
+            yield GaugeMetricFamily(name, documentation, value=level)
 
 
 def _items(value: object) -> list[tuple[str, ...]]:

@@ -182,28 +182,20 @@ async def wait_for_metrics(metrics_url: str, done: Callable[[dict[str, float]], 
     return metrics
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def fault_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}"
-    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    return cluster.createdb(f"mscc_faults_{os.getpid()}_{uuid.uuid4().hex[:8]}")
-
-
-async def test_sigkill_right_after_a_burst_loses_no_answered_call(fault_db: str, tmp_path: Path) -> None:
-    with service(tmp_path, fault_db) as first:
+async def test_sigkill_right_after_a_burst_loses_no_answered_call(db_url: str, tmp_path: Path) -> None:
+    with service(tmp_path, db_url) as first:
         calls = await burst(first.url, instances(200))
         sigkill(first.process)
     assert len(calls.answered_200) == 200
 
-    with service(tmp_path, fault_db):
-        await wait_until_audited(fault_db, calls.answered_200)
+    with service(tmp_path, db_url):
+        await wait_until_audited(db_url, calls.answered_200)
 
-    assert_each_answered_call_audited_once(await audited(fault_db), calls.answered_200)
+    assert_each_answered_call_audited_once(await audited(db_url), calls.answered_200)
 
 
-async def test_sigkill_in_the_middle_of_a_burst_loses_no_answered_call(fault_db: str, tmp_path: Path) -> None:
-    with service(tmp_path, fault_db) as first:
+async def test_sigkill_in_the_middle_of_a_burst_loses_no_answered_call(db_url: str, tmp_path: Path) -> None:
+    with service(tmp_path, db_url) as first:
 
         def kill_at_80(progress: Burst) -> None:
             if len(progress.answered_200) == 80 and first.process.poll() is None:
@@ -214,26 +206,26 @@ async def test_sigkill_in_the_middle_of_a_burst_loses_no_answered_call(fault_db:
     unanswered = sum(1 for status in calls.statuses.values() if status is None)
     assert 80 <= len(calls.answered_200) < 160 and unanswered > 0
 
-    with service(tmp_path, fault_db):
-        await wait_until_audited(fault_db, calls.answered_200)
+    with service(tmp_path, db_url):
+        await wait_until_audited(db_url, calls.answered_200)
 
-    assert_each_answered_call_audited_once(await audited(fault_db), calls.answered_200, unanswered)
+    assert_each_answered_call_audited_once(await audited(db_url), calls.answered_200, unanswered)
 
 
-async def test_one_record_per_transaction_under_a_concurrent_burst_loses_nothing(fault_db: str, tmp_path: Path) -> None:
+async def test_one_record_per_transaction_under_a_concurrent_burst_loses_nothing(db_url: str, tmp_path: Path) -> None:
     # The old in-memory queue of size 1 dropped most of such a burst; the spool has no queue to fill.
-    with service(tmp_path, fault_db, MSCC_STORE__AUDIT_BATCH_SIZE="1", MSCC_STORE__AUDIT_FSYNC="always") as one:
+    with service(tmp_path, db_url, MSCC_STORE__AUDIT_BATCH_SIZE="1", MSCC_STORE__AUDIT_FSYNC="always") as one:
         calls = await burst(one.url, instances(200), concurrency=32)
-        await wait_until_audited(fault_db, calls.answered_200)
+        await wait_until_audited(db_url, calls.answered_200)
         metrics = scrape(one.metrics_url)
     assert len(calls.answered_200) == 200
-    assert_each_answered_call_audited_once(await audited(fault_db), calls.answered_200)
+    assert_each_answered_call_audited_once(await audited(db_url), calls.answered_200)
     assert metrics["cds_audit_records_spooled_total"] == 200
     assert metrics["cds_audit_records_dead_lettered_total"] == 0
 
 
-async def test_poisoned_records_take_no_other_record_with_them(fault_db: str, tmp_path: Path) -> None:
-    engine = create_engine(fault_db)
+async def test_poisoned_records_take_no_other_record_with_them(db_url: str, tmp_path: Path) -> None:
+    engine = create_engine(db_url)
     try:
         await upgrade(engine)
         await refuse_hook_instances_starting_with(engine, "refused-")
@@ -249,17 +241,17 @@ async def test_poisoned_records_take_no_other_record_with_them(fault_db: str, tm
         "back\\slash": "back\\\\slash",
         poison[2]: "long-" + "x" * 251 + "…[+9749 chars]",
     }
-    with service(tmp_path, fault_db) as one:
+    with service(tmp_path, db_url) as one:
         calls = await burst(one.url, calls_sent)
         answered = calls.answered_200
         expected_in_database = {stored_as.get(name, name) for name in answered if name not in refused}
-        await wait_until_audited(fault_db, expected_in_database)
+        await wait_until_audited(db_url, expected_in_database)
         metrics = await wait_for_metrics(
             one.metrics_url, lambda now: now["cds_audit_records_dead_lettered_total"] == len(refused)
         )
 
     assert set(calls_sent[:150]) <= answered  # the ordinary calls were all answered
-    assert sorted(await audited(fault_db)) == sorted(expected_in_database)
+    assert sorted(await audited(db_url)) == sorted(expected_in_database)
     letters = [
         json.loads(line)
         for path in (tmp_path / "spool").glob("dead-letter-*.jsonl")
