@@ -164,8 +164,10 @@ class ServiceUnavailable(CDSHooksError):
     issue_code = "transient"
     default_message = "The CDS Service is temporarily unavailable."
 
-    def __init__(self, message: str | None = None, *, retry_after_s: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str | None = None, *, details: list[str] | None = None, retry_after_s: int | None = None
+    ) -> None:
+        super().__init__(message, details=details)
         self.retry_after_s = retry_after_s
 
     @property

@@ -88,8 +88,8 @@ class Segment:
     #: wall-clock time of the oldest record not yet in the database (an upper bound: see Spool.advance)
     oldest_pending_at: float | None = None
     adopted: bool = False
-    #: entries already dead-lettered or known to be written, by sequence number, within the current read
-    skipped: set[int] = field(default_factory=set)
+    #: end offsets of damaged lines already dead-lettered (they are read again if a write fails after)
+    damaged: set[int] = field(default_factory=set)
 
     @property
     def done_path(self) -> Path:
@@ -295,7 +295,10 @@ class Spool:
             start = newline + 1
             decoded = _decode(line)
             if decoded is None:
-                self.dead_letter(segment, None, "damaged spool line (checksum or JSON)", raw=line)
+                if end not in segment.damaged:  # read again after an outage: kept once
+                    self.dead_letter(segment, None, "damaged spool line (checksum or JSON)", raw=line)
+                    segment.damaged.add(end)
+                # A placeholder (sequence 0) so that the returned offset steps over it.
                 entries.append(SpoolEntry(segment.spool_id, 0, 0.0, {}, end))
                 continue
             seq = decoded.pop("seq")
