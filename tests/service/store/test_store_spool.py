@@ -73,7 +73,7 @@ async def test_concurrent_appends_share_syncs_and_each_gets_its_own_sequence_num
 
 
 async def test_a_full_segment_is_sealed_and_deleted_once_written(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, fsync="never", segment_bytes=500)
+    spool = Spool(tmp_path, fsync="never", segment_bytes=200)  # about two records per segment
     spool.open()
     try:
         for number in range(12):
