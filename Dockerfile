@@ -59,6 +59,8 @@ LABEL org.opencontainers.image.title="mscc-cds" \
 # never try to write .pyc files; they are compiled once below instead.
 # HOME=/tmp: libraries that cache under $HOME then write to the only writable path.
 # MSCC_STORE__URL: the default SQLite file lives on the /data volume, never in the image.
+# MSCC_STORE__SPOOL_DIR: audit records are written here before each hook answers; on /data, so
+# they survive the container (docs/audit.md), whichever database MSCC_STORE__URL names.
 # MSCC_METRICS_PORT: Prometheus scrapes its own port, never the EHR-facing one.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -69,7 +71,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MSCC_PORT=8080 \
     MSCC_METRICS_PORT=9464 \
     MSCC_PROFILES_DIR=/app/profiles \
-    MSCC_STORE__URL=sqlite+aiosqlite:////data/mscc-cds.sqlite3
+    MSCC_STORE__URL=sqlite+aiosqlite:////data/mscc-cds.sqlite3 \
+    MSCC_STORE__SPOOL_DIR=/data/audit-spool
 
 # One layer: install the wheels offline (--no-index: nothing is fetched at this point; pip
 # compiles their bytecode as it installs), compile the standard library too (the official image

@@ -154,8 +154,22 @@ class PreconditionFailed(ClientError):
 
 
 class ServiceUnavailable(CDSHooksError):
-    """A dependency of the service (its store, for instance) is temporarily down."""
+    """A dependency of the service (its store, for instance) is temporarily down.
+
+    ``retry_after_s`` becomes a ``Retry-After`` header (RFC 9110 §10.2.3): the client
+    should send the same request again after that many seconds.
+    """
 
     status_code = 503
     issue_code = "transient"
     default_message = "The CDS Service is temporarily unavailable."
+
+    def __init__(
+        self, message: str | None = None, *, details: list[str] | None = None, retry_after_s: int | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_s = retry_after_s
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after_s is None else {"Retry-After": str(self.retry_after_s)}

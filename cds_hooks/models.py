@@ -18,7 +18,7 @@ every field the spec defines.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -353,6 +353,11 @@ class FeedbackItem(WireModel):
             raise ValueError("outcomeTimestamp must be an ISO 8601 / RFC 3339 date-time") from exc
         if parsed.tzinfo is None:
             raise ValueError("outcomeTimestamp must carry a UTC offset")
+        try:
+            # 0001-01-01T00:00:00+14:00 is a valid spelling of an instant before year 1 in UTC.
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("outcomeTimestamp must be an instant between years 1 and 9999 in UTC") from None
         return value
 
 

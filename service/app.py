@@ -20,6 +20,7 @@ from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import PatientDataGatherer
 from service.health import ReadinessCheck, build_health_router
 from service.logs import configure_logging, install_request_logging
+from service.metrics import app_metrics
 from service.prefetch import REQUIRED_KEYS, build_prefetch_templates
 from service.screening import HOOKS, ScreeningService
 from service.security.install import install_security
@@ -71,7 +72,11 @@ def create_app(
         )
         for hook in HOOKS
     )
-    checks: dict[str, ReadinessCheck] = {"store": store.readiness}
+
+    async def knowledge_loaded() -> str | None:
+        return None if valuesets.ids else "no value sets loaded"
+
+    checks: dict[str, ReadinessCheck] = {"knowledge": knowledge_loaded, "store": store.readiness}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -103,7 +108,8 @@ def create_app(
     app.include_router(
         build_router(registry, public_base_url=public_base_url, authenticate=authenticate, limits=limits, clock=clock)
     )
-    app.include_router(build_health_router(checks, __version__, knowledge_version))
+    app.include_router(build_health_router(checks, __version__, knowledge_version, {"store": store.degradation}))
+    app_metrics(app).watch_audit(store.audit_snapshot)
     # Added last, so outermost: it also sees CORS preflights and errors.
     install_request_logging(app)
     return app

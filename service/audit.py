@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from service.clinical.outcome import RuleOutcome
 
-__all__ = ["AuditEvent", "AuditSink", "CardRecord"]
+__all__ = ["AuditEvent", "AuditSink", "AuditSnapshot", "CardRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +54,21 @@ class AuditEvent:
 
 class AuditSink(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSnapshot:
+    """The audit trail's counters at one moment, for metrics and readiness (this process only)."""
+
+    #: records appended to the spool since start
+    spooled: int
+    #: records confirmed in the database since start
+    written: int
+    #: records the database refused, kept in a dead-letter file, since start
+    dead_lettered: int
+    #: records in the spool (this process's and adopted ones) not yet in the database
+    backlog: int
+    #: age of the oldest of them, 0 when there is none
+    oldest_age_s: float
+    #: whether the audit writer's last statement reached the database
+    database_reachable: bool

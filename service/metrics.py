@@ -7,12 +7,26 @@ low-cardinality by construction: no patient id, ``hookInstance`` or card uuid.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-__all__ = ["Metrics", "app_metrics", "outcome_of"]
+from service.audit import AuditSnapshot
+
+__all__ = ["AUDIT_METRIC_NAMES", "Metrics", "app_metrics", "outcome_of"]
+
+#: The audit trail's series (alert rules in deploy/prometheus/alerts.yaml use these names).
+AUDIT_METRIC_NAMES = (
+    "cds_audit_records_spooled_total",
+    "cds_audit_records_written_total",
+    "cds_audit_records_dead_lettered_total",
+    "cds_audit_spool_backlog",
+    "cds_audit_spool_oldest_age_seconds",
+    "cds_audit_database_up",
+)
 
 #: Around the spec's ~500 ms response target (engineering.md §3.2).
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0)
@@ -72,13 +86,16 @@ class Metrics:
             ["service_id", "key"],
             registry=self.registry,
         )
-
         self.resources_excluded = Counter(
             "cds_resources_excluded_total",
             "Resources not used because they are not the context patient's, by prefetch key and reason.",
             ["service_id", "key", "reason"],
             registry=self.registry,
         )
+
+    def watch_audit(self, snapshot: Callable[[], AuditSnapshot]) -> None:
+        """Expose the audit trail's counters, read from ``snapshot`` at each scrape."""
+        self.registry.register(_AuditCollector(snapshot))
 
     def observe_invocation(self, service_id: str, annotations: Mapping[str, object]) -> None:
         """Count what the service annotated on one hook call (see ScreeningService)."""
@@ -105,6 +122,41 @@ class Metrics:
     def exposition(self) -> bytes:
         """The text exposition format, for a scrape endpoint on a separate port."""
         return generate_latest(self.registry)
+
+
+class _AuditCollector(Collector):
+    """Reads the spool's and writer's own counters at scrape time: one source of truth, no double counting."""
+
+    def __init__(self, snapshot: Callable[[], AuditSnapshot]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        now = self._snapshot()
+        # Counter families take the name without _total; the exposition adds it.
+        for name, documentation, value in (
+            ("cds_audit_records_spooled", "Audit records written to the local spool.", now.spooled),
+            ("cds_audit_records_written", "Audit records moved from the spool into the database.", now.written),
+            (
+                "cds_audit_records_dead_lettered",
+                "Audit records the database refused, kept in a dead-letter file.",
+                now.dead_lettered,
+            ),
+        ):
+            yield CounterMetricFamily(name, documentation, value=value)
+        for name, documentation, level in (
+            ("cds_audit_spool_backlog", "Audit records in the spool not yet in the database.", float(now.backlog)),
+            (
+                "cds_audit_spool_oldest_age_seconds",
+                "Age of the oldest audit record not yet in the database (0 when none waits).",
+                now.oldest_age_s,
+            ),
+            (
+                "cds_audit_database_up",
+                "1 when the audit writer's last statement reached the database, else 0.",
+                1.0 if now.database_reachable else 0.0,
+            ),
+        ):
+            yield GaugeMetricFamily(name, documentation, value=level)
 
 
 def _items(value: object) -> list[tuple[str, ...]]:

@@ -1,123 +1,216 @@
-"""The audit trail's writer: the hook hands events to a bounded queue, one task writes them.
+"""The audit trail: each record spooled to local disk before its hook answers, then moved into the database.
 
-Writing on the hook's own path would add a database round trip (and, on SQLite, a wait
-for the write lock) to every call the clinician is waiting on. Instead
-:meth:`AuditWriter.record` only enqueues; a single task drains the queue in batches,
-one transaction per batch. The queue is bounded so that a database outage cannot eat
-the process's memory: when it is full, events are dropped, and every drop and every
-failed write is counted in the log (warning/error with counts, never event contents).
-:meth:`AuditWriter.stop` drains the queue on shutdown.
+:class:`AuditTrail` is the hook's :class:`service.audit.AuditSink`: it pseudonymises the
+patient, makes every text field storable (:mod:`service.store.text`) and appends the
+record to the :class:`~service.store.spool.Spool`, one write per call. When the spool
+cannot take it the call answers 503: a call is never answered without its audit record.
+
+:class:`AuditWriter` is one background task per process. It reads spooled records in
+batches and inserts them with ``ON CONFLICT DO NOTHING`` on the key (segment id,
+sequence number), so a record sent twice (after a crash between the insert and the
+spool's progress file) is stored once; the audit id is derived from the same key, so
+the child rows are idempotent too. When a batch fails it tells the failures apart
+(:mod:`service.store.failures`): with the database unreachable it waits with backoff and
+tries again, without limit (the records are safe in the spool); otherwise it writes the
+batch's records one by one, each in its own transaction, retries a transient failure a
+bounded number of times, and dead-letters a record the database refuses, with the
+reason. One bad record therefore never takes another with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service.audit import AuditEvent
-from service.store.db import write_transaction
+from cds_hooks.errors import ServiceUnavailable
+from service.audit import AuditEvent, AuditSnapshot
+from service.store.db import insert_skipping_conflicts, write_transaction
+from service.store.failures import Failure, classify
 from service.store.pseudonym import Pseudonymiser
+from service.store.spool import Segment, Spool, SpoolEntry, SpoolUnavailable
 from service.store.tables import audit_cards, audit_events, audit_rule_results
+from service.store.text import storable
 
-__all__ = ["AuditWriter", "write_audit_events"]
+__all__ = ["AUDIT_TEXT_CAPS", "AuditTrail", "AuditWriter", "audit_payload", "write_audit_events"]
 
 logger = logging.getLogger(__name__)
 
-#: Events per transaction: large enough to keep up with bursts, small enough that one
-#: failed write loses little.
-_BATCH_SIZE = 200
+#: Characters kept of each text field of an audit record (see service/store/text.py):
+#: hookInstance is a UUID (36) per the spec, iss a URL, jti and tenant short ids.
+AUDIT_TEXT_CAPS = {
+    "hook_instance": 256,
+    "service_id": 128,
+    "hook": 128,
+    "knowledge_version": 128,
+    "client_iss": 2048,
+    "client_tenant": 256,
+    "client_jti": 256,
+    "rule_id": 64,
+    "rule_version": 64,
+    "result": 32,
+    "card_uuid": 256,
+    "indicator": 16,
+    "prefetch": 64,
+}
+#: The namespace of audit ids derived from (segment id, sequence number).
+_AUDIT_ID_NAMESPACE = uuid.UUID("7c1f0e3a-9b52-4d1e-8f3c-6a2d5e4b9c10")
+#: How often a writer looks for segments orphaned by a process that died.
+_ADOPT_INTERVAL_S = 5.0
+#: How often an idle writer checks that the database answers (readiness detail, metric).
+_PING_INTERVAL_S = 10.0
+_PING_TIMEOUT_S = 2.0
+#: Waits between attempts while the database is unreachable: doubling, then capped.
+_OUTAGE_BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+#: Waits between attempts at one record after a transient failure.
+_RETRY_BACKOFF_S = (0.1, 0.3, 1.0, 3.0)
+#: How long a hook waits before retrying when the spool cannot take its record.
+SPOOL_RETRY_AFTER_S = 30
 
-_Item = AuditEvent | asyncio.Future[None]
+
+def _cap(field: str, value: str | None) -> str | None:
+    return storable(value, AUDIT_TEXT_CAPS[field])
+
+
+def audit_payload(event: AuditEvent, pseudonymiser: Pseudonymiser, service_version: str) -> dict[str, Any]:
+    """What the spool keeps of ``event``: storable text, the patient pseudonymised, JSON types only."""
+    return {
+        "event": {
+            "recorded_at": event.recorded_at.isoformat(),
+            "hook_instance": _cap("hook_instance", event.hook_instance),
+            "service_id": _cap("service_id", event.service_id),
+            "hook": _cap("hook", event.hook),
+            "service_version": service_version,
+            "knowledge_version": _cap("knowledge_version", event.knowledge_version),
+            "patient_pseudonym": pseudonymiser.pseudonym(event.patient_id) if event.patient_id else None,
+            "prefetch": {_cap("prefetch", key): _cap("prefetch", value) for key, value in event.prefetch.items()},
+            "fhir_queries": {_cap("prefetch", key): int(value) for key, value in event.fhir_queries.items()},
+            "client_iss": _cap("client_iss", event.client_iss),
+            "client_tenant": _cap("client_tenant", event.client_tenant),
+            "client_jti": _cap("client_jti", event.client_jti),
+            "latency_ms": float(event.latency_ms),
+            "status": int(event.status),
+            # our own words (prefetch keys, reasons, counts, why screening was withheld): never client text
+            "data_quality": dict(event.data_quality),
+        },
+        "rules": [
+            [_cap("rule_id", rule.rule_id), _cap("rule_version", rule.rule_version), _cap("result", rule.result)]
+            for rule in event.rules
+        ],
+        "cards": [
+            [_cap("card_uuid", card.uuid), _cap("rule_id", card.rule_id), _cap("indicator", card.indicator)]
+            for card in event.cards
+        ],
+    }
+
+
+def audit_id_of(spool_id: str, seq: int) -> str:
+    return str(uuid.uuid5(_AUDIT_ID_NAMESPACE, f"{spool_id}/{seq}"))
+
+
+def _rows(
+    spool_id: str, seq: int, payload: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    audit_id = audit_id_of(spool_id, seq)
+    event = dict(payload["event"])
+    event["recorded_at"] = datetime.fromisoformat(event["recorded_at"])
+    event |= {"audit_id": audit_id, "spool_id": spool_id, "spool_seq": seq}
+    rules = [
+        {"audit_id": audit_id, "position": position, "rule_id": rule_id, "rule_version": version, "result": result}
+        for position, (rule_id, version, result) in enumerate(payload["rules"])
+    ]
+    cards = [
+        {"audit_id": audit_id, "position": position, "card_uuid": uuid_, "rule_id": rule_id, "indicator": indicator}
+        for position, (uuid_, rule_id, indicator) in enumerate(payload["cards"])
+    ]
+    return event, rules, cards
+
+
+async def _insert(connection: AsyncConnection, records: Sequence[tuple[str, int, dict[str, Any]]]) -> None:
+    """Insert ``records`` (segment id, sequence number, payload), skipping those already stored."""
+    events: list[dict[str, Any]] = []
+    rules: list[dict[str, Any]] = []
+    cards: list[dict[str, Any]] = []
+    for spool_id, seq, payload in records:
+        event, event_rules, event_cards = _rows(spool_id, seq, payload)
+        events.append(event)
+        rules.extend(event_rules)
+        cards.extend(event_cards)
+    await connection.execute(insert_skipping_conflicts(connection, audit_events), events)
+    if rules:
+        await connection.execute(insert_skipping_conflicts(connection, audit_rule_results), rules)
+    if cards:
+        await connection.execute(insert_skipping_conflicts(connection, audit_cards), cards)
 
 
 async def write_audit_events(
     engine: AsyncEngine, events: Sequence[AuditEvent], pseudonymiser: Pseudonymiser, service_version: str
 ) -> list[str]:
-    """Store ``events`` in one transaction; returns their new audit ids, in order."""
-    parents: list[dict[str, Any]] = []
-    rules: list[dict[str, Any]] = []
-    cards: list[dict[str, Any]] = []
-    for event in events:
-        audit_id = str(uuid.uuid4())
-        parents.append(_event_row(audit_id, event, pseudonymiser, service_version))
-        rules.extend(
-            {
-                "audit_id": audit_id,
-                "position": position,
-                "rule_id": outcome.rule_id,
-                "rule_version": outcome.rule_version,
-                "result": outcome.result,
-            }
-            for position, outcome in enumerate(event.rules)
-        )
-        cards.extend(
-            {
-                "audit_id": audit_id,
-                "position": position,
-                "card_uuid": card.uuid,
-                "rule_id": card.rule_id,
-                "indicator": card.indicator,
-            }
-            for position, card in enumerate(event.cards)
-        )
-    if not parents:
+    """Store ``events`` directly, in one transaction (imports, tests); returns their audit ids, in order."""
+    if not events:
         return []
+    batch = f"direct-{uuid.uuid4().hex}"
+    records = [
+        (batch, seq, audit_payload(event, pseudonymiser, service_version)) for seq, event in enumerate(events, 1)
+    ]
     async with write_transaction(engine) as connection:
-        await connection.execute(insert(audit_events), parents)
-        if rules:
-            await connection.execute(insert(audit_rule_results), rules)
-        if cards:
-            await connection.execute(insert(audit_cards), cards)
-    return [row["audit_id"] for row in parents]
+        await _insert(connection, records)
+    return [audit_id_of(batch, seq) for _, seq, _ in records]
 
 
-def _event_row(audit_id: str, event: AuditEvent, pseudonymiser: Pseudonymiser, service_version: str) -> dict[str, Any]:
-    return {
-        "audit_id": audit_id,
-        "recorded_at": event.recorded_at,
-        "hook_instance": event.hook_instance,
-        "service_id": event.service_id,
-        "hook": event.hook,
-        "service_version": service_version,
-        "knowledge_version": event.knowledge_version,
-        "patient_pseudonym": pseudonymiser.pseudonym(event.patient_id) if event.patient_id else None,
-        "prefetch": dict(event.prefetch),
-        "fhir_queries": dict(event.fhir_queries),
-        "client_iss": event.client_iss,
-        "client_tenant": event.client_tenant,
-        "client_jti": event.client_jti,
-        "latency_ms": event.latency_ms,
-        "status": event.status,
-        "data_quality": dict(event.data_quality),
-    }
+class AuditTrail:
+    """The hooks' :class:`service.audit.AuditSink`: spools each record before the call is answered."""
+
+    def __init__(self, spool: Spool, pseudonymiser: Pseudonymiser, *, service_version: str) -> None:
+        self._spool = spool
+        self._pseudonymiser = pseudonymiser
+        self._service_version = service_version
+
+    async def record(self, event: AuditEvent) -> None:
+        """Append ``event`` to the spool; 503 (the EHR retries) when the spool cannot take it."""
+        payload = audit_payload(event, self._pseudonymiser, self._service_version)
+        try:
+            await self._spool.append(payload)
+        except SpoolUnavailable:
+            raise ServiceUnavailable(
+                "The service cannot record this call in its audit trail; try again shortly.",
+                retry_after_s=SPOOL_RETRY_AFTER_S,
+            ) from None
 
 
 class AuditWriter:
-    """An :class:`service.audit.AuditSink` that writes in the background; see the module docstring."""
+    """The background task that moves spooled records into the database; see the module docstring."""
 
     def __init__(
-        self, engine: AsyncEngine, pseudonymiser: Pseudonymiser, *, queue_size: int, service_version: str
+        self,
+        engine: AsyncEngine,
+        spool: Spool,
+        *,
+        batch_size: int,
+        retry_attempts: int,
+        prepare: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._engine = engine
-        self._pseudonymiser = pseudonymiser
-        self._queue_size = queue_size
-        self._service_version = service_version
-        self._queue: asyncio.Queue[_Item] | None = None
+        self._spool = spool
+        self._batch_size = batch_size
+        self._retry_attempts = retry_attempts
+        self._prepare = prepare
         self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._in_flight = 0
-        #: events refused because the queue was full or the writer not running
-        self.dropped = 0
-        self._dropped_reported = 0
-        #: events whose write failed
-        self.failed = 0
-        self.written = 0
+        self._outage_attempt = 0
+        self._last_adoption = 0.0
+        self._last_contact = 0.0
+        #: whether the last statement the writer sent reached the database
+        self.database_reachable = prepare is None
+        #: the last error that was not an outage, for the dead-letter reason
+        self._last_failure: BaseException | None = None
 
     @property
     def running(self) -> bool:
@@ -126,122 +219,188 @@ class AuditWriter:
     def start(self) -> None:
         if self._task is not None:
             raise RuntimeError("the audit writer is already started")
-        self._queue = asyncio.Queue(maxsize=self._queue_size)
-        self._task = asyncio.create_task(self._run(self._queue), name="audit-writer")
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
 
-    async def record(self, event: AuditEvent) -> None:
-        """Enqueue ``event``; never waits, never raises (the hook must not suffer for the audit)."""
-        if self._queue is None or self._closing:
-            self._drop("audit event dropped: the audit writer is not running", "audit_dropped_not_running")
-            return
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self._drop("audit event dropped: the audit queue is full", "audit_dropped_queue_full")
+    def snapshot(self) -> AuditSnapshot:
+        spool = self._spool
+        return AuditSnapshot(
+            spooled=spool.spooled,
+            written=spool.written,
+            dead_lettered=spool.dead_lettered,
+            backlog=spool.backlog,
+            oldest_age_s=spool.oldest_age_s(),
+            database_reachable=self.database_reachable,
+        )
 
     async def flush(self, timeout: float) -> bool:
-        """Wait until every event enqueued so far is written (or failed); ``False`` on timeout."""
-        if self._queue is None or not self.running:
-            return True
-        barrier: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Wait until every record spooled so far is in the database (or dead-lettered); ``False`` on timeout."""
+        if not self.database_reachable:
+            return False  # nothing will move until it is back; callers do not wait for it
         try:
             async with asyncio.timeout(timeout):
-                await self._queue.put(barrier)
-                await barrier
+                while self._spool.backlog and self.running:
+                    self._spool.progressed.clear()
+                    self._spool.appended.set()
+                    await self._spool.progressed.wait()
         except TimeoutError:
             return False
-        return True
+        return self._spool.backlog == 0
 
     async def stop(self, timeout: float) -> None:
-        """Write what is queued (waiting at most ``timeout`` seconds), then stop; counts what is left."""
-        self._closing = True
-        queue, task = self._queue, self._task
-        if queue is None or task is None:
+        """Write what is spooled (waiting at most ``timeout`` seconds), then stop; the rest stays on disk."""
+        if self._task is None:
             return
-        if not task.done():
-            try:
-                async with asyncio.timeout(timeout):
-                    await queue.join()
-            except TimeoutError:
-                pass
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        unwritten = self._in_flight + sum(1 for item in _drain(queue) if isinstance(item, AuditEvent))
-        self._in_flight = 0
-        if unwritten:
-            self.failed += unwritten
-            logger.error(
-                "audit writer stopped with %d events unwritten",
-                unwritten,
-                extra={"event": "audit_unwritten", "count": unwritten, "total": self.failed},
-            )
-        self._report_drops()
+        await self.flush(timeout)
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        left = self._spool.backlog
         logger.info(
-            "audit writer stopped: %d written, %d dropped, %d failed",
-            self.written,
-            self.dropped,
-            self.failed,
+            "audit writer stopped: %d written, %d dead-lettered, %d left in the spool for the next start",
+            self._spool.written,
+            self._spool.dead_lettered,
+            left,
             extra={
                 "event": "audit_writer_stopped",
-                "written": self.written,
-                "dropped": self.dropped,
-                "failed": self.failed,
+                "written": self._spool.written,
+                "failed": self._spool.dead_lettered,
+                "count": left,
             },
         )
 
-    def _drop(self, message: str, event: str) -> None:
-        self.dropped += 1
-        # One line at the first drop of a run; the writer logs the count once it catches up.
-        if self.dropped - self._dropped_reported == 1:
-            logger.warning(message, extra={"event": event, "total": self.dropped})
+    # -- the loop ----------------------------------------------------------------------------
 
-    def _report_drops(self) -> None:
-        if self.dropped > self._dropped_reported:
-            logger.warning(
-                "%d audit events dropped (%d in total)",
-                self.dropped - self._dropped_reported,
-                self.dropped,
-                extra={
-                    "event": "audit_dropped",
-                    "count": self.dropped - self._dropped_reported,
-                    "total": self.dropped,
-                },
-            )
-            self._dropped_reported = self.dropped
-
-    async def _run(self, queue: asyncio.Queue[_Item]) -> None:
+    async def _run(self) -> None:
         while True:
-            batch = [await queue.get()]
-            while len(batch) < _BATCH_SIZE and not queue.empty():
-                batch.append(queue.get_nowait())
-            events = [item for item in batch if isinstance(item, AuditEvent)]
-            # Left set when the task is cancelled mid-write, so that stop() counts those events.
-            self._in_flight = len(events)
             try:
-                if events:
-                    await write_audit_events(self._engine, events, self._pseudonymiser, self._service_version)
-                    self.written += len(events)
-                self._in_flight = 0
-            except Exception as exc:  # any failure: count it, keep the writer alive for the next batch
-                self._in_flight = 0
-                self.failed += len(events)
-                # The engine hides statement parameters, so the trace carries no audit data.
-                logger.error(
-                    "audit write failed, %d events lost",
-                    len(events),
-                    exc_info=exc,
-                    extra={"event": "audit_write_failed", "count": len(events), "total": self.failed},
-                )
-            finally:
-                for item in batch:
-                    if isinstance(item, asyncio.Future) and not item.done():
-                        item.set_result(None)
-                    queue.task_done()
-            self._report_drops()
+                await self._step()
+            except Exception as exc:  # the writer must outlive anything; the records stay in the spool
+                logger.error("audit writer step failed", exc_info=exc, extra={"event": "audit_writer_error"})
+                await asyncio.sleep(self._outage_wait())
 
+    async def _step(self) -> None:
+        """One round of work: each segment's next batch, or a wait (idle, or backing off)."""
+        if self._prepare is not None and not await self._attempt_prepare(self._prepare):
+            await asyncio.sleep(self._outage_wait())
+            return
+        now = time.monotonic()
+        if now - self._last_adoption >= _ADOPT_INTERVAL_S:
+            self._last_adoption = now
+            self._spool.adopt_orphans()
+        segments = self._spool.with_backlog()
+        if not segments:
+            await self._idle()
+            return
+        for segment in segments:
+            if not await self._drain_batch(segment):
+                await asyncio.sleep(self._outage_wait())
+                return
 
-def _drain(queue: asyncio.Queue[_Item]) -> list[_Item]:
-    items = []
-    while not queue.empty():
-        items.append(queue.get_nowait())
-    return items
+    async def _attempt_prepare(self, prepare: Callable[[], Awaitable[None]]) -> bool:
+        try:
+            await prepare()
+        except Exception as exc:
+            if classify(exc) != "unreachable":
+                raise
+            self._mark_unreachable(exc)
+            return False
+        self._prepare = None
+        self._mark_reachable()
+        return True
+
+    async def _idle(self) -> None:
+        self._spool.appended.clear()
+        timeout = min(_ADOPT_INTERVAL_S, _PING_INTERVAL_S)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._spool.appended.wait()
+                return
+        if time.monotonic() - self._last_contact >= _PING_INTERVAL_S:
+            await self._ping()
+
+    async def _ping(self) -> None:
+        try:
+            async with asyncio.timeout(_PING_TIMEOUT_S), self._engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            self._mark_unreachable(exc)
+        else:
+            self._mark_reachable()
+
+    async def _drain_batch(self, segment: Segment) -> bool:
+        """Write the next batch of ``segment``; ``False`` when the database is unreachable."""
+        entries, end = self._spool.read(segment, self._batch_size)
+        if not entries:
+            if end > segment.done:
+                self._spool.advance(segment, end, written=0)
+            return True
+        failure = await self._write(entries)
+        if failure is None:
+            self._spool.advance(segment, end, written=len(entries))
+            return True
+        if failure == "unreachable":
+            return False
+        return await self._write_one_by_one(segment, entries, end)
+
+    async def _write(self, entries: Sequence[SpoolEntry]) -> Failure | None:
+        try:
+            async with write_transaction(self._engine) as connection:
+                await _insert(connection, [(entry.segment, entry.seq, entry.payload) for entry in entries])
+        except Exception as exc:
+            failure = classify(exc)
+            if failure == "unreachable":
+                self._mark_unreachable(exc)
+            else:
+                self._last_failure = exc
+            return failure
+        self._mark_reachable()
+        return None
+
+    async def _write_one_by_one(self, segment: Segment, entries: Sequence[SpoolEntry], end: int) -> bool:
+        for entry in entries:
+            for attempt in range(self._retry_attempts):
+                failure = await self._write([entry])
+                if failure is None:
+                    self._spool.advance(segment, entry.end, written=1)
+                    break
+                if failure == "unreachable":
+                    return False
+                if failure == "permanent" or attempt == self._retry_attempts - 1:
+                    self._spool.dead_letter(segment, entry, self._reason(failure, attempt + 1))
+                    self._spool.advance(segment, entry.end, written=0)
+                    break
+                await asyncio.sleep(_RETRY_BACKOFF_S[min(attempt, len(_RETRY_BACKOFF_S) - 1)])
+        if end > segment.done:
+            self._spool.advance(segment, end, written=0)
+        return True
+
+    def _reason(self, failure: Failure, attempts: int) -> str:
+        exc = self._last_failure
+        orig = getattr(exc, "orig", None) or exc
+        detail = f"{type(orig).__name__}: {str(orig)[:500]}" if orig is not None else "unknown error"
+        if failure == "permanent":
+            return f"refused by the database: {detail}"
+        return f"failed {attempts} times (transient): {detail}"
+
+    def _outage_wait(self) -> float:
+        wait = _OUTAGE_BACKOFF_S[min(self._outage_attempt, len(_OUTAGE_BACKOFF_S) - 1)]
+        self._outage_attempt += 1
+        return wait
+
+    def _mark_unreachable(self, exc: BaseException) -> None:
+        if self.database_reachable or self._outage_attempt == 0:
+            logger.error(
+                "audit writer: database unreachable, records wait in the spool",
+                exc_info=exc,
+                extra={"event": "audit_database_unreachable", "count": self._spool.backlog},
+            )
+        self.database_reachable = False
+
+    def _mark_reachable(self) -> None:
+        if not self.database_reachable and self._outage_attempt:
+            logger.info(
+                "audit writer: database reachable again",
+                extra={"event": "audit_database_reachable", "count": self._spool.backlog},
+            )
+        self.database_reachable = True
+        self._outage_attempt = 0
+        self._last_contact = time.monotonic()

@@ -17,12 +17,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["create_engine", "display_url", "sqlite_file", "write_transaction"]
+__all__ = ["create_engine", "display_url", "insert_skipping_conflicts", "sqlite_file", "write_transaction"]
 
 #: Execution option read by the SQLite ``begin`` hook: true for ``BEGIN IMMEDIATE``.
 _SQLITE_WRITE = "mscc_sqlite_write"
@@ -54,6 +55,17 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
     """A transaction that will write: takes SQLite's write lock up front, plain ``BEGIN`` elsewhere."""
     async with engine.execution_options(**{_SQLITE_WRITE: True}).begin() as connection:
         yield connection
+
+
+def insert_skipping_conflicts(
+    connection: AsyncConnection, table: Table, index_elements: list[str] | None = None
+) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the connection's dialect: a row whose key is stored already is skipped.
+
+    Without ``index_elements`` any unique constraint or primary key counts as the conflict.
+    """
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=index_elements)
 
 
 def sqlite_file(url: str | URL) -> Path | None:

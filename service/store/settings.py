@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from service.store.db import sqlite_file
+from service.store.spool import FsyncPolicy
 
 __all__ = ["DEFAULT_STORE_URL", "MIN_PSEUDONYM_KEY_LENGTH", "SUPPORTED_DRIVERS", "StoreSettings"]
 
@@ -34,8 +38,19 @@ class StoreSettings(BaseModel):
     pseudonym_key: SecretStr | None = None
     #: Audit records and feedback older than this many days are deleted (at start-up and every 6 hours).
     retention_days: int = Field(default=400, ge=1)
-    #: Audit events waiting to be written; when full, new events are dropped and counted in the log.
-    audit_queue_size: int = Field(default=10_000, ge=1)
+    #: Folder of the audit spool, where each audit record is written before its hook answers
+    #: (local disk, one per host; see docs/audit.md). Unset: next to a SQLite file
+    #: (`<file>.audit-spool`), else ./mscc-cds-audit-spool in the working directory.
+    spool_dir: Path | None = None
+    #: `always`: fdatasync each spooled record (group-committed) before the hook answers, so it
+    #: survives a power cut; `never`: the kernel writes it back later, so it survives a crash of
+    #: the process but not of the machine. Costs: docs/audit.md.
+    audit_fsync: FsyncPolicy = "always"
+    #: Audit records per database transaction when the writer moves them out of the spool.
+    audit_batch_size: int = Field(default=200, ge=1, le=10_000)
+    #: Attempts at one audit record after transient database errors before it is dead-lettered
+    #: (an unreachable database is waited for without limit).
+    audit_retry_attempts: int = Field(default=5, ge=1, le=100)
 
     @field_validator("url")
     @classmethod
@@ -58,6 +73,15 @@ class StoreSettings(BaseModel):
     @property
     def is_sqlite(self) -> bool:
         return make_url(self.url.get_secret_value()).get_backend_name() == "sqlite"
+
+    def spool_folder(self) -> Path:
+        """Where the audit spool lives (see ``spool_dir``)."""
+        if self.spool_dir is not None:
+            return self.spool_dir
+        database = sqlite_file(self.url.get_secret_value())
+        if database is not None:
+            return database.with_name(f"{database.name}.audit-spool")
+        return Path("mscc-cds-audit-spool")
 
     def should_migrate_on_start(self, mode: Literal["development", "production"]) -> bool:
         if self.migrate_on_start is not None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -93,6 +94,14 @@ audit_events = Table(
     Column("status", Integer(), nullable=False),
     # what was not used and why, by key and reason (never ids): see service.audit.AuditEvent
     Column("data_quality", JSON(), nullable=True),
+    # The record's key in the audit spool (segment id, sequence number in it): the writer
+    # inserts with ON CONFLICT DO NOTHING on it, so a record sent twice is stored once.
+    # Null for records stored before the spool (revision 0001).
+    Column("spool_id", String(64), nullable=True),
+    Column("spool_seq", BigInteger(), nullable=True),
+    # A unique index rather than a table constraint: same guarantee, and SQLite can add
+    # it without copying the table (which offline migration SQL could not do).
+    Index("uq_audit_events_spool_id_spool_seq", "spool_id", "spool_seq", unique=True),
 )
 
 audit_rule_results = Table(

@@ -82,3 +82,8 @@ def test_operation_outcome_builds_one_issue_per_triple() -> None:
             {"severity": "warning", "code": "informational", "diagnostics": "b"},
         ],
     }
+
+
+def test_service_unavailable_tells_the_client_when_to_retry() -> None:
+    assert ServiceUnavailable().headers == {}
+    assert ServiceUnavailable("later", retry_after_s=30).headers == {"Retry-After": "30"}

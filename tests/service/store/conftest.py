@@ -18,11 +18,13 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cds_hooks.models import FeedbackItem
@@ -37,6 +39,9 @@ class PostgresCluster:
     bindir: Path
     port: int
     run_as: list[str]
+    data: Path
+    log: Path
+    options: str
 
     def createdb(self, name: str) -> str:
         subprocess.run(
@@ -55,6 +60,52 @@ class PostgresCluster:
             capture_output=True,
         )
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def start(self) -> None:
+        self._pg_ctl("-l", str(self.log), "-o", self.options, "-w", "-t", "60", "start")
+
+    def stop(self) -> None:
+        """A fast shutdown: open connections are closed, as in a database restart or failover."""
+        self._pg_ctl("-m", "fast", "-w", "stop")
+
+    def _pg_ctl(self, *arguments: str) -> None:
+        subprocess.run(
+            [*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.data), *arguments],
+            check=True,
+            capture_output=True,
+        )
+
+
+@contextmanager
+def running_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster on a free loopback port, removed afterwards."""
+    bindir = _postgres_bindir()
+    root = Path(tempfile.mkdtemp(prefix="mscc-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data, log = root / "data", root / "server.log"
+    port = _free_port()
+    subprocess.run(
+        [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    # fsync off: a throwaway cluster need not survive a power cut, and tests run faster.
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    cluster = PostgresCluster(bindir=bindir, port=port, run_as=run_as, data=data, log=log, options=options)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        subprocess.run(
+            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _postgres_bindir() -> Path:
@@ -80,36 +131,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
-    bindir = _postgres_bindir()
-    root = Path(tempfile.mkdtemp(prefix="mscc-pg-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam("postgres")
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    data, log = root / "data", root / "server.log"
-    port = _free_port()
-    subprocess.run(
-        [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-    )
-    # fsync off: a throwaway cluster need not survive a power cut, and tests run faster.
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-    subprocess.run(
-        [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield PostgresCluster(bindir=bindir, port=port, run_as=run_as)
-    finally:
-        subprocess.run(
-            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+    with running_cluster() as cluster:
+        yield cluster
 
 
 _database_numbers = itertools.count()
@@ -205,3 +228,28 @@ def make_audit_event() -> AuditEventFactory:
 @pytest.fixture
 def make_feedback() -> FeedbackFactory:
     return build_feedback
+
+
+async def refuse_hook_instances_starting_with(engine: AsyncEngine, prefix: str) -> None:
+    """A trigger that makes the database refuse some audit records: a real refusal, on each backend."""
+    async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(
+                text(
+                    "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    f"IF NEW.hook_instance LIKE '{prefix}%' THEN RAISE EXCEPTION 'poisoned record'; END IF; "
+                    "RETURN NEW; END $$"
+                )
+            )
+            await connection.execute(
+                text(
+                    "CREATE TRIGGER poison BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+                )
+            )
+        else:
+            await connection.execute(
+                text(
+                    "CREATE TRIGGER poison BEFORE INSERT ON audit_events "
+                    f"WHEN NEW.hook_instance LIKE '{prefix}%' BEGIN SELECT RAISE(ABORT, 'poisoned record'); END"
+                )
+            )

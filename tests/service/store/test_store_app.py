@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,6 +31,12 @@ pytestmark = pytest.mark.anyio
 EXAMPLE = DEFAULT_PROFILES_DIR / "examples" / "01-r1-neuro-urinary-retention.json"
 PINNED = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 KEY = "a3f1c9e7b5d2f4a6c8e0b1d3f5a7c9e1"
+
+
+@pytest.fixture(autouse=True)
+def _in_a_folder_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With a PostgreSQL URL the default audit spool is ./mscc-cds-audit-spool: keep it out of the checkout.
+    monkeypatch.chdir(tmp_path)
 
 
 def settings_for(url: str, **store: object) -> Settings:

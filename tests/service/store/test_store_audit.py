@@ -1,21 +1,28 @@
-"""The audit trail: one record per invocation, patient pseudonymised, written off the hook's path."""
+"""The audit trail: spooled on disk before the hook answers, moved into the database once, bad records set aside."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-from collections.abc import Callable
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
+import orjson
 import pytest
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cds_hooks.errors import ServiceUnavailable
 from service.audit import AuditEvent
-from service.store.audit import AuditWriter, write_audit_events
+from service.store.audit import AuditTrail, AuditWriter, write_audit_events
 from service.store.pseudonym import Pseudonymiser
-from service.store.tables import audit_cards, audit_events, audit_rule_results, feedback, metadata
+from service.store.schema import upgrade
+from service.store.spool import FsyncPolicy, Spool
+from service.store.tables import audit_cards, audit_events, audit_rule_results, metadata
+from tests.service.store.conftest import refuse_hook_instances_starting_with
 
 pytestmark = pytest.mark.anyio
 
@@ -24,13 +31,45 @@ KEY = b"0123456789abcdef0123456789abcdef"
 RAW_PATIENT_ID = "s07-patient-Zq9"
 
 
-def writer(engine: AsyncEngine, *, queue_size: int = 100) -> AuditWriter:
-    return AuditWriter(engine, Pseudonymiser(KEY), queue_size=queue_size, service_version="0.1.0")
-
-
 async def count(engine: AsyncEngine, table: Table) -> int:
     async with engine.connect() as connection:
         return (await connection.execute(select(func.count()).select_from(table))).scalar_one()
+
+
+async def hook_instances(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as connection:
+        return list((await connection.execute(select(audit_events.c.hook_instance))).scalars())
+
+
+@asynccontextmanager
+async def audit_trail(
+    engine: AsyncEngine,
+    folder: Path,
+    *,
+    fsync: FsyncPolicy = "never",
+    batch_size: int = 200,
+    retry_attempts: int = 3,
+    start_writer: bool = True,
+) -> AsyncIterator[tuple[AuditTrail, AuditWriter, Spool]]:
+    """A spool in ``folder`` with its trail and writer, as one process of the service holds them."""
+    spool = Spool(folder, fsync=fsync)
+    spool.open()
+    trail = AuditTrail(spool, Pseudonymiser(KEY), service_version="0.1.0")
+    writer = AuditWriter(engine, spool, batch_size=batch_size, retry_attempts=retry_attempts)
+    if start_writer:
+        writer.start()
+    try:
+        yield trail, writer, spool
+    finally:
+        await writer.stop(timeout=10)
+        spool.close()
+
+
+def dead_letters(folder: Path) -> list[dict[str, object]]:
+    lines = []
+    for path in sorted(folder.glob("dead-letter-*.jsonl")):
+        lines.extend(orjson.loads(line) for line in path.read_bytes().splitlines())
+    return lines
 
 
 async def test_one_record_holds_the_whole_invocation(
@@ -75,12 +114,15 @@ async def test_one_record_holds_the_whole_invocation(
     ]
 
 
-async def test_the_raw_patient_id_is_in_no_column_of_any_table(
-    store_engine: AsyncEngine, make_audit_event: AuditEventFactory
+async def test_the_raw_patient_id_is_in_no_table_and_not_in_the_spool(
+    store_engine: AsyncEngine, make_audit_event: AuditEventFactory, tmp_path: Path
 ) -> None:
-    events = [make_audit_event(patient_id=RAW_PATIENT_ID, cards=[("card-a", "R1")], rules=[("R1", "fired")])]
-    await write_audit_events(store_engine, events, Pseudonymiser(KEY), "0.1.0")
+    async with audit_trail(store_engine, tmp_path / "spool") as (trail, writer, _):
+        await trail.record(make_audit_event(patient_id=RAW_PATIENT_ID, cards=[("card-a", "R1")]))
+        assert await writer.flush(timeout=10)
+        on_disk = b"".join(path.read_bytes() for path in (tmp_path / "spool").iterdir() if path.is_file())
 
+    assert RAW_PATIENT_ID.encode() not in on_disk
     async with store_engine.connect() as connection:
         for table in metadata.sorted_tables:
             for row in (await connection.execute(select(table))).all():
@@ -99,105 +141,180 @@ async def test_an_event_without_patient_has_no_pseudonym(
     assert record["status"] == 400
 
 
-async def test_writer_stores_what_the_hook_records(
-    store_engine: AsyncEngine, make_audit_event: AuditEventFactory
+@pytest.mark.parametrize("fsync", ["always", "never"])
+async def test_the_writer_stores_each_spooled_record_once(
+    store_engine: AsyncEngine, make_audit_event: AuditEventFactory, tmp_path: Path, fsync: FsyncPolicy
 ) -> None:
-    audit = writer(store_engine)
-    audit.start()
-    try:
+    async with audit_trail(store_engine, tmp_path / "spool", fsync=fsync, batch_size=7) as (trail, writer, _):
         for number in range(25):
-            await audit.record(make_audit_event(cards=[(f"card-{number}", "R1")], rules=[("R1", "fired")]))
-        assert await audit.flush(timeout=10)
-        assert await count(store_engine, audit_events) == 25
-        assert await count(store_engine, audit_cards) == 25
-        assert await count(store_engine, audit_rule_results) == 25
-    finally:
-        await audit.stop(timeout=10)
-    assert (audit.written, audit.dropped, audit.failed) == (25, 0, 0)
+            await trail.record(
+                make_audit_event(
+                    hook_instance=f"call-{number}", cards=[(f"card-{number}", "R1")], rules=[("R1", "fired")]
+                )
+            )
+        assert await writer.flush(timeout=10)
+        snapshot = writer.snapshot()
+
+    assert sorted(await hook_instances(store_engine)) == sorted(f"call-{number}" for number in range(25))
+    assert await count(store_engine, audit_cards) == 25
+    assert await count(store_engine, audit_rule_results) == 25
+    assert (snapshot.spooled, snapshot.written, snapshot.dead_lettered, snapshot.backlog) == (25, 25, 0, 0)
+    assert snapshot.oldest_age_s == 0.0
 
 
-async def test_stop_drains_the_queue(store_engine: AsyncEngine, make_audit_event: AuditEventFactory) -> None:
-    audit = writer(store_engine)
-    audit.start()
-    for _ in range(40):
-        await audit.record(make_audit_event())
-
-    await audit.stop(timeout=10)
-
-    assert await count(store_engine, audit_events) == 40
-    assert audit.written == 40
-
-
-async def test_a_full_queue_drops_and_counts_in_the_log(
-    store_engine: AsyncEngine, make_audit_event: AuditEventFactory, caplog: pytest.LogCaptureFixture
+async def test_records_left_by_a_dead_process_are_adopted_and_written(
+    store_engine: AsyncEngine, make_audit_event: AuditEventFactory, tmp_path: Path
 ) -> None:
-    audit = writer(store_engine, queue_size=3)
-    audit.start()
-    caplog.set_level(logging.WARNING, logger="service.store.audit")
-    # record() never suspends, so the writer task gets no turn in this loop: the queue fills up.
-    for _ in range(5):
-        await audit.record(make_audit_event())
+    folder = tmp_path / "spool"
+    # A process that spooled 30 records and died before its writer moved any of them.
+    async with audit_trail(store_engine, folder, start_writer=False) as (trail, writer, spool):
+        for number in range(30):
+            await trail.record(make_audit_event(hook_instance=f"orphan-{number}"))
+        assert writer.snapshot().backlog == 30
+    assert await count(store_engine, audit_events) == 0
 
-    await audit.stop(timeout=10)
+    async with audit_trail(store_engine, folder) as (_, writer, spool):
+        assert spool.backlog == 30  # adopted at open, before anything was written
+        assert await writer.flush(timeout=10)
+        assert writer.snapshot().written == 30
 
-    assert audit.dropped == 2
-    assert await count(store_engine, audit_events) == 3
-    messages = [record.getMessage() for record in caplog.records]
-    assert "audit event dropped: the audit queue is full" in messages
-    assert "2 audit events dropped (2 in total)" in messages
-    # The JSON log only renders allowlisted extra fields, never the message's arguments.
-    (summary,) = [record for record in caplog.records if getattr(record, "event", None) == "audit_dropped"]
-    assert (summary.count, summary.total) == (2, 2)
+    assert sorted(await hook_instances(store_engine)) == sorted(f"orphan-{number}" for number in range(30))
+    assert not list(folder.glob("audit-*.spool"))[1:]  # only the last process's own, empty segment may remain
 
 
-async def test_events_after_stop_are_counted_as_dropped(
-    store_engine: AsyncEngine, make_audit_event: AuditEventFactory, caplog: pytest.LogCaptureFixture
+async def test_a_segment_whose_progress_was_lost_is_sent_again_without_duplicates(
+    store_engine: AsyncEngine, make_audit_event: AuditEventFactory, tmp_path: Path
 ) -> None:
-    audit = writer(store_engine)
-    caplog.set_level(logging.WARNING, logger="service.store.audit")
+    folder = tmp_path / "spool"
+    async with audit_trail(store_engine, folder) as (trail, writer, spool):
+        for number in range(12):
+            await trail.record(make_audit_event(hook_instance=f"call-{number}"))
+        assert await writer.flush(timeout=10)
+        # Keep the segment for adoption: a crash after the commit, before the progress was saved.
+        (done,) = folder.glob("audit-*.done")
+        done.write_text("0", encoding="ascii")
+        spool.close()  # releases the lock, as the process's death would
 
-    await audit.record(make_audit_event())
+    async with audit_trail(store_engine, folder) as (_, writer, _):
+        assert await writer.flush(timeout=10)
+        assert writer.snapshot().written == 12  # confirmed again: already there, skipped by the database
 
-    assert audit.dropped == 1
-    assert "audit event dropped: the audit writer is not running" in caplog.messages
+    assert sorted(await hook_instances(store_engine)) == sorted(f"call-{number}" for number in range(12))
 
 
-async def test_a_failed_write_is_counted_and_the_writer_carries_on(
-    engine: AsyncEngine, make_audit_event: AuditEventFactory, caplog: pytest.LogCaptureFixture
+async def test_a_record_the_database_refuses_is_dead_lettered_and_the_others_are_written(
+    store_engine: AsyncEngine, make_audit_event: AuditEventFactory, tmp_path: Path
 ) -> None:
-    audit = writer(engine)  # not migrated: no tables, every write fails
-    audit.start()
-    caplog.set_level(logging.ERROR, logger="service.store.audit")
+    await refuse_hook_instances_starting_with(store_engine, "poison")
+    folder = tmp_path / "spool"
+    names = [f"poison-{number}" if number % 10 == 3 else f"call-{number}" for number in range(50)]
+    async with audit_trail(store_engine, folder, batch_size=20) as (trail, writer, _):
+        for name in names:
+            await trail.record(make_audit_event(hook_instance=name))
+        await writer.flush(timeout=20)
+        snapshot = writer.snapshot()
+
+    assert sorted(await hook_instances(store_engine)) == sorted(name for name in names if name.startswith("call"))
+    letters = dead_letters(folder)
+    assert sorted(letter["record"]["event"]["hook_instance"] for letter in letters) == sorted(  # type: ignore[index]
+        name for name in names if name.startswith("poison")
+    )
+    assert all(str(letter["reason"]).startswith("refused by the database") for letter in letters)
+    assert (snapshot.written, snapshot.dead_lettered, snapshot.backlog) == (45, 5, 0)
+
+
+@pytest.mark.integration
+async def test_a_transient_failure_is_retried_a_bounded_number_of_times(
+    postgres_cluster: object, tmp_path: Path, make_audit_event: AuditEventFactory
+) -> None:
+    from service.store.db import create_engine
+
+    url = postgres_cluster.createdb(f"mscc_transient_{os.getpid()}")  # type: ignore[attr-defined]
+    engine = create_engine(url)
     try:
-        await audit.record(make_audit_event(patient_id=RAW_PATIENT_ID))
-        assert await audit.flush(timeout=10)
-        await audit.record(make_audit_event(patient_id=RAW_PATIENT_ID))
-        assert await audit.flush(timeout=10)
-        assert audit.running
+        await upgrade(engine)
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "CREATE FUNCTION always_busy() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "IF NEW.hook_instance = 'busy' THEN RAISE EXCEPTION 'try again' USING ERRCODE = '40001'; END IF; "
+                    "RETURN NEW; END $$"
+                )
+            )
+            await connection.execute(
+                text("CREATE TRIGGER busy BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION always_busy()")
+            )
+        async with audit_trail(engine, tmp_path / "spool", retry_attempts=2) as (trail, writer, _):
+            for name in ("before", "busy", "after"):
+                await trail.record(make_audit_event(hook_instance=name))
+            await writer.flush(timeout=20)
+            snapshot = writer.snapshot()
+        assert sorted(await hook_instances(engine)) == ["after", "before"]
+        (letter,) = dead_letters(tmp_path / "spool")
+        assert str(letter["reason"]).startswith("failed 2 times (transient)")
+        assert (snapshot.written, snapshot.dead_lettered) == (2, 1)
     finally:
-        await audit.stop(timeout=10)
-    assert (audit.written, audit.failed) == (0, 2)
-    assert caplog.messages.count("audit write failed, 1 events lost") == 2
-    assert RAW_PATIENT_ID not in caplog.text
+        await engine.dispose()
 
 
-async def test_feedback_waits_for_cards_still_in_the_audit_queue(
-    store_engine: AsyncEngine, make_audit_event: AuditEventFactory
+async def test_a_database_without_the_schema_keeps_records_in_the_spool_not_in_dead_letters(
+    engine: AsyncEngine, make_audit_event: AuditEventFactory, tmp_path: Path
 ) -> None:
-    from cds_hooks.models import FeedbackItem, FeedbackRequest
-    from service.store.feedback import FeedbackStore
+    folder = tmp_path / "spool"
+    async with audit_trail(engine, folder) as (trail, writer, _):  # not migrated: every write fails
+        for number in range(5):
+            await trail.record(make_audit_event(hook_instance=f"call-{number}"))
+        assert not await writer.flush(timeout=1)
+        snapshot = writer.snapshot()
+    assert (snapshot.written, snapshot.dead_lettered, snapshot.backlog) == (0, 0, 5)
+    assert snapshot.database_reachable is False
+    assert snapshot.oldest_age_s > 0
 
-    audit = writer(store_engine)
-    audit.start()
-    try:
-        await audit.record(make_audit_event(cards=[("just-shown", "R1")]))
-        store = FeedbackStore(store_engine, settle_audit=audit.flush)
-        item = FeedbackItem(card="just-shown", outcome="overridden", outcomeTimestamp="2026-06-01T09:01:00Z")
+    await upgrade(engine)
+    async with audit_trail(engine, folder) as (_, writer, _):
+        assert await writer.flush(timeout=10)
+    assert sorted(await hook_instances(engine)) == [f"call-{number}" for number in range(5)]
+    assert dead_letters(folder) == []
 
-        receipt = await store.record_feedback("mscc-patient-view", FeedbackRequest(feedback=[item]), None)
-    finally:
-        await audit.stop(timeout=10)
 
-    assert receipt == {"stored": 1, "duplicates": 0, "unknownCards": 0}
-    async with store_engine.connect() as connection:
-        assert (await connection.execute(select(feedback.c.known_card))).scalar_one() is True
+async def test_control_characters_and_oversize_text_reach_the_database_escaped_and_capped(
+    store_engine: AsyncEngine, make_audit_event: AuditEventFactory, tmp_path: Path
+) -> None:
+    nasty = "a\x00b\x1fc\x7fd\\e\ud800f"
+    async with audit_trail(store_engine, tmp_path / "spool") as (trail, writer, _):
+        await trail.record(make_audit_event(hook_instance=nasty))
+        await trail.record(make_audit_event(hook_instance="x" * 10_000))
+        assert await writer.flush(timeout=10)
+        assert writer.snapshot().dead_lettered == 0
+
+    stored = sorted(await hook_instances(store_engine))
+    assert stored == ["a\\x00b\\x1fc\\x7fd\\\\e\\ud800f", "x" * 256 + "…[+9744 chars]"]
+
+
+async def test_a_spool_that_cannot_be_written_answers_503_and_readiness_says_so(
+    store_engine: AsyncEngine, make_audit_event: AuditEventFactory, tmp_path: Path
+) -> None:
+    async with audit_trail(store_engine, tmp_path / "spool") as (trail, _, spool):
+        (spool_id,) = _own_ids(spool)
+        segment = spool.segment(spool_id)
+        assert segment is not None
+        full = os.open("/dev/full", os.O_WRONLY)
+        saved = os.dup(segment.fd)
+        os.dup2(full, segment.fd)  # every write now fails with ENOSPC, as on a full disk
+        try:
+            with pytest.raises(ServiceUnavailable) as refused:
+                await trail.record(make_audit_event())
+        finally:
+            os.dup2(saved, segment.fd)
+            os.close(saved)
+            os.close(full)
+        assert refused.value.headers["Retry-After"] == "30"
+        assert spool.broken == "audit spool not writable"
+        # The disk has room again (the test's file system is not full): writable once more.
+        assert spool.writable() is None
+        await trail.record(make_audit_event())
+        assert spool.spooled == 1
+
+
+def _own_ids(spool: Spool) -> list[str]:
+    return [path.name[len("audit-") : -len(".spool")] for path in spool.folder.glob("audit-*.spool")]
