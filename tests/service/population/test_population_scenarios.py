@@ -31,7 +31,14 @@ from tests.servicepaths import service_path
 
 #: A request the hook answers 412 (a required key not FHIR, or only another patient's data)
 #: has no export form: NDJSON lines are resources, each filed under its own patient.
-SCENARIOS = [scenario for scenario in load_scenarios() if scenario.expected_status == 200]
+#: A ``urn:uuid:`` reference is resolved through the fullUrls of the request's Bundles; an
+#: export has no Bundles (each line is a resource as the server holds it), so those scenarios
+#: have no export form either.
+SCENARIOS = [
+    scenario
+    for scenario in load_scenarios()
+    if scenario.expected_status == 200 and b'"urn:uuid:' not in orjson.dumps(scenario.prefetch)
+]
 
 
 def _hook_data_is_the_export(scenario: Scenario) -> bool:
@@ -67,7 +74,14 @@ def test_population_gives_every_scenario_the_hook_cards(tmp_path: Path, store_se
     mri_states: set[str] = set()
     for index, (at, scenarios) in enumerate(sorted(by_time.items())):
         export, out = tmp_path / f"export-{index}", tmp_path / f"out-{index}"
-        resources = [resource for scenario in scenarios for resource in scenario.resources()]
+        # An entry with no resourceType (the structure scenarios) has no NDJSON file to go in; the
+        # population's own handling of such lines is tested in test_export.py.
+        resources = [
+            resource
+            for scenario in scenarios
+            for resource in scenario.resources()
+            if isinstance(resource.get("resourceType"), str)
+        ]
         write_export(resources, export, transaction_time=at, compress=index % 2 == 1)
         assert main(["population", str(export), "--at", at.isoformat(), "--out", str(out)]) == OK
         worklist = _worklist(out)
@@ -85,7 +99,7 @@ def test_population_gives_every_scenario_the_hook_cards(tmp_path: Path, store_se
                 assert sorted(row["summary"] for row in rows) == sorted(
                     card["summary"] for card in hook[scenario.patient_id]
                 ), scenario.name
-            own = {f"{resource['resourceType']}/{resource['id']}" for resource in scenario.resources()}
+            own = {f"{resource.get('resourceType')}/{resource.get('id')}" for resource in scenario.resources()}
             for row in rows:
                 assert row["evidence"], scenario.name
                 assert set(row["evidence"]) <= own, scenario.name
