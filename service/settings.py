@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.clinical.policy import ClinicalPolicy
@@ -58,6 +59,10 @@ class Settings(BaseSettings):
     #: The URL clients call (e.g. https://cds.example.org), behind any proxy. JWT ``aud``
     #: is checked against it; in development the request's own URL is used when unset.
     public_base_url: AnyHttpUrl | None = None
+    #: Reverse proxies (IP addresses or CIDR ranges, JSON list) whose X-Forwarded-For and
+    #: X-Forwarded-Proto headers are believed: the Ingress controller's pod network, for
+    #: instance ``["10.0.0.0/8"]``. Headers from any other peer are ignored.
+    forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1"], min_length=1)
     #: Port of a separate Prometheus scrape endpoint (/metrics), kept off the EHR-facing
     #: port so that only the monitoring network reaches it; unset: no endpoint.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
@@ -84,7 +89,13 @@ class Settings(BaseSettings):
             *self.store.production_problems(),
         ]
         if problems:
-            raise ValueError("production mode refuses: " + "; ".join(problems))
+            # The list travels in the error's context, so the command line can print one
+            # line per problem (service.cli.configuration).
+            raise PydanticCustomError(
+                "production_refused",
+                "production mode refuses: {summary}",
+                {"summary": "; ".join(problems), "problems": problems},
+            )
         return self
 
 

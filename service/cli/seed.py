@@ -15,20 +15,21 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import httpx
-import orjson
+from typing import TYPE_CHECKING, Any
 
 from service.cli.exitcodes import FAILURE, OK
 from service.cli.fhir_access import add_token_argument, fhir_token
-from service.fhir.origin import ServerRefused, normalize_server_url
-from service.scenarios import Scenario, ScenarioError, load_scenarios, transaction_bundle
-from service.settings import DEFAULT_PROFILES_DIR
+from service.paths import DEFAULT_PROFILES_DIR
 
-__all__ = ["HELP", "SeedError", "add_arguments", "run", "seed_scenarios"]
+if TYPE_CHECKING:
+    import httpx
+
+    from service.scenarios import Scenario
+
+__all__ = ["EXIT_CODES", "HELP", "SeedError", "add_arguments", "run", "seed_scenarios"]
 
 HELP = "Load the example patients (sandbox scenarios) into a FHIR server as transaction Bundles."
+EXIT_CODES = {0: "every scenario was loaded", 1: "the FHIR server is unreachable or refused a scenario"}
 
 
 class SeedError(Exception):
@@ -51,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _outcome_text(response: httpx.Response) -> str:
+    import orjson
+
     try:
         body: Any = orjson.loads(response.content)
     except orjson.JSONDecodeError:
@@ -65,6 +68,11 @@ def seed_scenarios(
     http: httpx.Client, base_url: str, scenarios: Sequence[Scenario], *, now: datetime | None
 ) -> list[tuple[Scenario, int]]:
     """POST one transaction per scenario to ``base_url``; the scenarios and their resource counts."""
+    import httpx
+    import orjson
+
+    from service.scenarios import transaction_bundle
+
     loaded = []
     for scenario in scenarios:
         bundle = transaction_bundle(scenario, now=now)
@@ -92,6 +100,11 @@ def _profiles_dir() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    import httpx
+
+    from service.fhir.origin import ServerRefused, normalize_server_url
+    from service.scenarios import ScenarioError, load_scenarios
+
     try:
         base_url = normalize_server_url(args.fhir_server)
     except ServerRefused as exc:
