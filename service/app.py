@@ -22,7 +22,7 @@ from service.health import ReadinessCheck, build_health_router
 from service.logs import configure_logging, install_request_logging
 from service.prefetch import REQUIRED_KEYS, build_prefetch_templates
 from service.screening import ScreeningService
-from service.security.install import install_security
+from service.security.install import install_security, replay_cache_readiness
 from service.settings import Settings, load_settings
 from service.store.install import open_store
 
@@ -96,6 +96,10 @@ def create_app(
     )
     public_base_url = str(settings.public_base_url) if settings.public_base_url else None
     authenticate = install_security(app, settings)
+    if (replay_check := replay_cache_readiness(app)) is not None:
+        # Every authenticated call needs the shared replay cache: unreachable, the pod must
+        # leave the Service rather than answer 503 to the EHR.
+        checks["replay_cache"] = replay_check
     app.include_router(
         build_router(registry, public_base_url=public_base_url, authenticate=authenticate, limits=limits, clock=clock)
     )

@@ -1,8 +1,9 @@
 """Service settings: environment variables with the ``MSCC_`` prefix, or /run/secrets files.
 
 Nested groups use ``__``: ``MSCC_FHIR__BUDGET_S=0.4``, ``MSCC_CLINICAL__CANCER_SCOPE=any``.
-Priority (pydantic-settings): constructor arguments, environment, secrets directory,
-defaults. Nothing reads the environment at import time: :func:`load_settings` does.
+Priority: constructor arguments, environment, files in /run/secrets named like the
+variables (``/run/secrets/MSCC_STORE__PSEUDONYM_KEY``), defaults. Nothing reads the
+environment at import time: :func:`load_settings` does.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from typing import Any, Literal, Self
 
 from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from service.clinical.policy import ClinicalPolicy
 from service.fhir.settings import FhirSettings
 from service.paths import DEFAULT_PROFILES_DIR
+from service.secret_files import SecretFilesSource
 from service.security.settings import AuthSettings, CorsSettings, security_production_problems
 from service.store.settings import StoreSettings
 
@@ -76,6 +78,20 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     cors: CorsSettings = Field(default_factory=CorsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Files named like the variables (/run/secrets/MSCC_STORE__URL) rank just below the
+        # environment; pydantic's own per-field secret files (mscc_store as JSON) below them.
+        secret_files = SecretFilesSource(settings_cls, _SECRETS_DIR)
+        return init_settings, env_settings, dotenv_settings, secret_files, file_secret_settings
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Self:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -46,6 +46,18 @@ class StoreSettings(BaseModel):
     retention_days: int = Field(default=400, ge=1)
     #: Audit events waiting to be written; when full, new events are dropped and counted in the log.
     audit_queue_size: int = Field(default=10_000, ge=1)
+
+    #: Password of the database user, kept apart from MSCC_STORE__URL so that the URL can sit in
+    #: plain configuration and the password in a secret file (/run/secrets/MSCC_STORE__PASSWORD).
+    #: Replaces any password in the URL.
+    password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _password_into_url(self) -> Self:
+        if self.password is not None:
+            url = make_url(self.url.get_secret_value()).set(password=self.password.get_secret_value())
+            self.url = SecretStr(url.render_as_string(hide_password=False))
+        return self
 
     @field_validator("url")
     @classmethod
