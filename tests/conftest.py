@@ -12,8 +12,9 @@ from service.store.settings import StoreSettings
 
 @pytest.fixture(autouse=True, scope="session")
 def private_data_home(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The default SQLite store lives under $XDG_DATA_HOME: never the real one of the machine."""
+    """The default SQLite store ($XDG_DATA_HOME) and seed's record ($XDG_STATE_HOME): never the machine's."""
     os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
 
 
 @pytest.fixture

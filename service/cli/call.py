@@ -10,8 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from service.cli.exitcodes import FAILURE
+from service.cli.exitcodes import FAILURE, USAGE
 from service.cli.fhir_access import add_token_argument
+from service.cli.screen import parse_time
+from service.cli.seeded import seeded_time
 
 __all__ = ["EXIT_CODES", "HELP", "HOOKS", "add_arguments", "run"]
 
@@ -37,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--service-id", metavar="ID", help="which discovered service to call (default: the first for the hook)"
     )
     parser.add_argument("--user", default="Practitioner/mscc-cds-cli", help="context.userId")
+    parser.add_argument(
+        "--at",
+        metavar="ISO|now",
+        help="ask a development service to evaluate at this time (ISO 8601 with offset); default: the time `seed` "
+        "shifted this FHIR server's examples to, if it did; `now`: the service's clock",
+    )
     parser.add_argument("--json", action="store_true", help="print the CDS Hooks response as JSON")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="S", help="per HTTP request (default: 30)")
 
@@ -53,6 +61,18 @@ def run(args: argparse.Namespace) -> int:
     except ServerRefused as exc:
         print(f"error: --fhir-server: {exc}", file=sys.stderr)
         return FAILURE
+    args.evaluation_time = None
+    if args.at != "now":
+        try:
+            args.evaluation_time = parse_time(args.at) if args.at else seeded_time(fhir_server)
+        except ValueError as exc:
+            print(f"error: --at: {exc}", file=sys.stderr)
+            return USAGE
+    if args.evaluation_time is not None and not args.at:
+        print(
+            f"At {args.evaluation_time.isoformat()}, when `seed` shifted the examples (--at now: the clock)",
+            file=sys.stderr,
+        )
     if args.hook == "encounter-start" and not args.encounter:
         print("error: --hook encounter-start needs --encounter", file=sys.stderr)
         return FAILURE

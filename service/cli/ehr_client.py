@@ -29,6 +29,7 @@ from service.cli.fhir_access import fhir_authorization, fhir_token
 from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import FhirFetchError
 from service.fhir.settings import FhirSettings
+from service.screening import EVALUATION_TIME_EXTENSION
 
 __all__ = ["TOKEN_LIFETIME_S", "CallError", "Caller", "SigningKey", "call_service", "write_jwks"]
 
@@ -217,6 +218,9 @@ class Caller:
         }
         if self._token:
             body["fhirAuthorization"] = fhir_authorization(self._token)
+        at = getattr(self._args, "evaluation_time", None)
+        if at is not None:
+            body["extension"] = {EVALUATION_TIME_EXTENSION: at.isoformat()}
         if templates:
             body["prefetch"] = await self.prefetch(dict(templates), context)
         url = f"{self._base}/cds-services/{service['id']}"

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 from service.cli.configuration import load_cli_settings
 from service.cli.exitcodes import FAILURE, USAGE
 from service.cli.fhir_access import add_token_argument, fhir_authorization, fhir_token
+from service.cli.seeded import seeded_time
 
 if TYPE_CHECKING:
     from cds_hooks.models import CDSRequest
     from service.settings import Settings
 
-__all__ = ["EXIT_CODES", "HELP", "add_arguments", "parse_time", "run"]
+__all__ = ["EXIT_CODES", "HELP", "add_arguments", "evaluation_time", "parse_time", "run"]
 
 HELP = "Screen one patient from a FHIR server in-process (no HTTP server) and print the cards."
 EXIT_CODES = {0: "no card", 10: "at least one card", 1: "the FHIR server or the patient could not be read"}
@@ -34,7 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patient", required=True, metavar="ID", help="the Patient's logical id")
     add_token_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the CDS Hooks response as JSON")
-    parser.add_argument("--at", metavar="ISO", help="screen as of this time (ISO 8601 with offset; default: now)")
+    parser.add_argument(
+        "--at",
+        metavar="ISO|now",
+        help="screen as of this time (ISO 8601 with offset); default: the time `seed` shifted this FHIR server's "
+        "examples to (development mode), else now",
+    )
     parser.add_argument(
         "--budget", type=float, default=DEFAULT_BUDGET_S, metavar="S", help="FHIR time budget (default: 10)"
     )
@@ -46,6 +52,26 @@ def parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("the time needs a UTC offset, e.g. 2026-06-01T10:00:00+01:00")
     return moment
+
+
+def evaluation_time(given: str | None, fhir_server: str, *, development: bool) -> datetime:
+    """``--at``: a time, ``now``, or by default the seeded time of ``fhir_server`` (development only)."""
+    if given and given != "now":
+        return parse_time(given)
+    if given is None and development:
+        from service.fhir.origin import ServerRefused, normalize_server_url
+
+        try:
+            seeded = seeded_time(normalize_server_url(fhir_server))
+        except ServerRefused:
+            seeded = None
+        if seeded is not None:
+            print(
+                f"At {seeded.isoformat()}, the time `seed` shifted the examples to (--at now: the clock)",
+                file=sys.stderr,
+            )
+            return seeded
+    return datetime.now(UTC)
 
 
 def screening_settings(settings: Settings, fhir_server: str, budget_s: float) -> Settings:
@@ -102,14 +128,15 @@ def run(args: argparse.Namespace) -> int:
     from service.cli.render import cards_exit_code, render_cards, render_cards_json
     from service.fhir.origin import ServerRefused
 
+    token = fhir_token(args)
     try:
-        at = parse_time(args.at) if args.at else datetime.now(UTC)
+        loaded = load_cli_settings()
+        at = evaluation_time(args.at, args.fhir_server, development=loaded.mode == "development")
     except ValueError as exc:
         print(f"error: --at: {exc}", file=sys.stderr)
         return USAGE
-    token = fhir_token(args)
     try:
-        settings = screening_settings(load_cli_settings(), args.fhir_server, args.budget)
+        settings = screening_settings(loaded, args.fhir_server, args.budget)
         request = _request(args.fhir_server, args.patient, token)
     except ServerRefused as exc:
         print(f"error: --fhir-server: {exc}", file=sys.stderr)
