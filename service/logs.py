@@ -74,9 +74,10 @@ LOG_FIELDS = frozenset(
     }
 )
 #: Loggers (and their children) whose message arguments are operational values (hosts,
-#: ports, process ids, counts, URLs with the password masked) and so are filled in. Our own
+#: ports, process ids, migration revisions, counts, URLs with the password masked) and so
+#: are filled in. Our own
 #: code passes request data through ``extra=`` only, where the allowlist filters it.
-ARGUMENT_LOGGERS = ("uvicorn", "service")
+ARGUMENT_LOGGERS = ("uvicorn", "alembic", "service")
 # Long strings are where free text (and so PHI) would hide; ids and codes are short.
 _MAX_STRING = 200
 _MAX_ITEMS = 50
