@@ -24,15 +24,19 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /src
 
-# Only what the build backend needs: metadata first, then the two packages.
+# The lock first (its layer is reused while dependencies do not change), then the project.
+COPY requirements/runtime.lock requirements/runtime.lock
 COPY pyproject.toml README* LICENSE* ./
 COPY cds_hooks/ cds_hooks/
 COPY service/ service/
 
-# Dependencies resolve within pyproject.toml's version ranges at build time: with no lock file,
-# builds on different days may pick different releases. Every dependency ships manylinux wheels
-# for CPython 3.11, so the builder needs no compiler.
-RUN python -m pip wheel --wheel-dir /wheels .
+# Every dependency at the version and sha256 of requirements/runtime.lock (regenerated from
+# pyproject.toml by `bash .ci/lock`): builds on different days ship the same releases, and a
+# file whose hash differs is refused. Every dependency ships manylinux wheels for CPython 3.11,
+# so the builder needs no compiler. The project itself is built with --no-deps: nothing
+# outside the lock can slip in through its metadata.
+RUN python -m pip wheel --require-hashes --wheel-dir /wheels -r requirements/runtime.lock \
+    && python -m pip wheel --no-deps --wheel-dir /wheels/project .
 
 # ---------------------------------------------------------------------------------------------
 # Runtime: the wheels, the FHIR profiles, and nothing able to build or fetch code.
@@ -79,8 +83,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # ships it without .pyc files, and a read-only filesystem means they could never be cached),
 # remove the packaging tools, then create the unprivileged user and its data directory.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    --mount=type=bind,source=requirements/runtime.lock,target=/tmp/runtime.lock \
     python -m pip uninstall --yes setuptools wheel \
-    && python -m pip install --no-index --find-links=/wheels --compile /wheels/*.whl \
+    && python -m pip install --no-index --find-links=/wheels --require-hashes --compile -r /tmp/runtime.lock \
+    && python -m pip install --no-index --no-deps --compile /wheels/project/*.whl \
     && python -m compileall -q -j 0 -x '/site-packages/' \
        "$(python -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')" \
     && python -m pip uninstall --yes pip \

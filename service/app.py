@@ -23,7 +23,7 @@ from service.logs import configure_logging, install_request_logging
 from service.metrics import app_metrics
 from service.prefetch import REQUIRED_KEYS, build_prefetch_templates
 from service.screening import HOOKS, ScreeningService
-from service.security.install import install_security
+from service.security.install import install_security, replay_cache_readiness
 from service.settings import Settings, load_settings
 from service.store.install import open_store
 
@@ -105,6 +105,10 @@ def create_app(
     )
     public_base_url = str(settings.public_base_url) if settings.public_base_url else None
     authenticate = install_security(app, settings)
+    if (replay_check := replay_cache_readiness(app)) is not None:
+        # Every authenticated call needs the shared replay cache: unreachable, the pod must
+        # leave the Service rather than answer 503 to the EHR.
+        checks["replay_cache"] = replay_check
     app.include_router(
         build_router(registry, public_base_url=public_base_url, authenticate=authenticate, limits=limits, clock=clock)
     )

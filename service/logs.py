@@ -2,11 +2,13 @@
 
 The allowlist is enforced in ONE place, :class:`AllowlistJsonFormatter`: whatever a
 call site passes in ``extra=``, only the keys in :data:`LOG_FIELDS` with plain scalar
-values reach the output. Message arguments are never interpolated (``%s`` stays
-``%s``), and an exception becomes its class name and the code location that raised it,
-never a traceback (tracebacks render local values and request data). Request and
-response bodies, prefetch, card text, tokens, JWTs, patient ids and FHIR query strings
-therefore have no way into a log line.
+values reach the output. Message arguments are filled in only for the loggers in
+:data:`ARGUMENT_LOGGERS` (uvicorn's "running on %s://%s:%d" then names its port); other
+libraries' templates stay templates, as their arguments may carry request data. An
+exception becomes its class name and the code location that raised it, never a
+traceback (tracebacks render local values and request data). Request and response
+bodies, prefetch, card text, tokens, JWTs, patient ids and FHIR query strings therefore
+have no way into a log line.
 
 :class:`RequestLogMiddleware` writes one line per HTTP request, with what the CDS
 Service annotated on its :class:`~cds_hooks.registry.Invocation`.
@@ -30,6 +32,7 @@ from service import __version__
 from service.metrics import Metrics, app_metrics
 
 __all__ = [
+    "ARGUMENT_LOGGERS",
     "LOG_FIELDS",
     "AllowlistJsonFormatter",
     "RequestLogMiddleware",
@@ -37,7 +40,7 @@ __all__ = [
     "install_request_logging",
 ]
 
-#: Every field a log line may carry (engineering.md §3.1), besides ts/level/logger/event.
+#: Every field a log line may carry (engineering.md §3.1), besides ts/level/logger/event/message.
 LOG_FIELDS = frozenset(
     {
         "service_id",
@@ -70,6 +73,11 @@ LOG_FIELDS = frozenset(
         "purged_feedback",
     }
 )
+#: Loggers (and their children) whose message arguments are operational values (hosts,
+#: ports, process ids, migration revisions, counts, URLs with the password masked) and so
+#: are filled in. Our own
+#: code passes request data through ``extra=`` only, where the allowlist filters it.
+ARGUMENT_LOGGERS = ("uvicorn", "alembic", "service")
 # Long strings are where free text (and so PHI) would hide; ids and codes are short.
 _MAX_STRING = 200
 _MAX_ITEMS = 50
@@ -112,6 +120,8 @@ class AllowlistJsonFormatter(logging.Formatter):
             "event": self._event(record),
         }
         fields = record.__dict__
+        if fields.get("event") and record.args:
+            line["message"] = _message(record)[:_MAX_STRING]
         for name in sorted(LOG_FIELDS & fields.keys()):
             try:
                 line[name] = _allowed_value(fields[name])
@@ -129,8 +139,21 @@ class AllowlistJsonFormatter(logging.Formatter):
         event = record.__dict__.get("event")
         if isinstance(event, str) and event:
             return event[:_MAX_EVENT]
-        # The template, never record.getMessage(): arguments may carry request data.
-        return record.msg[:_MAX_EVENT] if isinstance(record.msg, str) else type(record.msg).__name__
+        return _message(record)[:_MAX_EVENT]
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The message with its arguments for :data:`ARGUMENT_LOGGERS`, else the bare template."""
+    if not isinstance(record.msg, str):
+        # uvicorn logs a startup OSError as the exception object itself: its text is an
+        # errno and a strerror, never request data.
+        return str(record.msg) if isinstance(record.msg, OSError) else type(record.msg).__name__
+    if record.args and record.name.split(".", 1)[0] in ARGUMENT_LOGGERS:
+        try:
+            return record.getMessage()
+        except (TypeError, ValueError):
+            return record.msg
+    return record.msg
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):

@@ -1,8 +1,9 @@
 """Service settings: environment variables with the ``MSCC_`` prefix, or /run/secrets files.
 
 Nested groups use ``__``: ``MSCC_FHIR__BUDGET_S=0.4``, ``MSCC_CLINICAL__CANCER_SCOPE=any``.
-Priority (pydantic-settings): constructor arguments, environment, secrets directory,
-defaults. Nothing reads the environment at import time: :func:`load_settings` does.
+Priority: constructor arguments, environment, files in /run/secrets named like the
+variables (``/run/secrets/MSCC_STORE__PSEUDONYM_KEY``), defaults. Nothing reads the
+environment at import time: :func:`load_settings` does.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.suggestions import CardSettings
 from service.fhir.settings import FhirSettings
 from service.paths import DEFAULT_PROFILES_DIR
+from service.secret_files import SecretFilesSource
 from service.security.settings import AuthSettings, CorsSettings, security_production_problems
 from service.store.settings import StoreSettings
 
@@ -59,6 +62,10 @@ class Settings(BaseSettings):
     #: The URL clients call (e.g. https://cds.example.org), behind any proxy. JWT ``aud``
     #: is checked against it; in development the request's own URL is used when unset.
     public_base_url: AnyHttpUrl | None = None
+    #: Reverse proxies (IP addresses or CIDR ranges, JSON list) whose X-Forwarded-For and
+    #: X-Forwarded-Proto headers are believed: the Ingress controller's pod network, for
+    #: instance ``["10.0.0.0/8"]``. Headers from any other peer are ignored.
+    forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1"], min_length=1)
     #: Port of a separate Prometheus scrape endpoint (/metrics), kept off the EHR-facing
     #: port so that only the monitoring network reaches it; unset: no endpoint.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
@@ -74,6 +81,20 @@ class Settings(BaseSettings):
     cors: CorsSettings = Field(default_factory=CorsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Files named like the variables (/run/secrets/MSCC_STORE__URL) rank just below the
+        # environment; pydantic's own per-field secret files (mscc_store as JSON) below them.
+        secret_files = SecretFilesSource(settings_cls, _SECRETS_DIR)
+        return init_settings, env_settings, dotenv_settings, secret_files, file_secret_settings
+
     @model_validator(mode="after")
     def _production_is_safe(self) -> Self:
         # One validator gathers every group's objections, so an operator sees all of
@@ -86,7 +107,13 @@ class Settings(BaseSettings):
             *self.store.production_problems(),
         ]
         if problems:
-            raise ValueError("production mode refuses: " + "; ".join(problems))
+            # The list travels in the error's context, so the command line can print one
+            # line per problem (service.cli.configuration).
+            raise PydanticCustomError(
+                "production_refused",
+                "production mode refuses: {summary}",
+                {"summary": "; ".join(problems), "problems": problems},
+            )
         return self
 
 

@@ -17,7 +17,8 @@ def test_configuration_table_matches_settings() -> None:
 
 def test_readme_starts_with_the_two_commands() -> None:
     head = README.read_text(encoding="utf-8")[:3000]
-    assert ".venv/bin/mscc-cds serve" in head
+    assert "python3 -m venv .venv" in head and "source .venv/bin/activate" in head
+    assert "mscc-cds serve" in head
     assert "bash .ci/test" in head
     ci_test = (README.parent / ".ci" / "test").read_text(encoding="utf-8")
     assert ".venv/bin/pytest" in ci_test

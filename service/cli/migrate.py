@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
+from service.cli.configuration import load_cli_settings
 from service.cli.exitcodes import FAILURE, OK
-from service.store.db import create_engine, display_url
-from service.store.schema import current_revision, upgrade, upgrade_sql
 
-__all__ = ["HELP", "add_arguments", "run", "store_url"]
+__all__ = ["EXIT_CODES", "HELP", "add_arguments", "run", "store_url"]
 
 HELP = "Create or upgrade the feedback and audit store's tables (run once per release in production)."
+EXIT_CODES = {0: "the store is at this release's schema", 1: "the database is unreachable or the upgrade failed"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,15 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def store_url(given: str | None) -> str:
-    """``--db`` when given, else the configured store (settings are only read when needed)."""
+    """``--db`` when given, else the store ``serve`` uses (MSCC_STORE__URL, /run/secrets, default)."""
     if given:
         return given
-    from service.settings import load_settings
-
-    return load_settings().store.url.get_secret_value()
+    return load_cli_settings().store.url.get_secret_value()
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from service.store.db import display_url
+    from service.store.schema import upgrade_sql
+
     url = store_url(args.db)
     if args.sql:
         print(upgrade_sql(url), end="")
@@ -46,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _migrate(url: str) -> str | None:
+    from service.store.db import create_engine
+    from service.store.schema import current_revision, upgrade
+
     engine = create_engine(url)
     try:
         await upgrade(engine)

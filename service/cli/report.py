@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib.util
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from service.cli.exitcodes import FAILURE, OK, USAGE
 from service.cli.migrate import store_url
-from service.store.db import create_engine, display_url, sqlite_file
-from service.store.report import Report, build_report, format_report
-from service.store.schema import SchemaOutdated, require_head
 
-__all__ = ["HELP", "add_arguments", "run"]
+if TYPE_CHECKING:
+    from service.store.report import Report
+
+__all__ = ["EXIT_CODES", "HELP", "add_arguments", "run"]
 
 HELP = "Per rule: cards shown, accepted and overridden (with reasons) in a period; text and PNG."
+EXIT_CODES = {
+    0: "report printed (and drawn with --png)",
+    1: "no store, an outdated schema, an unreachable database, or --png without matplotlib",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--until", type=_date, metavar="DATE", help="last day of the period, included (default: today, UTC)"
     )
-    parser.add_argument("--db", metavar="URL", help="database URL (default: MSCC_STORE__URL)")
-    parser.add_argument("--png", type=Path, metavar="FILE", help="also draw the report as a PNG bar chart")
+    parser.add_argument(
+        "--db", metavar="URL", help="database URL (default: the store `serve` uses: MSCC_STORE__URL or /run/secrets)"
+    )
+    parser.add_argument(
+        "--png", type=Path, metavar="FILE", help="also draw the report as a PNG bar chart (needs the `report` extra)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +45,18 @@ def run(args: argparse.Namespace) -> int:
     if until < since:
         print("mscc-cds report: --until is before --since", file=sys.stderr)
         return USAGE
+    if args.png is not None and importlib.util.find_spec("matplotlib") is None:
+        # Checked first: a committee member should not wait for the query to learn this.
+        print(
+            "mscc-cds report: --png needs matplotlib, which is not installed; "
+            "install it with: pip install 'mscc-cds[report]'",
+            file=sys.stderr,
+        )
+        return FAILURE
+    from service.store.db import display_url, sqlite_file
+    from service.store.report import format_report
+    from service.store.schema import SchemaOutdated
+
     period = f"{since.isoformat()} to {until.isoformat()} (UTC)"
     url = store_url(args.db)
     database_file = sqlite_file(url)
@@ -46,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     start = datetime.combine(since, time.min, tzinfo=UTC)
     # --until names the last day: the period ends at the following midnight.
     end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
+    import asyncio
+
     try:
         report = asyncio.run(_read(url, start, end))
     except SchemaOutdated as exc:
@@ -54,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # unreachable database, bad credentials: say so plainly
         print(f"mscc-cds report: cannot read {display_url(url)}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return FAILURE
+    # Which store was read: the default one is a file in the user's data folder.
+    print(f"store: {display_url(url)}", file=sys.stderr)
     print(format_report(report, period=period), end="")
     if args.png is not None:
         from service.store.chart import render_chart
@@ -71,6 +96,10 @@ def _date(value: str) -> date:
 
 
 async def _read(url: str, since: datetime, until: datetime) -> Report:
+    from service.store.db import create_engine
+    from service.store.report import build_report
+    from service.store.schema import require_head
+
     engine = create_engine(url)
     try:
         await require_head(engine)

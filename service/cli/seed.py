@@ -15,20 +15,22 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import httpx
-import orjson
+from typing import TYPE_CHECKING, Any
 
 from service.cli.exitcodes import FAILURE, OK
 from service.cli.fhir_access import add_token_argument, fhir_token
-from service.fhir.origin import ServerRefused, normalize_server_url
-from service.scenarios import Scenario, ScenarioError, load_scenarios, transaction_bundle
-from service.settings import DEFAULT_PROFILES_DIR
+from service.cli.seeded import record_seeding
+from service.paths import DEFAULT_PROFILES_DIR
 
-__all__ = ["HELP", "SeedError", "add_arguments", "run", "seed_scenarios"]
+if TYPE_CHECKING:
+    import httpx
+
+    from service.scenarios import Scenario
+
+__all__ = ["EXIT_CODES", "HELP", "SeedError", "add_arguments", "run", "seed_scenarios"]
 
 HELP = "Load the example patients (sandbox scenarios) into a FHIR server as transaction Bundles."
+EXIT_CODES = {0: "every scenario was loaded", 1: "the FHIR server is unreachable or refused a scenario"}
 
 
 class SeedError(Exception):
@@ -51,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _outcome_text(response: httpx.Response) -> str:
+    import orjson
+
     try:
         body: Any = orjson.loads(response.content)
     except orjson.JSONDecodeError:
@@ -64,9 +68,23 @@ def _outcome_text(response: httpx.Response) -> str:
 def seed_scenarios(
     http: httpx.Client, base_url: str, scenarios: Sequence[Scenario], *, now: datetime | None
 ) -> list[tuple[Scenario, int]]:
-    """POST one transaction per scenario to ``base_url``; the scenarios and their resource counts."""
+    """POST one transaction per scenario to ``base_url``; the scenarios and their resource counts.
+
+    Progress goes to stderr: a bar on a terminal, one plain line per scenario otherwise
+    (a log file or CI output gains nothing from carriage returns).
+    """
+    import httpx
+    import orjson
+    from tqdm import tqdm
+
+    from service.scenarios import transaction_bundle
+
     loaded = []
-    for scenario in scenarios:
+    interactive = sys.stderr.isatty()
+    progress = tqdm(scenarios, desc="Seeding", unit="patient", file=sys.stderr, disable=not interactive)
+    for number, scenario in enumerate(progress, start=1):
+        if not interactive:
+            print(f"[{number}/{len(scenarios)}] {scenario.name}", file=sys.stderr)
         bundle = transaction_bundle(scenario, now=now)
         try:
             response = http.post(
@@ -92,6 +110,11 @@ def _profiles_dir() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    import httpx
+
+    from service.fhir.origin import ServerRefused, normalize_server_url
+    from service.scenarios import ScenarioError, load_scenarios
+
     try:
         base_url = normalize_server_url(args.fhir_server)
     except ServerRefused as exc:
@@ -120,4 +143,11 @@ def run(args: argparse.Namespace) -> int:
     for scenario, count in loaded:
         print(f"{scenario.patient_id}\t{scenario.name}\t{count} resources")
     print(f"Loaded {len(loaded)} patients.", file=sys.stderr)
+    if now is not None:
+        record_seeding(base_url, now)
+        print(
+            f"Shifted to {now.isoformat(timespec='seconds')}: in development mode `screen` and `call` "
+            "evaluate at this time, so the cards stay those documented (--at now to use the clock).",
+            file=sys.stderr,
+        )
     return OK

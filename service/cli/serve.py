@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import gc
+import sys
+from typing import TYPE_CHECKING
 
-import uvicorn
-from prometheus_client import start_http_server
+from service.cli.configuration import load_cli_settings
+from service.cli.exitcodes import FAILURE, OK
 
-from service.cli.exitcodes import OK
-from service.metrics import app_metrics
-from service.settings import load_settings
+if TYPE_CHECKING:
+    import socket
 
-__all__ = ["HELP", "add_arguments", "freeze_startup_heap", "run"]
+    from service.settings import Settings
 
-HELP = "Run the CDS Hooks service (settings from MSCC_* environment variables)."
+__all__ = ["EXIT_CODES", "HELP", "add_arguments", "bind", "freeze_startup_heap", "run"]
+
+HELP = "Run the CDS Hooks service (settings from MSCC_* environment variables and /run/secrets files)."
+EXIT_CODES = {0: "stopped cleanly (SIGINT/SIGTERM)", 1: "could not start: port in use, profiles unreadable, ..."}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,10 +42,63 @@ def freeze_startup_heap() -> int:
     return gc.get_freeze_count()
 
 
+class PortInUse(Exception):
+    """A port the service needs is taken; the message says which and what to do."""
+
+
+def bind(host: str, port: int, *, setting: str) -> socket.socket:
+    """A listening socket on ``host:port``, or :class:`PortInUse` naming ``setting``.
+
+    Binding before uvicorn starts turns "address already in use" into one line for the
+    operator (uvicorn would log an OSError and exit 3), and leaves no window in which
+    another process could take the port between the check and the start.
+    """
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(
+                f"port {port} on {host} is already in use (another mscc-cds?); stop that process "
+                f"or choose another port with {setting}"
+            ) from None
+        raise PortInUse(f"cannot listen on {host}:{port} ({exc.strerror}); check {setting}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
 def run(args: argparse.Namespace) -> int:
-    overrides = {name: value for name in ("host", "port") if (value := getattr(args, name)) is not None}
-    settings = load_settings(**overrides)
+    overrides = {name: value for name, value in (("host", args.host), ("port", args.port)) if value is not None}
+    settings = load_cli_settings(**overrides)
+    try:
+        if settings.metrics_port is not None:
+            # Only a check: prometheus_client binds the port itself once the app is built.
+            bind(settings.host, settings.metrics_port, setting="MSCC_METRICS_PORT").close()
+        sock = bind(settings.host, settings.port, setting="--port or MSCC_PORT")
+    except PortInUse as exc:
+        print(f"mscc-cds serve: {exc}", file=sys.stderr)
+        return FAILURE
+    try:
+        return _serve(settings, sock)
+    finally:
+        sock.close()  # uvicorn closes it on shutdown; this covers a failed start
+
+
+def _serve(settings: Settings, sock: socket.socket) -> int:
+    import logging
+
+    import uvicorn
+    from prometheus_client import start_http_server
+
     from service.app import create_app
+    from service.metrics import app_metrics
 
     app = create_app(settings)
     if settings.metrics_port is not None:
@@ -49,12 +106,29 @@ def run(args: argparse.Namespace) -> int:
         start_http_server(settings.metrics_port, addr=settings.host, registry=app_metrics(app).registry)
     freeze_startup_heap()
     # One worker per process: scale with replicas; access logs come from our own middleware.
-    uvicorn.run(
+    # No reload watcher (uvicorn[standard]'s watchfiles is not installed): code never changes
+    # under a running service. Proxy headers are believed from forwarded_allow_ips only.
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         access_log=False,
         log_config=None,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # SIGTERM: stop accepting, finish the calls in flight (Kubernetes' preStop has
+        # already taken the pod out of the Service), then exit within the grace period.
+        timeout_graceful_shutdown=20,
     )
+    server = uvicorn.Server(config)
+    scheme = "http"
+    logging.getLogger("service.serve").info(
+        "mscc-cds listening on %s://%s:%d (metrics port %s)",
+        scheme,
+        settings.host,
+        settings.port,
+        settings.metrics_port or "off",
+        extra={"event": "serving"},
+    )
+    server.run(sockets=[sock])
     return OK

@@ -41,7 +41,7 @@ class FhirSettings(BaseModel):
     def production_problems(self) -> list[str]:
         """Why these settings are unsafe in production mode (empty when they are fine)."""
         return [
-            f"fhir.allowed_servers entry {server} is not https"
+            f"MSCC_FHIR__ALLOWED_SERVERS: entry {server} is not https"
             for server in self.allowed_servers
             if not server.startswith("https://")
         ]

@@ -16,24 +16,30 @@ from fastapi import FastAPI
 
 from cds_hooks.jwt import ClientTokenVerifier, InMemoryReplayCache, JwksCache, ReplayCache
 from cds_hooks.router import Authenticator
+from service.health import ReadinessCheck
 from service.metrics import app_metrics
 from service.security.cors import install_cors
 from service.security.replay import RedisReplayCache
 from service.security.settings import AuthSettings
 from service.settings import Settings
 
-__all__ = ["build_verifier", "install_security"]
+__all__ = ["build_verifier", "install_security", "replay_cache", "replay_cache_readiness"]
 
 logger = logging.getLogger("service.security")
 
 
-def build_verifier(auth: AuthSettings, *, on_rejected: Callable[[str], None] | None = None) -> ClientTokenVerifier:
+def replay_cache(auth: AuthSettings) -> ReplayCache:
+    """Redis when ``replay_redis_url`` is set (shared by every replica), else in memory."""
+    if auth.replay_redis_url is not None:
+        return RedisReplayCache(auth.replay_redis_url.get_secret_value())
+    return InMemoryReplayCache()
+
+
+def build_verifier(
+    auth: AuthSettings, *, on_rejected: Callable[[str], None] | None = None, replay: ReplayCache | None = None
+) -> ClientTokenVerifier:
     """A :class:`ClientTokenVerifier` for ``auth`` (its Redis or in-memory replay cache)."""
-    replay: ReplayCache = (
-        RedisReplayCache(auth.replay_redis_url.get_secret_value())
-        if auth.replay_redis_url is not None
-        else InMemoryReplayCache()
-    )
+    replay = replay if replay is not None else replay_cache(auth)
     jwks = JwksCache(
         ttl_s=auth.jwks_cache_ttl_s,
         refresh_interval_s=auth.jwks_refresh_interval_s,
@@ -50,6 +56,12 @@ def build_verifier(auth: AuthSettings, *, on_rejected: Callable[[str], None] | N
     )
 
 
+def replay_cache_readiness(app: FastAPI) -> ReadinessCheck | None:
+    """The Redis replay cache's ping, when one is configured: without it no token can be accepted."""
+    cache = getattr(app.state, "replay_cache", None)
+    return cache.ping if isinstance(cache, RedisReplayCache) else None
+
+
 def install_security(app: FastAPI, settings: Settings) -> Authenticator | None:
     """Add CORS to ``app`` and build its authenticator (closed when the app shuts down)."""
     development = settings.mode == "development"
@@ -62,7 +74,8 @@ def install_security(app: FastAPI, settings: Settings) -> Authenticator | None:
             extra={"mode": settings.mode},
         )
         return None
-    verifier = build_verifier(settings.auth, on_rejected=app_metrics(app).reject_token)
+    app.state.replay_cache = replay_cache(settings.auth)
+    verifier = build_verifier(settings.auth, on_rejected=app_metrics(app).reject_token, replay=app.state.replay_cache)
     _close_on_shutdown(app, verifier)
     app.state.authenticator = verifier
     return verifier

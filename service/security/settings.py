@@ -175,18 +175,18 @@ def security_production_problems(
     """Every insecure setting production mode must refuse (empty when they are fine)."""
     problems = []
     if auth.enabled is False:
-        problems.append("client authentication cannot be turned off in production")
+        problems.append("MSCC_AUTH__ENABLED: client authentication cannot be turned off in production")
     if not auth.issuers:
-        problems.append("production needs at least one trusted JWT issuer (MSCC_AUTH__ISSUERS)")
+        problems.append("MSCC_AUTH__ISSUERS: production needs at least one trusted JWT issuer")
     if any(urlsplit(url).scheme != "https" for issuer in auth.issuers for url in issuer.jku):
-        problems.append("jku URLs must use https in production")
+        problems.append("MSCC_AUTH__ISSUERS: jku URLs must use https in production")
     if public_base_url is None:
         # Without it the audience would come from the request's Host header.
-        problems.append("production needs MSCC_PUBLIC_BASE_URL, the JWT audience")
+        problems.append("MSCC_PUBLIC_BASE_URL: production needs the https URL clients call (the JWT audience)")
     elif public_base_url.scheme != "https":
-        problems.append("MSCC_PUBLIC_BASE_URL must be https in production")
+        problems.append("MSCC_PUBLIC_BASE_URL: must be https in production")
     if "*" in cors.allow_origins:
-        problems.append("CORS origin '*' is not allowed in production")
+        problems.append("MSCC_CORS__ALLOW_ORIGINS: origin '*' is not allowed in production")
     if any(origin.startswith("http://") for origin in cors.allow_origins):
-        problems.append("CORS origins must be https in production")
+        problems.append("MSCC_CORS__ALLOW_ORIGINS: origins must be https in production")
     return problems

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from service.store.db import sqlite_file
 from service.store.spool import FsyncPolicy
 
-__all__ = ["DEFAULT_STORE_URL", "MIN_PSEUDONYM_KEY_LENGTH", "SUPPORTED_DRIVERS", "StoreSettings"]
-
-#: Relative to the working directory, so ``mscc-cds serve`` works from a fresh clone; the
-#: container image points it at its /data volume instead.
-DEFAULT_STORE_URL = "sqlite+aiosqlite:///./mscc-cds.sqlite3"
+__all__ = ["MIN_PSEUDONYM_KEY_LENGTH", "SUPPORTED_DRIVERS", "StoreSettings", "default_store_url"]
 #: The async drivers the store is tested with.
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 #: 32 characters: the 128 bits an HMAC key needs at the very least, as text (hex keys from
@@ -24,12 +21,24 @@ SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 MIN_PSEUDONYM_KEY_LENGTH = 32
 
 
+def default_store_url() -> str:
+    """A SQLite file in the user's data folder ($XDG_DATA_HOME, else ~/.local/share).
+
+    One absolute place, whatever the working directory: ``serve`` from a fresh clone works,
+    and ``report`` or ``migrate`` run from elsewhere find the same store. The container
+    image points MSCC_STORE__URL at its /data volume instead.
+    """
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite+aiosqlite:///{data_home / 'mscc-cds' / 'mscc-cds.sqlite3'}"
+
+
 class StoreSettings(BaseModel):
     """The database behind the feedback endpoint and the audit trail."""
 
     #: SQLAlchemy URL: sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASSWORD@HOST:5432/DB.
-    #: Default: sqlite+aiosqlite:///./mscc-cds.sqlite3, a file in the working directory.
-    url: SecretStr = SecretStr(DEFAULT_STORE_URL)
+    #: Default: ~/.local/share/mscc-cds/mscc-cds.sqlite3 ($XDG_DATA_HOME/mscc-cds/... when set), whatever
+    #: the working directory, so `serve`, `migrate` and `report` find the same file.
+    url: SecretStr = Field(default_factory=lambda: SecretStr(default_store_url()))
     #: Run `alembic upgrade head` at start-up. Unset: yes in development and for SQLite,
     #: no for PostgreSQL in production (run `mscc-cds migrate` once per release instead).
     migrate_on_start: bool | None = None
@@ -51,6 +60,18 @@ class StoreSettings(BaseModel):
     #: Attempts at one audit record after transient database errors before it is dead-lettered
     #: (an unreachable database is waited for without limit).
     audit_retry_attempts: int = Field(default=5, ge=1, le=100)
+
+    #: Password of the database user, kept apart from MSCC_STORE__URL so that the URL can sit in
+    #: plain configuration and the password in a secret file (/run/secrets/MSCC_STORE__PASSWORD).
+    #: Replaces any password in the URL.
+    password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _password_into_url(self) -> Self:
+        if self.password is not None:
+            url = make_url(self.url.get_secret_value()).set(password=self.password.get_secret_value())
+            self.url = SecretStr(url.render_as_string(hide_password=False))
+        return self
 
     @field_validator("url")
     @classmethod
@@ -94,6 +115,6 @@ class StoreSettings(BaseModel):
         """Why these settings are unsafe in production mode (empty when they are fine)."""
         if self.pseudonym_key is None:
             return [
-                "store.pseudonym_key is required in production (MSCC_STORE__PSEUDONYM_KEY, e.g. openssl rand -hex 32)"
+                "MSCC_STORE__PSEUDONYM_KEY: store.pseudonym_key is required in production (e.g. openssl rand -hex 32)"
             ]
         return []

@@ -63,3 +63,21 @@ def run_path_tool() -> ToolRunner:
         return _run(Path(found), args)
 
     return run
+
+
+#: checkov pins packaging<24 (pytest needs >=24), so it lives in its own virtualenv at the
+#: repository root, created on first use like the FHIR sandbox's (.venv-* is git-ignored).
+CHECKOV_VERSION = "3.3.30"
+
+
+def checkov_executable() -> Path:
+    venv = REPO_ROOT / ".venv-checkov"
+    executable = venv / "bin" / "checkov"
+    if not executable.is_file():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", f"checkov=={CHECKOV_VERSION}"],
+            check=True,
+            timeout=1800,
+        )
+    return executable

@@ -65,7 +65,7 @@ def conditions(service: Service) -> dict[str, str]:
     return {name: spec["condition"] for name, spec in depends.items()}
 
 
-@pytest.mark.parametrize("path", [COMPOSE, PRODUCTION], ids=lambda path: path.name)
+@pytest.mark.parametrize("path", [COMPOSE, PRODUCTION, DEPLOY / "compose.replicas.yaml"], ids=lambda path: path.name)
 def test_matches_the_compose_specification(run_venv_tool: ToolRunner, path: Path) -> None:
     result = run_venv_tool("check-jsonschema", "--builtin-schema", "vendor.compose-spec", path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -150,18 +150,42 @@ def test_our_containers_are_hardened(services: dict[str, Service]) -> None:
         assert "no-new-privileges:true" in service.get("security_opt", []), name
 
 
-def test_secrets_are_required_never_defaulted(services: dict[str, Service]) -> None:
-    secret_name = re.compile(r"PASSWORD|SECRET|TOKEN|PSEUDONYM_KEY")
-    seen = set()
+def test_secrets_are_files_never_environment_variables(services: dict[str, Service]) -> None:
+    secret_name = re.compile(r"PASSWORD$|SECRET|TOKEN|PSEUDONYM_KEY|REDIS_URL")
     for name, service in services.items():
         for key, value in (service.get("environment") or {}).items():
-            if secret_name.search(key):
-                match = REQUIRED.match(str(value))
-                assert match, f"{name}: {key} must be ${{{key}:?...}}, not a literal or a default"
-                seen.add(match["name"])
-            if key == "MSCC_STORE__URL":
-                assert "${POSTGRES_PASSWORD:?" in str(value), f"{name}: database password must be required"
-    assert {"POSTGRES_PASSWORD", "MSCC_STORE__PSEUDONYM_KEY"} <= seen
+            assert not secret_name.search(key), f"{name}: {key} must be a secret file, not an environment variable"
+            assert "PASSWORD" not in str(value), f"{name}: {key} holds a password"
+    declared = load(COMPOSE)["secrets"]
+    for secret in declared.values():
+        # Created by the operator in deploy/secrets/ (git- and docker-ignored), never committed.
+        assert secret["file"].startswith("./secrets/"), secret
+    for name in ("mscc-cds", "migrate"):
+        mounted = {entry["target"]: entry["source"] for entry in services[name]["secrets"]}
+        assert mounted == {"MSCC_STORE__PASSWORD": "postgres_password", "MSCC_STORE__PSEUDONYM_KEY": "pseudonym_key"}
+        url = services[name]["environment"]["MSCC_STORE__URL"]
+        assert url == "postgresql+asyncpg://mscc@postgres:5432/mscc", url
+    postgres = services["postgres"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert postgres["secrets"] == ["postgres_password"]
+
+
+def test_the_repository_ignores_the_secrets_folder() -> None:
+    assert "deploy/secrets/" in (DEPLOY.parent / ".gitignore").read_text(encoding="utf-8").splitlines()
+
+
+def test_replicas_share_a_replay_cache_that_gates_them(services: dict[str, Service]) -> None:
+    replicas = load(DEPLOY / "compose.replicas.yaml")["services"]
+    service = replicas["mscc-cds"]
+    assert service["deploy"]["replicas"] >= 2
+    assert service["environment"]["MSCC_AUTH__REPLAY_REDIS_URL"] == "redis://valkey:6379/0"
+    assert service["depends_on"] == {"valkey": {"condition": "service_healthy"}}
+    valkey = replicas["valkey"]
+    assert "healthcheck" in valkey and "ports" not in valkey
+    assert valkey["read_only"] is True and valkey["cap_drop"] == ["ALL"]
+    assert re.fullmatch(r"valkey/valkey:\d+\.\d+\.\d+-\w+", valkey["image"])
+    # Several replicas need a host port each: the base file takes a range.
+    assert services["mscc-cds"]["ports"] == ["127.0.0.1:${MSCC_HOST_PORT:-8080}:8080"]
 
 
 def test_proxy_and_ca_settings_pass_through_to_our_containers(services: dict[str, Service]) -> None:

@@ -33,6 +33,8 @@ from tests.scenarios import draft_orders, load_scenario, prefetched_resources, s
 from tests.servicepaths import service_path
 
 BASE_FIELDS = {"ts", "level", "logger", "event"}
+#: Written besides the event when one of our own messages has arguments.
+OPTIONAL_FIELDS = {"message"}
 ISSUER = "https://ehr.example.org"
 PUBLIC_BASE_URL = "https://cds.example.org"
 
@@ -204,7 +206,7 @@ def assert_clean(lines: list[str], secrets: set[str]) -> None:
     pattern = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])")
     for line in lines:
         parsed = json.loads(line)
-        assert set(parsed) <= BASE_FIELDS | LOG_FIELDS, line
+        assert set(parsed) <= BASE_FIELDS | OPTIONAL_FIELDS | LOG_FIELDS, line
         leaked = pattern.search(line)
         assert leaked is None, f"{leaked.group(0)!r} logged: {line}"
 
@@ -259,3 +261,23 @@ async def test_no_scenario_leaves_identifying_data_in_the_log(
     assert any(line.get("hookInstance") for line in request_lines)
     assert statuses.count(200) >= 1, statuses
     assert_clean(lines, secrets | set(tokens) | {token.split(".")[1] for token in tokens})
+
+
+def test_uvicorn_messages_name_their_port() -> None:
+    uvicorn_record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, "Uvicorn running on %s://%s:%d", ("http", "0.0.0.0", 8080), None
+    )
+    assert formatted(uvicorn_record)["event"] == "Uvicorn running on http://0.0.0.0:8080"
+
+
+def test_our_own_messages_carry_their_arguments_beside_the_event() -> None:
+    ours = logging.LogRecord("service.serve", logging.INFO, __file__, 1, "listening on port %d", (8080,), None)
+    ours.__dict__["event"] = "serving"
+    line = formatted(ours)
+    assert line["event"] == "serving" and line["message"] == "listening on port 8080"
+
+
+def test_a_startup_os_error_is_its_text() -> None:
+    error = OSError(98, "Address already in use")
+    line = formatted(logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, error, None, None))
+    assert line["event"] == "[Errno 98] Address already in use"

@@ -110,3 +110,27 @@ def test_production_reports_every_unsafe_group_at_once() -> None:
     assert "issuer" in message  # security: no trusted JWT issuer
     assert "is not https" in message  # FHIR: a plain-http allowlist entry
     assert "pseudonym" in message  # store: no HMAC key for the audit trail
+
+
+@pytest.mark.usefixtures("clean_mscc_environment")
+def test_settings_come_from_files_named_like_the_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import service.settings
+
+    (tmp_path / "MSCC_STORE__URL").write_text("postgresql+asyncpg://mscc@db.example.org:5432/mscc\n")
+    (tmp_path / "MSCC_STORE__PASSWORD").write_text("p@ss/word:%\n")
+    (tmp_path / "MSCC_STORE__PSEUDONYM_KEY").write_text("k" * 64)
+    (tmp_path / "MSCC_FHIR__ALLOWED_SERVERS").write_text('["https://fhir.example.org/R4"]')
+    (tmp_path / "..data").mkdir()  # Kubernetes' own bookkeeping in a mounted Secret
+    monkeypatch.setattr(service.settings, "_SECRETS_DIR", tmp_path)
+    monkeypatch.setenv("MSCC_FHIR__BUDGET_S", "0.3")  # the environment and the files combine
+    settings = load_settings()
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.store.url.get_secret_value())
+    assert (url.username, url.password, url.host) == ("mscc", "p@ss/word:%", "db.example.org")
+    assert settings.store.pseudonym_key is not None and settings.store.pseudonym_key.get_secret_value() == "k" * 64
+    assert settings.fhir.allowed_servers == ["https://fhir.example.org/R4"]
+    assert settings.fhir.budget_s == 0.3
+    # The environment wins over a file.
+    monkeypatch.setenv("MSCC_STORE__PSEUDONYM_KEY", "e" * 64)
+    assert load_settings().store.pseudonym_key.get_secret_value() == "e" * 64  # type: ignore[union-attr]

@@ -14,8 +14,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from service.cli import main
-from service.cli.call import Caller, CallError, SigningKey, _thumbprint, add_arguments
+from service.cli.call import HOOKS as CLI_HOOKS
+from service.cli.call import add_arguments
 from service.cli.draftorders import DraftOrderError, draft_order_context
+from service.cli.ehr_client import Caller, CallError, SigningKey, _thumbprint
 from service.cli.exitcodes import FAILURE
 from service.fhir.client import FhirClient, build_http_client
 from service.fhir.settings import FhirSettings
@@ -305,3 +307,45 @@ def test_order_hook_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "are for order-select and order-sign only" in capsys.readouterr().err
     assert main([*base, "--hook", "order-select", "--draft-orders", str(tmp_path / "missing.json")]) == FAILURE
     assert "cannot read the draft orders" in capsys.readouterr().err
+
+
+def test_token_mints_a_jwt_the_public_key_verifies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key = tmp_path / "client.pem"
+    key.write_bytes(
+        ec.generate_private_key(ec.SECP384R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    audience = f"{SERVICE}/cds-services/some-service"
+    jwks = tmp_path / "jwks.json"
+    assert (
+        main(
+            [
+                "token",
+                "--signing-key",
+                str(key),
+                "--issuer",
+                "https://ehr.test",
+                "--audience",
+                audience,
+                "--jwks-out",
+                str(jwks),
+            ]
+        )
+        == 0
+    )
+    token = capsys.readouterr().out.strip()
+    (public,) = jwt.PyJWKSet.from_dict(orjson.loads(jwks.read_bytes())).keys
+    claims = jwt.decode(token, public.key, algorithms=["ES384"], audience=audience, issuer="https://ehr.test")
+    assert claims["exp"] - claims["iat"] == 300 and claims["jti"]
+    assert jwt.get_unverified_header(token)["kid"] == public.key_id
+
+
+def test_token_with_an_unreadable_key_fails_plainly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["token", "--signing-key", str(tmp_path / "nope.pem"), "--issuer", "i", "--audience", SERVICE])
+    assert code == FAILURE
+    assert "cannot read the signing key" in capsys.readouterr().err
+
+
+def test_the_cli_offers_every_hook_the_service_answers() -> None:
+    assert CLI_HOOKS == HOOKS

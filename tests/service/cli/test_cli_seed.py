@@ -207,3 +207,47 @@ def test_cli_failures_are_messages_not_tracebacks(tmp_path: Path, capsys: pytest
     port_without_server = "http://127.0.0.1:9/fhir"  # discard port: nothing answers
     assert main(["seed", "--fhir-server", port_without_server, "--examples", str(tmp_path)]) == FAILURE
     assert "cannot reach the FHIR server" in capsys.readouterr().err
+
+
+def test_seed_reports_progress_and_records_its_time_for_screen_and_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import http.server
+    import threading
+
+    from service.cli.screen import evaluation_time
+    from service.cli.seeded import seeded_time
+
+    class Accepting(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"resourceType": "Bundle", "type": "transaction-response"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    scenario_file(tmp_path, "t1", patient=PATIENT)
+    scenario_file(tmp_path, "t2", patient=PATIENT)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Accepting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/fhir"
+    try:
+        before = datetime.now().astimezone()
+        assert main(["seed", "--fhir-server", base, "--examples", str(tmp_path)]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    # Not a terminal here: one plain line per scenario, no carriage returns.
+    assert "[1/2] t1" in err and "[2/2] t2" in err and "\r" not in err
+    seeded = seeded_time(base)
+    assert seeded is not None and seeded >= before
+    assert evaluation_time(None, base, development=True) == seeded
+    assert evaluation_time(None, base, development=False) != seeded
+    assert evaluation_time("now", base, development=True) != seeded
+    assert evaluation_time("2026-06-01T10:00:00+01:00", base, development=True) == REFERENCE

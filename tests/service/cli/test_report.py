@@ -191,3 +191,34 @@ def test_an_unreachable_database_fails_plainly(capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert "cannot read postgresql+asyncpg://mscc:***@127.0.0.1:1/mscc" in err
     assert "hunter2-password" not in err
+
+
+def test_report_and_migrate_find_the_default_store_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("MSCC_STORE__URL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    monkeypatch.chdir(tmp_path / "one")
+    assert main(["migrate"]) == 0
+    monkeypatch.chdir(tmp_path / "two")
+    assert main(["report", "--since", "2026-05-01", "--until", "2026-05-31"]) == 0
+    out, err = capsys.readouterr()
+    assert str(tmp_path / "data" / "mscc-cds" / "mscc-cds.sqlite3") in err
+    assert "Total          0" in out
+
+
+def test_png_without_matplotlib_says_how_to_install_it(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a)
+    )
+    code = main(["report", "--since", "2026-05-01", "--db", store_url, "--png", str(tmp_path / "x.png")])
+    assert code == 1
+    assert "pip install 'mscc-cds[report]'" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()

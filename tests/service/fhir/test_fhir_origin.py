@@ -132,4 +132,6 @@ class TestSettings:
 
     def test_production_problems_name_plain_http_servers(self) -> None:
         settings = FhirSettings(allowed_servers=["http://ehr.example.org/fhir", "https://ok.example.org/fhir"])
-        assert settings.production_problems() == ["fhir.allowed_servers entry http://ehr.example.org/fhir is not https"]
+        assert settings.production_problems() == [
+            "MSCC_FHIR__ALLOWED_SERVERS: entry http://ehr.example.org/fhir is not https"
+        ]

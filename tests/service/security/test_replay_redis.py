@@ -150,3 +150,33 @@ async def test_the_app_uses_redis_when_configured(
         assert (await client_one.get("/cds-services", headers=headers)).status_code == 200
         replayed: httpx.Response = await client_two.get("/cds-services", headers=headers)
         assert replayed.status_code == 401
+
+
+async def test_readiness_checks_the_configured_redis(
+    redis_url: str, client_jwks: dict[str, Any], store_settings: StoreSettings, serve: Any
+) -> None:
+    def settings(url: str) -> Settings:
+        auth = AuthSettings(
+            issuers=[TrustedIssuerSettings(issuer="https://ehr.example.org", jwks=client_jwks)], replay_redis_url=url
+        )
+        return Settings(public_base_url="https://cds.example.org", auth=auth, store=store_settings)
+
+    async with serve(create_app(settings(redis_url))) as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+    unreachable = f"redis://127.0.0.1:{_free_port()}/0"
+    async with serve(create_app(settings(unreachable))) as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["problems"] == {"replay_cache": "replay cache unreachable (ConnectionError)"}
+        assert "127.0.0.1" not in ready.text  # no address of the infrastructure in a public answer
+
+
+async def test_readiness_has_no_replay_check_without_redis(
+    client_jwks: dict[str, Any], store_settings: StoreSettings, serve: Any
+) -> None:
+    auth = AuthSettings(issuers=[TrustedIssuerSettings(issuer="https://ehr.example.org", jwks=client_jwks)])
+    app = create_app(Settings(public_base_url="https://cds.example.org", auth=auth, store=store_settings))
+    async with serve(app) as client:
+        ready = await client.get("/readyz")
+    assert ready.status_code == 200 and "problems" not in ready.json()

@@ -139,7 +139,10 @@ def test_a_secure_production_configuration_has_no_problems(client_jwks: dict[str
         ({"url": None}, "MSCC_PUBLIC_BASE_URL"),
         ({"url": AnyHttpUrl("http://cds.example.org")}, "must be https"),
         ({"cors": CorsSettings(allow_origins=["*"])}, "'*' is not allowed"),
-        ({"cors": CorsSettings(allow_origins=["http://ehr.example.org"])}, "CORS origins must be https"),
+        (
+            {"cors": CorsSettings(allow_origins=["http://ehr.example.org"])},
+            "MSCC_CORS__ALLOW_ORIGINS: origins must be https",
+        ),
     ],
 )
 def test_each_insecure_production_setting_is_named(

@@ -6,7 +6,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from service.settings import Settings
-from service.store.settings import DEFAULT_STORE_URL, StoreSettings
+from service.store.settings import StoreSettings, default_store_url
 
 KEY = "4f9c2d7e8a1b3c5d6e7f8091a2b3c4d5"
 POSTGRES = "postgresql+asyncpg://mscc:s3cret-password@db.example.org:5432/mscc"
@@ -58,12 +58,12 @@ def test_the_database_password_never_shows() -> None:
 @pytest.mark.parametrize(
     ("url", "mode", "setting", "migrates"),
     [
-        (DEFAULT_STORE_URL, "development", None, True),
-        (DEFAULT_STORE_URL, "production", None, True),
+        (default_store_url(), "development", None, True),
+        (default_store_url(), "production", None, True),
         (POSTGRES, "development", None, True),
         (POSTGRES, "production", None, False),
         (POSTGRES, "production", True, True),
-        (DEFAULT_STORE_URL, "development", False, False),
+        (default_store_url(), "development", False, False),
     ],
 )
 def test_migration_at_start_up(url: str, mode: str, setting: bool | None, migrates: bool) -> None:
