@@ -11,16 +11,18 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from service.cli.configuration import load_cli_settings
 from service.cli.exitcodes import FAILURE, OK, USAGE
 from service.cli.screen import parse_time
-from service.clinical.valuesets import KnowledgeError
-from service.settings import load_settings
 
-__all__ = ["HELP", "add_arguments", "parse_step", "run"]
+__all__ = ["EXIT_CODES", "HELP", "add_arguments", "parse_step", "run"]
 
 HELP = "Screen every patient of a Bulk FHIR export (NDJSON) with the hook's rules: worklist, or shadow-mode report."
+EXIT_CODES = {
+    0: "the export was screened and the results written",
+    1: "the export, the knowledge or Spark could not be used, or the results not written",
+    2: "bad arguments or settings",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,11 +73,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
-    try:
-        settings = load_settings()
-    except ValidationError as exc:
-        print(f"error: invalid settings: {exc.error_count()} problem(s)\n{exc}", file=sys.stderr)
-        return FAILURE
+    # A configuration problem raises ConfigurationError: one line per problem, exit 2 (service.cli.main).
+    settings = load_cli_settings()
+    from service.clinical.valuesets import KnowledgeError
     from service.population.progress import open_progress
 
     progress = open_progress()
