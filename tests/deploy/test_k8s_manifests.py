@@ -110,12 +110,23 @@ def test_every_container_has_requests_and_limits(pod: Manifest) -> None:
             assert {"cpu", "memory"} <= resources[kind].keys(), (container["name"], kind)
 
 
+#: MSCC_STORE__SPOOL_DIR in the image
+AUDIT_SPOOL = "/data/audit-spool"
+
+
 def test_tmp_is_a_writable_empty_dir_in_every_container(pod: Manifest) -> None:
     volumes = {volume["name"]: volume for volume in pod["spec"]["volumes"]}
     for container in containers(pod):
         mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
         assert "emptyDir" in volumes[mounts["/tmp"]], container["name"]
-        assert {mount["mountPath"] for mount in container["volumeMounts"]} <= {"/tmp", "/run/secrets"}
+        assert {mount["mountPath"] for mount in container["volumeMounts"]} <= {"/tmp", "/run/secrets", AUDIT_SPOOL}
+        if AUDIT_SPOOL in mounts:  # the audit spool (docs/audit.md): local disk, never the read-only root
+            assert "emptyDir" in volumes[mounts[AUDIT_SPOOL]], container["name"]
+
+
+def test_the_service_spools_its_audit_records_to_a_writable_volume(pod: Manifest) -> None:
+    mounts = {mount["mountPath"] for mount in service_container(pod)["volumeMounts"]}
+    assert AUDIT_SPOOL in mounts
 
 
 def test_probes_target_the_health_routes_on_the_served_port(pod: Manifest) -> None:
@@ -135,7 +146,9 @@ def test_migration_is_one_job_with_the_service_settings(manifests: dict[str, Man
     main = service_container(pod)
     # Same image, settings and secrets, or the schema migrated is not the one the service expects.
     assert migrate["image"] == main["image"] and migrate["envFrom"] == main["envFrom"]
-    assert job["template"]["spec"]["volumes"][1] == pod["spec"]["volumes"][1]
+    volumes = {volume["name"]: volume for volume in pod["spec"]["volumes"]}
+    (job_secrets,) = (volume for volume in job["template"]["spec"]["volumes"] if volume["name"] == "secrets")
+    assert job_secrets == volumes["secrets"]
     assert job["ttlSecondsAfterFinished"] > 0 and job["template"]["spec"]["restartPolicy"] == "Never"
     config = manifests["ConfigMap"]["data"]
     assert config["MSCC_STORE__MIGRATE_ON_START"] == "false"
