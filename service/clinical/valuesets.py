@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 from fhir.resources.R4B.valueset import ValueSet, ValueSetComposeIncludeConcept
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_PROFILES_DIR",
     "DEFAULT_VALUESETS_DIR",
     "KnowledgeError",
+    "Terminology",
     "ValueSetLibrary",
     "ValueSetRecord",
 ]
@@ -43,6 +45,20 @@ Coding = tuple[str, str]
 
 class KnowledgeError(Exception):
     """The knowledge base (value sets or manifest) is malformed, inconsistent or stale."""
+
+
+class Terminology(Protocol):
+    """What reading FHIR data needs of the value sets: :class:`ValueSetLibrary` is one, tests pass smaller ones."""
+
+    @property
+    def ids(self) -> frozenset[str]: ...
+
+    @property
+    def codes(self) -> frozenset[str]: ...
+
+    def groups_of(self, system: str, code: str) -> frozenset[str]: ...
+
+    def display_of(self, system: str, code: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
