@@ -26,6 +26,7 @@ import orjson
 from fhir.resources.R4B.valueset import ValueSet, ValueSetComposeIncludeConcept
 from pydantic import ValidationError
 
+from service.errors import MsccError
 from service.paths import DEFAULT_PROFILES_DIR
 
 __all__ = [
@@ -43,7 +44,7 @@ DEFAULT_VALUESETS_DIR = DEFAULT_PROFILES_DIR / "valuesets"
 Coding = tuple[str, str]
 
 
-class KnowledgeError(Exception):
+class KnowledgeError(MsccError):
     """The knowledge base (value sets or manifest) is malformed, inconsistent or stale."""
 
 

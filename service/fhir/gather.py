@@ -36,6 +36,7 @@ from cds_hooks.contexts import HookContext, OrderSelectContext, OrderSignContext
 from cds_hooks.errors import PayloadTooLarge, PreconditionFailed
 from cds_hooks.models import CDSRequest
 from cds_hooks.prefetch import PrefetchState, PrefetchTemplateError, classify_prefetch, render_template
+from service.errors import MsccError
 from service.fhir.budget import fetch_budget, remaining_s
 from service.fhir.bundle import Entry, NotFhir, bundle_resources, next_link, prefetch_entries
 from service.fhir.integrity import PatientScope
@@ -46,7 +47,7 @@ __all__ = ["BUDGET_EXCEEDED", "FhirFetchError", "FhirSearcher", "PatientDataGath
 BUDGET_EXCEEDED = "no answer from the FHIR server within the time budget"
 
 
-class FhirFetchError(Exception):
+class FhirFetchError(MsccError):
     """A query to the FHIR server failed; ``reason`` is safe to log (no PHI, no token).
 
     ``status`` is the server's HTTP status when it answered with a failure. ``partial``:
