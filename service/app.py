@@ -15,6 +15,7 @@ from cds_hooks.router import build_router, install_error_handlers
 from service import __version__
 from service.clinical.engine import ClinicalScreener
 from service.clinical.knowledge import load_knowledge_version
+from service.clinical.outcome import HOOKS
 from service.clinical.valuesets import ValueSetLibrary
 from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import PatientDataGatherer
@@ -22,7 +23,7 @@ from service.health import ReadinessCheck, build_health_router
 from service.logs import configure_logging, install_request_logging
 from service.metrics import app_metrics
 from service.prefetch import REQUIRED_KEYS, build_prefetch_templates
-from service.screening import HOOKS, ScreeningService
+from service.screening import ScreeningService
 from service.security.install import install_security, replay_cache_readiness
 from service.settings import Settings, load_settings
 from service.store.install import open_store
