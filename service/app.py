@@ -22,7 +22,7 @@ from service.fhir.gather import PatientDataGatherer
 from service.health import ReadinessCheck, build_health_router
 from service.logs import configure_logging, install_request_logging
 from service.metrics import app_metrics
-from service.prefetch import REQUIRED_KEYS, build_prefetch_templates
+from service.prefetch import RECORD_PARTS, REQUIRED_KEYS, build_prefetch_templates
 from service.screening import ScreeningService
 from service.security.install import install_security, replay_cache_readiness
 from service.settings import Settings, load_settings
@@ -54,6 +54,7 @@ def create_app(
         templates,
         REQUIRED_KEYS,
         searcher=FhirClient(fhir_http, settings.fhir, mode=settings.mode),
+        parts=RECORD_PARTS,
         max_entries=settings.limits.max_prefetch_entries,
         budget_s=settings.fhir.budget_s,
     )

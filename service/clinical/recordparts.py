@@ -57,12 +57,12 @@ IMAGING_VALUESETS = ("mri-spine-whole", "mri-spine-region", "ct-spine", "chest-i
 
 
 class RecordPart(enum.Enum):
-    """A part of the patient's record; its value is how a card names it."""
+    """A part of the patient's record; its value is how a card names it, its order how a card lists it."""
 
     DEMOGRAPHICS = "patient demographics"
     CONDITIONS = "conditions"
-    LAB_RESULTS = "laboratory results, pain scores and smoking status"
     OBSERVED_FINDINGS = "symptoms and signs recorded as observations"
+    LAB_RESULTS = "laboratory results, pain scores and smoking status"
     IMAGING_ORDERS = "imaging orders"
     IMAGING_STUDIES = "imaging studies"
     IMAGING_REPORTS = "imaging reports"
