@@ -15,14 +15,15 @@ from cds_hooks.router import build_router, install_error_handlers
 from service import __version__
 from service.clinical.engine import ClinicalScreener
 from service.clinical.knowledge import load_knowledge_version
+from service.clinical.outcome import HOOKS
 from service.clinical.valuesets import ValueSetLibrary
 from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import PatientDataGatherer
 from service.health import ReadinessCheck, build_health_router
 from service.logs import configure_logging, install_request_logging
 from service.metrics import app_metrics
-from service.prefetch import REQUIRED_KEYS, build_prefetch_templates
-from service.screening import HOOKS, ScreeningService
+from service.prefetch import RECORD_PARTS, REQUIRED_KEYS, build_prefetch_templates
+from service.screening import ScreeningService
 from service.security.install import install_security, replay_cache_readiness
 from service.settings import Settings, load_settings
 from service.store.install import open_store
@@ -53,6 +54,7 @@ def create_app(
         templates,
         REQUIRED_KEYS,
         searcher=FhirClient(fhir_http, settings.fhir, mode=settings.mode),
+        parts=RECORD_PARTS,
         max_entries=settings.limits.max_prefetch_entries,
         budget_s=settings.fhir.budget_s,
     )

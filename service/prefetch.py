@@ -4,49 +4,18 @@ Only ``patient`` and ``conditions`` are required: without an age and a cancer hi
 no rule can be decided. Every other key improves the answer but is optional; when it
 cannot be read the cards say so instead of the hook failing.
 Code lists come from the value sets, so the queries ask for exactly what the rules read.
+The rules know parts of the record, never these keys: :data:`RECORD_PARTS` says which part
+each key fetches, and the gaps and exclusions of a key carry its part.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-__all__ = [
-    "FINDING_VALUESETS",
-    "IMAGING_VALUESETS",
-    "LAB_VALUESETS",
-    "PREFETCH_KEYS",
-    "REQUIRED_KEYS",
-    "build_prefetch_templates",
-]
+from service.clinical.recordparts import FINDING_VALUESETS, IMAGING_VALUESETS, LAB_VALUESETS, RecordPart
 
-#: Labs, scores, body weight, smoking status and pack-years.
-LAB_VALUESETS = (
-    "calcium-total-mass",
-    "calcium-total-molar",
-    "calcium-corrected",
-    "albumin",
-    "pain-severity",
-    "body-weight",
-    "smoking-status-code",
-    "smoking-pack-years",
-)
-#: Symptoms and signs that some EHRs record as Observations rather than Conditions.
-FINDING_VALUESETS = (
-    "mscc-neuro-signs",
-    "radicular-pain",
-    "spinal-pain-cervical",
-    "spinal-pain-thoracic",
-    "spinal-pain-lumbar",
-    "spinal-pain-unspecified",
-    "pain-feature-night",
-    "pancoast-signs",
-    "haemoptysis",
-    # Symptoms IG (STU 1) shape: the code says "Symptom" or "Symptom absent", the value names it.
-    "symptom-observation",
-    "symptom-absent-observation",
-)
-#: Spine and chest imaging: orders, studies, reports and procedures suppress or reword cards (R9).
-IMAGING_VALUESETS = ("mri-spine-whole", "mri-spine-region", "ct-spine", "chest-imaging", "mri-brachial-plexus")
+__all__ = ["PREFETCH_KEYS", "RECORD_PARTS", "REQUIRED_KEYS", "build_prefetch_templates"]
+
 REQUIRED_KEYS = frozenset({"patient", "conditions"})
 # A page large enough for a long record (a few hundred Conditions), so that the page
 # cap (MSCC_FHIR__MAX_PAGES) is rarely met: a server's default page is often 20, and
@@ -81,3 +50,14 @@ def build_prefetch_templates(codes_of: CodeLookup) -> dict[str, str]:
 
 #: Every prefetch key, in template order (the keys do not depend on the codes).
 PREFETCH_KEYS: tuple[str, ...] = tuple(build_prefetch_templates(lambda _valueset: ()))
+#: The part of the record each prefetch key fetches (the rules and cards name the part, never the key).
+RECORD_PARTS: dict[str, RecordPart] = {
+    "patient": RecordPart.DEMOGRAPHICS,
+    "conditions": RecordPart.CONDITIONS,
+    "labs": RecordPart.LAB_RESULTS,
+    "findings": RecordPart.OBSERVED_FINDINGS,
+    "imagingOrders": RecordPart.IMAGING_ORDERS,
+    "imagingStudies": RecordPart.IMAGING_STUDIES,
+    "imagingReports": RecordPart.IMAGING_REPORTS,
+    "imagingProcedures": RecordPart.IMAGING_PROCEDURES,
+}

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from service.errors import MsccError
 from service.fhir.bundle import bundle_resources
 from service.fhir.record import Resource
 
@@ -48,7 +49,7 @@ _PARTIAL_DATE_KEYS = frozenset({"start", "end", "authoredOn", "started", "issued
 _SERVER_META = frozenset({"versionId", "lastUpdated", "source"})
 
 
-class ScenarioError(ValueError):
+class ScenarioError(MsccError, ValueError):
     """A scenario file cannot be used (unreadable, or not in the scenario format)."""
 
 

@@ -18,13 +18,12 @@ from cds_hooks.prefetch import check_template_tokens
 from cds_hooks.registry import ClientIdentity, Invocation
 from service.audit import AuditEvent, AuditSink, CardRecord
 from service.clinical.deceased import is_deceased
-from service.clinical.outcome import Screener, Screening
+from service.clinical.outcome import HOOKS, Screener, Screening
 from service.fhir.gather import PatientDataGatherer
 from service.fhir.record import PatientRecord
 
 __all__ = [
     "EVALUATION_TIME_EXTENSION",
-    "HOOKS",
     "SERVICE_IDS",
     "WITHHELD_DECEASED",
     "FeedbackSink",
@@ -32,9 +31,6 @@ __all__ = [
     "service_id_for",
 ]
 
-#: patient-view is the widely implemented encounter-time hook; encounter-start fits the
-#: intent better; the order hooks catch the moment an imaging order is being written.
-HOOKS = ("patient-view", "encounter-start", "order-select", "order-sign")
 #: One CDS Service per hook, each with its own id: clients key services by id (the spec's
 #: URL is ``{baseUrl}/cds-services/{id}``), so four entries sharing one id collapse into one.
 SERVICE_IDS = {hook: f"mscc-{hook}" for hook in HOOKS}

@@ -19,7 +19,7 @@ __all__ = ["EXIT_CODES", "HELP", "HOOKS", "add_arguments", "run"]
 
 HELP = "Act as a CDS Client: discovery, prefetch from a FHIR server, a signed hook call; print the cards."
 EXIT_CODES = {0: "no card", 10: "at least one card", 1: "the service or FHIR server failed, or a bad signing key"}
-#: service.screening.HOOKS, written out so that `--help` imports nothing heavy (a test keeps them equal)
+#: service.clinical.outcome.HOOKS, written out so that `--help` imports nothing heavy (a test keeps them equal)
 HOOKS = ("patient-view", "encounter-start", "order-select", "order-sign")
 
 

@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from service.errors import MsccError
+
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
 
@@ -25,7 +27,7 @@ _PREFIX = "MSCC_"
 _DELIMITER = "__"
 
 
-class ConfigurationError(Exception):
+class ConfigurationError(MsccError):
     """The settings cannot be used; ``problems`` holds one line for the operator per problem."""
 
     def __init__(self, problems: list[str]) -> None:

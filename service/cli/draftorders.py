@@ -17,13 +17,15 @@ import orjson
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
+from service.errors import MsccError
+
 __all__ = ["ORDER_HOOKS", "DraftOrderError", "draft_order_context"]
 
 #: The hooks whose context carries draft orders.
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 
 
-class DraftOrderError(ValueError):
+class DraftOrderError(MsccError, ValueError):
     """The draft orders cannot be sent; the message is for the person at the terminal."""
 
 

@@ -26,6 +26,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from cds_hooks.prefetch import PrefetchTemplateError, render_template
 from service.cli.fhir_access import fhir_authorization, fhir_token
+from service.errors import MsccError
 from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import FhirFetchError
 from service.fhir.settings import FhirSettings
@@ -40,7 +41,7 @@ _CURVE_ALGORITHMS = {"P-384": "ES384", "P-256": "ES256", "P-521": "ES512"}
 _OMIT = object()
 
 
-class CallError(Exception):
+class CallError(MsccError):
     """The call cannot go on; the message is meant for the person at the terminal."""
 
 

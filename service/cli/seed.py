@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from service.cli.exitcodes import FAILURE, OK
 from service.cli.fhir_access import add_token_argument, fhir_token
 from service.cli.seeded import record_seeding
+from service.errors import MsccError
 from service.paths import DEFAULT_PROFILES_DIR
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ HELP = "Load the example patients (sandbox scenarios) into a FHIR server as tran
 EXIT_CODES = {0: "every scenario was loaded", 1: "the FHIR server is unreachable or refused a scenario"}
 
 
-class SeedError(Exception):
+class SeedError(MsccError):
     """Seeding stopped; the message is meant for the person at the terminal."""
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from service.cli.configuration import load_cli_settings
 from service.cli.exitcodes import FAILURE, OK
+from service.errors import MsccError
 
 if TYPE_CHECKING:
     import socket
@@ -42,7 +43,7 @@ def freeze_startup_heap() -> int:
     return gc.get_freeze_count()
 
 
-class PortInUse(Exception):
+class PortInUse(MsccError):
     """A port the service needs is taken; the message says which and what to do."""
 
 

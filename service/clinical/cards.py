@@ -129,9 +129,7 @@ def _detail(plan: Plan, snapshot: PatientSnapshot) -> str:
             "Missing or unknown data",
             [
                 f"- {_escape(line[:1].upper() + line[1:])}"
-                for line in _unique(
-                    (*plan.missing, *gap_lines(snapshot, plan.rule.data_keys), *excluded_lines(snapshot))
-                )
+                for line in _unique((*plan.missing, *gap_lines(snapshot, plan.rule.reads), *excluded_lines(snapshot)))
             ],
         ),
         ("Notes", [f"- {_escape(line)}" for line in plan.caveats]),

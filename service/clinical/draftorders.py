@@ -23,9 +23,10 @@ from typing import Any
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from service.clinical.elements import ReadElements
-from service.clinical.fhirraw import ReadContext, Terminology
+from service.clinical.fhirraw import ReadContext
 from service.clinical.patientdata import Concept
 from service.clinical.rules.base import Priority
+from service.clinical.valuesets import Terminology
 from service.fhir.record import PatientRecord, Resource
 
 __all__ = [

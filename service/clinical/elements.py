@@ -37,6 +37,7 @@ from fhir_core.utils import is_list_type, is_primitive_type
 from pydantic import TypeAdapter
 
 from service.clinical.timing import fix_missing_offsets
+from service.errors import MsccError
 
 __all__ = ["VALIDATION_ERRORS", "ElementError", "ReadElements", "RecurringValues", "ValidElements", "Validator"]
 
@@ -59,7 +60,7 @@ def _validator(annotation: object) -> Validator:
     return validator
 
 
-class ElementError(ValueError):
+class ElementError(MsccError, ValueError):
     """A resource is not valid R4B in what is read or required.
 
     ``element`` names the top-level element at fault (``None``: the resource as a

@@ -34,8 +34,9 @@ from service.clinical.rules.base import Indicator, Truth
 from service.clinical.rules.mscc import apply_contraindication
 from service.clinical.rules.ng12 import merge_spinal_line, spinal_red_flags
 from service.clinical.rules.suppression import WHOLE_SPINE_MRI, apply_recent_imaging
-from service.clinical.snapshot import Terminology, build_snapshot
+from service.clinical.snapshot import build_snapshot
 from service.clinical.suggestions import OrderActions, OrderCodes
+from service.clinical.valuesets import Terminology
 from service.fhir.record import PatientRecord
 
 __all__ = ["ClinicalScreener", "Decision", "Library", "card_basis", "decide", "new_uuid4"]

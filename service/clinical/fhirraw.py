@@ -16,16 +16,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from service.clinical.elements import ElementError, ReadElements, RecurringValues, ValidElements
 from service.clinical.notes import Notes
 from service.clinical.patientdata import Concept
 from service.clinical.timing import TimeSpan, parse_time
+from service.clinical.valuesets import Terminology
 
 __all__ = [
     "McodeKind",
     "ReadContext",
+    # Its home is service.clinical.valuesets; re-exported only until fhirread.py imports it from there.
     "Terminology",
     "codings",
     "mcode_kind",
@@ -43,20 +45,6 @@ _SAFE_LOC = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 _REPAIRED = "date-time without UTC offset read as UTC"
 _NO_GROUPS: frozenset[str] = frozenset()
 _NO_MATCH: tuple[frozenset[str], None] = (_NO_GROUPS, None)
-
-
-class Terminology(Protocol):
-    """What reading needs from :class:`service.clinical.valuesets.ValueSetLibrary`."""
-
-    @property
-    def ids(self) -> frozenset[str]: ...
-
-    @property
-    def codes(self) -> frozenset[str]: ...
-
-    def groups_of(self, system: str, code: str) -> frozenset[str]: ...
-
-    def display_of(self, system: str, code: str) -> str | None: ...
 
 
 def codings(concept: object) -> Iterable[tuple[str, str, object]]:

@@ -1,4 +1,4 @@
-"""What the clinical engine returns for one patient: cards and every rule's result."""
+"""What the clinical engine returns for one patient (cards and every rule's result), and the hooks it runs at."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from typing import Literal, Protocol
 from cds_hooks.models import Card
 from service.fhir.record import PatientRecord
 
-__all__ = ["CardBasis", "RuleOutcome", "RuleResult", "Screener", "Screening"]
+__all__ = ["HOOKS", "CardBasis", "RuleOutcome", "RuleResult", "Screener", "Screening"]
+
+#: The CDS hooks at which every rule is evaluated: patient-view is the widely implemented
+#: encounter-time hook; encounter-start fits the intent better; the order hooks catch the
+#: moment an imaging order is being written. Each rule's PlanDefinition names them as its
+#: triggers, and the service offers one CDS Service per hook.
+HOOKS = ("patient-view", "encounter-start", "order-select", "order-sign")
 
 RuleResult = Literal["fired", "not_fired", "suppressed", "insufficient_data"]
 

@@ -25,10 +25,10 @@ import orjson
 
 from service.clinical.artifactcli import CheckResult, check_or_write
 from service.clinical.cards import RULES_SYSTEM
+from service.clinical.outcome import HOOKS
+from service.clinical.recordparts import IMAGING_VALUESETS, LAB_VALUESETS
 from service.clinical.rules import RULES, RuleSpec
 from service.clinical.valuesets import DEFAULT_PROFILES_DIR, ValueSetLibrary
-from service.prefetch import IMAGING_VALUESETS, LAB_VALUESETS
-from service.screening import HOOKS
 
 __all__ = [
     "HTI1_ATTRIBUTE_URL",

@@ -15,14 +15,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from service.clinical.elements import RecurringValues
 from service.clinical.fhirread import Reader, Terminology
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Item, Measurement, SmokingStatus, SourceRef
 from service.clinical.policy import ClinicalPolicy
+from service.clinical.recordparts import DataGap, Excluded
 from service.clinical.timing import AgeRange, TimeSpan, age_range
 from service.clinical.versions import superseded
-from service.fhir.record import DataGap, Excluded, PatientRecord
+
+if TYPE_CHECKING:
+    from service.fhir.record import PatientRecord
 
 __all__ = [
     "Concept",

@@ -20,17 +20,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 from fhir.resources.R4B.valueset import ValueSet, ValueSetComposeIncludeConcept
 from pydantic import ValidationError
 
+from service.errors import MsccError
 from service.paths import DEFAULT_PROFILES_DIR
 
 __all__ = [
     "DEFAULT_PROFILES_DIR",
     "DEFAULT_VALUESETS_DIR",
     "KnowledgeError",
+    "Terminology",
     "ValueSetLibrary",
     "ValueSetRecord",
 ]
@@ -41,8 +44,22 @@ DEFAULT_VALUESETS_DIR = DEFAULT_PROFILES_DIR / "valuesets"
 Coding = tuple[str, str]
 
 
-class KnowledgeError(Exception):
+class KnowledgeError(MsccError):
     """The knowledge base (value sets or manifest) is malformed, inconsistent or stale."""
+
+
+class Terminology(Protocol):
+    """What reading FHIR data needs of the value sets: :class:`ValueSetLibrary` is one, tests pass smaller ones."""
+
+    @property
+    def ids(self) -> frozenset[str]: ...
+
+    @property
+    def codes(self) -> frozenset[str]: ...
+
+    def groups_of(self, system: str, code: str) -> frozenset[str]: ...
+
+    def display_of(self, system: str, code: str) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from service.errors import MsccError
 from service.fhir.record import Resource
 
 __all__ = ["Entry", "NotFhir", "bundle_resources", "next_link", "prefetch_entries", "resource_kind"]
@@ -26,7 +27,7 @@ class Entry:
     full_url: str | None = None
 
 
-class NotFhir(ValueError):
+class NotFhir(MsccError, ValueError):
     """A prefetch value that is not FHIR of the expected shape; the message is safe to show (no data)."""
 
 

@@ -36,17 +36,19 @@ from cds_hooks.contexts import HookContext, OrderSelectContext, OrderSignContext
 from cds_hooks.errors import PayloadTooLarge, PreconditionFailed
 from cds_hooks.models import CDSRequest
 from cds_hooks.prefetch import PrefetchState, PrefetchTemplateError, classify_prefetch, render_template
+from service.clinical.recordparts import DataGap, RecordPart
+from service.errors import MsccError
 from service.fhir.budget import fetch_budget, remaining_s
 from service.fhir.bundle import Entry, NotFhir, bundle_resources, next_link, prefetch_entries
 from service.fhir.integrity import PatientScope
-from service.fhir.record import DataGap, PatientRecord, Resource
+from service.fhir.record import PatientRecord, Resource
 
 __all__ = ["BUDGET_EXCEEDED", "FhirFetchError", "FhirSearcher", "PatientDataGatherer", "bundle_resources"]
 
 BUDGET_EXCEEDED = "no answer from the FHIR server within the time budget"
 
 
-class FhirFetchError(Exception):
+class FhirFetchError(MsccError):
     """A query to the FHIR server failed; ``reason`` is safe to log (no PHI, no token).
 
     ``status`` is the server's HTTP status when it answered with a failure. ``partial``:
@@ -82,11 +84,14 @@ class PatientDataGatherer:
         required: frozenset[str],
         searcher: FhirSearcher | None,
         *,
+        parts: Mapping[str, RecordPart],
         max_entries: int,
         budget_s: float | None = None,
     ) -> None:
         self._templates = dict(templates)
         self._required = required
+        # The part of the record each key fetches: its gaps and exclusions carry it to the rules and cards.
+        self._parts = dict(parts)
         self._searcher = searcher
         self._max_entries = max_entries
         self._budget_s = budget_s
@@ -144,7 +149,9 @@ class PatientDataGatherer:
             else:
                 record.resources[key] = own
         if drafts:
-            record.draft_orders, dropped = scope.keep_own("draftOrders", [entry.resource for entry in drafts])
+            record.draft_orders, dropped = scope.keep_own(
+                "draftOrders", [entry.resource for entry in drafts], RecordPart.DRAFT_ORDERS
+            )
             record.excluded.extend(dropped)
         if isinstance(context, OrderSelectContext):
             record.selections = tuple(context.selections)
@@ -163,7 +170,7 @@ class PatientDataGatherer:
         self, scope: PatientScope, record: PatientRecord, key: str, resources: list[Resource]
     ) -> list[Resource] | None:
         """The patient's own resources of ``key``; ``None`` when only someone else's were there."""
-        own, dropped = scope.keep_own(key, resources)
+        own, dropped = scope.keep_own(key, resources, self._parts.get(key))
         record.excluded.extend(dropped)
         expected = _expected_type(self._templates[key])
         if dropped and not any(expected in (None, resource.get("resourceType")) for resource in own):
@@ -185,6 +192,9 @@ class PatientDataGatherer:
         if total > self._max_entries:
             raise PayloadTooLarge(f"The patient data holds more than {self._max_entries} resources.")
 
+    def _gap(self, key: str, reason: str, *, partial: bool = False) -> DataGap:
+        return DataGap(key, reason, partial, self._parts.get(key))
+
     @staticmethod
     def _gap_reason(record: PatientRecord, key: str) -> str:
         return next(gap.reason for gap in record.gaps if gap.key == key)
@@ -202,9 +212,13 @@ class PatientDataGatherer:
         base = request.fhir_server_base
         if base is None or self._searcher is None:
             reason = "no fhirServer to query" if base is None else "no FHIR client configured"
-            record.gaps.extend(DataGap(key, f"{unreadable.get(key, 'not prefetched')} and {reason}") for key in missing)
+            record.gaps.extend(
+                self._gap(key, f"{unreadable.get(key, 'not prefetched')} and {reason}") for key in missing
+            )
             # Only the first page arrived: the rest may hold exactly what a rule needs.
-            record.gaps.extend(DataGap(key, f"prefetch has further pages and {reason}", partial=True) for key in paged)
+            record.gaps.extend(
+                self._gap(key, f"prefetch has further pages and {reason}", partial=True) for key in paged
+            )
             return
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
         context_values = context.model_dump()
@@ -214,7 +228,7 @@ class PatientDataGatherer:
             try:
                 query = render_template(self._templates[key], context_values)
             except PrefetchTemplateError as exc:
-                record.gaps.append(DataGap(key, f"template cannot be rendered: {exc}"))
+                record.gaps.append(self._gap(key, f"template cannot be rendered: {exc}"))
                 continue
             jobs[key] = searcher.fetch(base, query, token)
         for key, url in paged.items():
@@ -226,18 +240,18 @@ class PatientDataGatherer:
                 arrived = self._keep_own(scope, record, key, result.partial or [])
                 if key in paged:
                     record.resources[key].extend(arrived or ())
-                    record.gaps.append(DataGap(key, f"further prefetch pages: {result.reason}", partial=True))
+                    record.gaps.append(self._gap(key, f"further prefetch pages: {result.reason}", partial=True))
                 elif result.partial is not None and arrived is not None:
                     record.resources[key] = arrived
                     record.fetched[key] = len(result.partial)
-                    record.gaps.append(DataGap(key, result.reason, partial=True))
+                    record.gaps.append(self._gap(key, result.reason, partial=True))
                 else:
-                    record.gaps.append(DataGap(key, result.reason))
+                    record.gaps.append(self._gap(key, result.reason))
                 continue
             record.fetched[key] = len(result)
             own = self._keep_own(scope, record, key, result)
             if own is None:
-                record.gaps.append(DataGap(key, "the FHIR server sent only resources that are not this patient's"))
+                record.gaps.append(self._gap(key, "the FHIR server sent only resources that are not this patient's"))
             elif key in paged:
                 record.resources[key].extend(own)
             else:

@@ -22,8 +22,9 @@ from collections import Counter
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from service.clinical.recordparts import Excluded, Exclusion, RecordPart
 from service.fhir.bundle import Entry
-from service.fhir.record import Excluded, Exclusion, Resource
+from service.fhir.record import Resource
 
 __all__ = ["PatientScope"]
 
@@ -69,8 +70,10 @@ class PatientScope:
                 return self._reference_exclusion(resource[element])
         return Exclusion.NO_PATIENT
 
-    def keep_own(self, key: str, resources: Iterable[Resource]) -> tuple[list[Resource], list[Excluded]]:
-        """The context patient's resources of ``key``, and what was dropped, by reason."""
+    def keep_own(
+        self, key: str, resources: Iterable[Resource], part: RecordPart | None = None
+    ) -> tuple[list[Resource], list[Excluded]]:
+        """The context patient's resources of ``key`` (``part`` of the record), and what was dropped, by reason."""
         own: list[Resource] = []
         dropped: Counter[Exclusion] = Counter()
         for resource in resources:
@@ -79,7 +82,7 @@ class PatientScope:
                 own.append(resource)
             else:
                 dropped[reason] += 1
-        return own, [Excluded(key, reason, count) for reason, count in sorted(dropped.items())]
+        return own, [Excluded(key, reason, count, part) for reason, count in sorted(dropped.items())]
 
     def _reference_exclusion(self, reference: object) -> Exclusion | None:
         text = reference.get("reference") if isinstance(reference, dict) else None

@@ -25,6 +25,8 @@ from typing import Literal
 
 import httpx
 
+from service.errors import MsccError
+
 __all__ = ["FhirBase", "ServerRefused", "is_loopback_host", "normalize_server_url", "resolve_fhir_base"]
 
 Mode = Literal["development", "production"]
@@ -34,7 +36,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SCHEMES = tuple(_DEFAULT_PORTS)
 
 
-class ServerRefused(ValueError):
+class ServerRefused(MsccError, ValueError):
     """The URL may not be called with a client's token; the message is safe to show."""
 
 

@@ -2,55 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from cds_hooks.prefetch import PrefetchState
+from service.clinical.recordparts import DataGap, Excluded
 
-__all__ = ["DataGap", "Excluded", "Exclusion", "PatientRecord", "Resource"]
+__all__ = ["PatientRecord", "Resource"]
 
 Resource = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class DataGap:
-    """A prefetch key whose data the service could not obtain, and why (no PHI).
-
-    ``partial``: some of it was read (the first pages of a longer search): the rules
-    screen what was read and the cards say the rest is missing, instead of a 412.
-    """
-
-    key: str
-    reason: str
-    partial: bool = False
-
-
-class Exclusion(enum.StrEnum):
-    """Why a resource was not used: a fixed, low-cardinality set (metric label, audit, card)."""
-
-    ANOTHER_PATIENT = "another-patient"
-    NO_PATIENT = "no-patient"
-    UNRESOLVED = "unresolved-reference"
-
-    @property
-    def phrase(self) -> str:
-        """How a card says it: "… not used: 2 conditions {phrase}"."""
-        return {
-            Exclusion.ANOTHER_PATIENT: "recorded for another patient",
-            Exclusion.NO_PATIENT: "with no patient reference",
-            Exclusion.UNRESOLVED: "whose patient reference cannot be tied to this patient",
-        }[self]
-
-
-@dataclass(frozen=True, slots=True)
-class Excluded:
-    """``count`` resources of prefetch key ``key`` dropped for ``reason`` (no ids, no PHI)."""
-
-    key: str
-    reason: Exclusion
-    count: int
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.errors import MsccError
 from service.store.db import write_transaction
 
 __all__ = [
@@ -37,7 +38,7 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_ID = 0x6D736363  # "mscc"
 
 
-class SchemaOutdated(RuntimeError):
+class SchemaOutdated(MsccError, RuntimeError):
     """The database is not at the revision this code needs, and was not migrated at start-up."""
 
 

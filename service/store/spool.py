@@ -40,6 +40,8 @@ from typing import Any, Literal
 
 import orjson
 
+from service.errors import MsccError
+
 __all__ = ["SEGMENT_BYTES", "FsyncPolicy", "Segment", "Spool", "SpoolEntry", "SpoolUnavailable"]
 
 logger = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ _READ_CHUNK = 512 * 1024
 _MIN_FREE_BYTES = 16 * 1024 * 1024
 
 
-class SpoolUnavailable(RuntimeError):
+class SpoolUnavailable(MsccError, RuntimeError):
     """The spool cannot take a record (disk full, folder gone, read-only file system)."""
 
 

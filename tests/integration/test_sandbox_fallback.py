@@ -28,7 +28,7 @@ from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import FhirFetchError, PatientDataGatherer
 from service.fhir.record import PatientRecord
 from service.fhir.settings import FhirSettings
-from service.prefetch import PREFETCH_KEYS, REQUIRED_KEYS, build_prefetch_templates
+from service.prefetch import PREFETCH_KEYS, RECORD_PARTS, REQUIRED_KEYS, build_prefetch_templates
 from service.settings import DEFAULT_PROFILES_DIR
 from tests.bundles import searchset
 from tests.inprocess import SettableClock
@@ -166,7 +166,9 @@ class TestPaging:
         )
         async with build_http_client(settings) as http:
             client = FhirClient(http, settings, mode="development")
-            gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, client, max_entries=1000, budget_s=BUDGET_S)
+            gatherer = PatientDataGatherer(
+                TEMPLATES, REQUIRED_KEYS, client, parts=RECORD_PARTS, max_entries=1000, budget_s=BUDGET_S
+            )
             return await gatherer.gather(request, parse_context(request.hook, request.context))
 
     async def test_client_follows_next_links_across_pages(self, sandbox: Any, many_labs: int) -> None:
@@ -229,7 +231,9 @@ class TestFailures:
         )
         async with build_http_client(settings) as http:
             client = FhirClient(http, settings, mode="development")
-            gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, client, max_entries=1000, budget_s=BUDGET_S)
+            gatherer = PatientDataGatherer(
+                TEMPLATES, REQUIRED_KEYS, client, parts=RECORD_PARTS, max_entries=1000, budget_s=BUDGET_S
+            )
             record = await gatherer.gather(request, parse_context(request.hook, request.context))
         assert {gap.key for gap in record.gaps} == set(PREFETCH_KEYS) - REQUIRED_KEYS
         assert {gap.reason for gap in record.gaps} == {"FHIR server refused the access token (401)"}

@@ -33,7 +33,7 @@ from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import PatientDataGatherer
 from service.fhir.record import PatientRecord
 from service.fhir.settings import FhirSettings
-from service.prefetch import PREFETCH_KEYS, REQUIRED_KEYS, build_prefetch_templates
+from service.prefetch import PREFETCH_KEYS, RECORD_PARTS, REQUIRED_KEYS, build_prefetch_templates
 from service.settings import Settings
 from service.store.settings import StoreSettings
 from tests.bundles import searchset
@@ -202,7 +202,9 @@ def test_every_fhir_time_is_read_from_the_fhir_server(data: dict[str, list[dict[
         fhir = FhirSettings(allowed_servers=[BASE], budget_s=5, request_timeout_s=5)
         async with build_http_client(fhir, transport=httpx.MockTransport(answer)) as http:
             client = FhirClient(http, fhir, mode="production")
-            gatherer = PatientDataGatherer(templates, REQUIRED_KEYS, client, max_entries=1000, budget_s=5)
+            gatherer = PatientDataGatherer(
+                templates, REQUIRED_KEYS, client, parts=RECORD_PARTS, max_entries=1000, budget_s=5
+            )
             body = CDSRequest.model_validate(
                 {
                     "hook": "patient-view",

@@ -8,15 +8,9 @@ from urllib.parse import parse_qs
 import pytest
 
 from cds_hooks.prefetch import check_template_subset, render_template
+from service.clinical.recordparts import FINDING_VALUESETS, IMAGING_VALUESETS, LAB_VALUESETS, parts_holding
 from service.clinical.valuesets import ValueSetLibrary
-from service.prefetch import (
-    FINDING_VALUESETS,
-    IMAGING_VALUESETS,
-    LAB_VALUESETS,
-    PREFETCH_KEYS,
-    REQUIRED_KEYS,
-    build_prefetch_templates,
-)
+from service.prefetch import PREFETCH_KEYS, RECORD_PARTS, REQUIRED_KEYS, build_prefetch_templates
 from service.settings import DEFAULT_PROFILES_DIR
 
 CODED_KEYS = {
@@ -122,3 +116,18 @@ def test_the_real_value_sets_fill_every_code_list(templates: dict[str, str], lib
         for valueset_id in loaded:
             members = {f"{system}|{code}" for system, code in library.get(valueset_id).codes}
             assert members <= codes, f"{key} misses codes of {valueset_id}"
+
+
+def test_every_key_fetches_one_part_of_the_record() -> None:
+    # The rules and cards name parts, never keys: a key without its part would be a gap no card mentions.
+    assert list(RECORD_PARTS) == list(PREFETCH_KEYS)
+    assert len(set(RECORD_PARTS.values())) == len(RECORD_PARTS)
+
+
+@pytest.mark.parametrize("key", ["labs", "findings"])
+def test_an_observation_query_asks_for_what_its_part_holds(key: str) -> None:
+    # unknown_reasons finds the gaps that could hide a concept through parts_holding: the query
+    # of the key must ask for exactly the value sets whose concepts that part holds.
+    part = RECORD_PARTS[key]
+    assert all(part in parts_holding(valueset) for valueset in CODED_KEYS[key])
+    assert not any(part in parts_holding(valueset) for valueset in IMAGING_VALUESETS)

@@ -13,7 +13,7 @@ from cds_hooks.registry import ClientIdentity, Invocation
 from service.audit import AuditEvent
 from service.clinical.outcome import Screening
 from service.fhir.gather import PatientDataGatherer
-from service.prefetch import REQUIRED_KEYS
+from service.prefetch import RECORD_PARTS, REQUIRED_KEYS
 from service.screening import EVALUATION_TIME_EXTENSION, ScreeningService
 
 pytestmark = pytest.mark.anyio
@@ -43,7 +43,7 @@ def _invocation(prefetch: dict[str, object]) -> Invocation:
 
 
 def _service(audit: RecordingAudit) -> ScreeningService:
-    gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, searcher=None, max_entries=100)
+    gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, searcher=None, parts=RECORD_PARTS, max_entries=100)
     return ScreeningService(templates=TEMPLATES, gatherer=gatherer, screener=None, knowledge_version="k1", audit=audit)
 
 
@@ -88,7 +88,7 @@ def _pinned(at: object) -> Invocation:
 
 def _screening_service(allow: bool) -> tuple[ScreeningService, ClockRecordingScreener]:
     screener = ClockRecordingScreener()
-    gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, searcher=None, max_entries=100)
+    gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, searcher=None, parts=RECORD_PARTS, max_entries=100)
     service = ScreeningService(
         templates=TEMPLATES,
         gatherer=gatherer,
@@ -131,7 +131,7 @@ async def test_a_deceased_patient_is_not_screened_and_the_audit_says_why(death: 
     audit = RecordingAudit()
     # not even the 412 for the missing conditions: no data is needed about a patient who has died
     invocation = _invocation({"patient": {"resourceType": "Patient", "id": "pat-1", **death}})
-    gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, searcher=None, max_entries=100)
+    gatherer = PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, searcher=None, parts=RECORD_PARTS, max_entries=100)
     service = ScreeningService(
         templates=TEMPLATES, gatherer=gatherer, screener=FailingScreener(), knowledge_version="k1", audit=audit
     )

@@ -7,8 +7,8 @@ A rule is a pure function from :class:`~service.clinical.rules.facts.Given` to a
 HTI-1 source attributes. One structure, three outputs: they cannot drift apart.
 
 Facts are three-valued (``True``/``False``/``None`` = unknown, Kleene logic): a fact is
-unknown when the data that could make it true was not available (an unreadable prefetch
-key, a concept group with no code list). A rule whose answer is unknown reports
+unknown when the data that could make it true was not available (a part of the record
+that could not be read, a concept group with no code list). A rule whose answer is unknown reports
 ``insufficient_data`` instead of silently not firing.
 """
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from service.clinical.patientdata import Item
+from service.clinical.recordparts import RecordPart
 
 __all__ = [
     "Citation",
@@ -101,8 +102,8 @@ class RuleSpec:
     citations: tuple[Citation, ...]
     #: ValueSet ids the rule reads (PlanDefinition dataRequirement)
     valuesets: tuple[str, ...]
-    #: prefetch keys the rule reads; unreadable ones are listed on its card
-    data_keys: tuple[str, ...] = ("conditions",)
+    #: the parts of the record the rule reads; those that could not be read are listed on its card
+    reads: tuple[RecordPart, ...] = (RecordPart.CONDITIONS,)
     #: HTI-1 attribute 11: the rule uses the patient's date of birth (age)
     uses_birth_date: bool = False
     #: HTI-1 attribute 13: USCDI health status assessment inputs (e.g. smoking status)

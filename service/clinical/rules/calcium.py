@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from service.clinical.recordparts import RecordPart
 from service.clinical.rules.base import Indicator, Plan, RuleSpec, Verdict
 from service.clinical.rules.calcium_reading import CALCIUM_VALUESETS, CalciumReading, format_mmol
 from service.clinical.rules.citations import CKS_HYPERCALCAEMIA, STATPEARLS_HYPERCALCAEMIA
@@ -56,7 +57,7 @@ def _spec(rule_id: str, title: str, description: str, logic: str, indicator: Ind
         superseded_by=tuple(higher for higher in ("R4a", "R4b") if higher < rule_id),
         citations=(CKS_HYPERCALCAEMIA, STATPEARLS_HYPERCALCAEMIA),
         valuesets=_VALUESETS,
-        data_keys=("labs",),
+        reads=(RecordPart.LAB_RESULTS,),
     )
 
 

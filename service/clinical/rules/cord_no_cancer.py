@@ -9,6 +9,7 @@ NICE lung-cancer rule, moderate evidence.
 
 from __future__ import annotations
 
+from service.clinical.recordparts import RecordPart
 from service.clinical.rules.base import Plan, RuleSpec, Verdict, all_of, negate
 from service.clinical.rules.citations import ACP_2011, ACR_MYELOPATHY, NG234_NO_CANCER
 from service.clinical.rules.common import RULES_DATE, RULES_VERSION, SAFETY_NET, cancer_noun, whole_spine_mri
@@ -33,7 +34,7 @@ R7 = RuleSpec(
     superseded_by=(),
     citations=(NG234_NO_CANCER, ACR_MYELOPATHY, ACP_2011),
     valuesets=(*CANCER_ANY_GROUPS, *NEURO_GROUPS, *SPINAL_PAIN_GROUPS),
-    data_keys=("conditions", "findings"),
+    reads=(RecordPart.CONDITIONS, RecordPart.OBSERVED_FINDINGS),
 )
 
 

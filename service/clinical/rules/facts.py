@@ -15,9 +15,10 @@ from datetime import timedelta
 
 from service.clinical.patientdata import Finding
 from service.clinical.policy import ClinicalPolicy
+from service.clinical.recordparts import RecordPart
 from service.clinical.rules.base import Evidence, Fact
 from service.clinical.rules.calcium_reading import CalciumFact, derive_calcium
-from service.clinical.rules.gaps import KEY_LABELS, unknown_reasons
+from service.clinical.rules.gaps import unknown_reasons, unread_parts
 from service.clinical.snapshot import PatientSnapshot
 from service.clinical.weightchoice import WEIGHT_GROUP, weight_fall
 
@@ -226,8 +227,8 @@ def _ever_smoked(snapshot: PatientSnapshot) -> Fact:
         return Fact(False)
     if snapshot.smoking:
         reason = "smoking status: recorded as unknown"
-    elif "labs" in snapshot.gap_keys:
-        reason = f"smoking status: could not read {KEY_LABELS['labs']}"
+    elif RecordPart.LAB_RESULTS in unread_parts(snapshot):
+        reason = f"smoking status: could not read {RecordPart.LAB_RESULTS.label}"
     else:
         reason = "smoking status: not recorded"
     return Fact(None, (), (reason,))

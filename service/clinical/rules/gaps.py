@@ -1,68 +1,61 @@
-"""Why a fact could not be ruled out: an absent value set or an unreadable prefetch key."""
+"""Why a fact could not be ruled out: an absent value set or a part of the record that could not be read.
+
+The rules name parts of the record (:class:`~service.clinical.recordparts.RecordPart`),
+never where the service fetched them: the service maps its prefetch keys to parts.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from service.clinical.recordparts import DataGap, RecordPart, parts_holding
 from service.clinical.snapshot import PatientSnapshot
-from service.prefetch import FINDING_VALUESETS, LAB_VALUESETS
 
-__all__ = ["IMAGING_KEYS", "KEY_LABELS", "excluded_lines", "gap_lines", "unknown_reasons"]
+__all__ = ["excluded_lines", "gap_lines", "unknown_reasons", "unread_parts"]
 
-#: The prefetch keys recent imaging (R9) is read from.
-IMAGING_KEYS = ("imagingOrders", "imagingStudies", "imagingReports", "imagingProcedures")
-#: Prefetch keys as a clinician would name the data behind them.
-KEY_LABELS = {
-    "patient": "patient demographics",
-    "conditions": "conditions",
-    "labs": "laboratory results, pain scores and smoking status",
-    "findings": "symptoms and signs recorded as observations",
-    "imagingOrders": "imaging orders",
-    "imagingStudies": "imaging studies",
-    "imagingReports": "imaging reports",
-    "imagingProcedures": "imaging procedures",
-    "draftOrders": "draft orders",
-}
+_PART_ORDER = {part: index for index, part in enumerate(RecordPart)}
 
 
-def _keys_for(group: str) -> tuple[str, ...]:
-    # Conditions carry every finding; the prefetch queries observations only for the
-    # value sets listed in service.prefetch, so only those depend on those keys.
-    if group in LAB_VALUESETS:
-        return ("labs",)
-    return ("conditions", "findings") if group in FINDING_VALUESETS else ("conditions",)
+def unread_parts(snapshot: PatientSnapshot) -> frozenset[RecordPart]:
+    """The parts of the record that could not be read, wholly or in part."""
+    return frozenset(gap.part for gap in snapshot.gaps if gap.part is not None)
 
 
 def unknown_reasons(snapshot: PatientSnapshot, groups: Iterable[str], topic: str) -> tuple[str, ...]:
-    """Why ``topic`` could not be ruled out: all its value sets absent, or a source unreadable."""
+    """Why ``topic`` could not be ruled out: all its value sets absent, or a part holding them unread."""
     groups = tuple(groups)
     if snapshot.valuesets.isdisjoint(groups):
         return (f"{topic}: no code list available, not checked",)
     if not snapshot.gaps:
         return ()
-    wanted = {key for group in groups for key in _keys_for(group)}
+    wanted = {part for group in groups for part in parts_holding(group)}
     lines = (
-        f"{topic}: could not read {'all ' if gap.partial else ''}{KEY_LABELS.get(gap.key, gap.key)}"
-        for gap in sorted(snapshot.gaps, key=lambda gap: gap.key)
-        if gap.key in wanted
+        f"{topic}: could not read {'all ' if gap.partial else ''}{gap.part.label}"
+        for gap in sorted(snapshot.gaps, key=_in_part_order)
+        if gap.part is not None and gap.part in wanted
     )
     return tuple(dict.fromkeys(lines))
 
 
-def gap_lines(snapshot: PatientSnapshot, keys: Iterable[str]) -> tuple[str, ...]:
-    """ "Could not read: …" for each unreadable prefetch key among ``keys`` (reason included, no PHI).
+def _in_part_order(gap: DataGap) -> int:
+    # Conditions before observed findings before lab results, as a clinician would look.
+    return _PART_ORDER[gap.part] if gap.part is not None else len(_PART_ORDER)
 
-    A key read only in part says so: the card was decided on what was read.
+
+def gap_lines(snapshot: PatientSnapshot, parts: Iterable[RecordPart]) -> tuple[str, ...]:
+    """ "Could not read: …" for each unread part among ``parts`` (reason included, no PHI).
+
+    A part read only in part says so: the card was decided on what was read.
     """
-    wanted = set(keys)
+    wanted = set(parts)
     return tuple(
         (
-            f"Incomplete data, screened as far as read: {KEY_LABELS.get(gap.key, gap.key)} ({gap.reason})"
+            f"Incomplete data, screened as far as read: {gap.part.label} ({gap.reason})"
             if gap.partial
-            else f"Could not read: {KEY_LABELS.get(gap.key, gap.key)} ({gap.reason})"
+            else f"Could not read: {gap.part.label} ({gap.reason})"
         )
         for gap in snapshot.gaps
-        if gap.key in wanted
+        if gap.part is not None and gap.part in wanted
     )
 
 
@@ -70,6 +63,6 @@ def excluded_lines(snapshot: PatientSnapshot) -> tuple[str, ...]:
     """What was sent but not used because it is not this patient's: counts and reasons, no ids."""
     return tuple(
         f"Not used: {item.count} {'resource' if item.count == 1 else 'resources'} sent as "
-        f"{KEY_LABELS.get(item.key, item.key)}, {item.reason.phrase}"
+        f"{item.part.label if item.part is not None else item.key}, {item.reason.phrase}"
         for item in snapshot.excluded
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import NamedTuple
 
+from service.clinical.recordparts import IMAGING_PARTS, RecordPart
 from service.clinical.rules.base import Plan, RuleSpec, Truth, Verdict, all_of, any_of
 from service.clinical.rules.citations import (
     ACP_2011,
@@ -34,7 +35,6 @@ from service.clinical.rules.citations import (
 from service.clinical.rules.common import RULES_DATE, RULES_VERSION, SAFETY_NET, cancer_noun, ct_whole_spine
 from service.clinical.rules.common import whole_spine_mri as _whole_spine_mri
 from service.clinical.rules.facts import CANCER_ANY_GROUPS, NEURO_GROUPS, PAIN_QUALITY_GROUPS, SPINAL_PAIN_GROUPS, Given
-from service.clinical.rules.gaps import IMAGING_KEYS
 
 __all__ = [
     "R1",
@@ -49,7 +49,7 @@ __all__ = [
     "spinal_metastases_suspected",
 ]
 
-_FINDING_KEYS = ("conditions", "findings")
+_FINDINGS = (RecordPart.CONDITIONS, RecordPart.OBSERVED_FINDINGS)
 
 R1 = RuleSpec(
     id="R1",
@@ -69,7 +69,7 @@ R1 = RuleSpec(
     superseded_by=(),
     citations=(NG234_1_5_2, NG234_1_3_2, NG234_1_8_1, QS56_ST3, QS56_ST4, CG75, ACR_MYELOPATHY, ASTRO_2024),
     valuesets=(*CANCER_ANY_GROUPS, *NEURO_GROUPS, "cord-compression"),
-    data_keys=(*_FINDING_KEYS, *IMAGING_KEYS),
+    reads=(*_FINDINGS, *IMAGING_PARTS),
 )
 
 R2 = RuleSpec(
@@ -96,7 +96,7 @@ R2 = RuleSpec(
         "pain-severity",
         "secondary-bone-malignancy",
     ),
-    data_keys=(*_FINDING_KEYS, "labs", *IMAGING_KEYS),
+    reads=(*_FINDINGS, RecordPart.LAB_RESULTS, *IMAGING_PARTS),
 )
 
 R2B = RuleSpec(
@@ -116,7 +116,7 @@ R2B = RuleSpec(
     superseded_by=("R1", "R2"),
     citations=(SCOTTISH_MSCC, NG234_BOX2),
     valuesets=(*CANCER_ANY_GROUPS, *SPINAL_PAIN_GROUPS, *PAIN_QUALITY_GROUPS, "pain-severity"),
-    data_keys=(*_FINDING_KEYS, "labs"),
+    reads=(*_FINDINGS, RecordPart.LAB_RESULTS),
 )
 
 R3 = RuleSpec(
@@ -136,7 +136,7 @@ R3 = RuleSpec(
     superseded_by=(),
     citations=(NG234_IMAGING, CHRISTIE_MSCC),
     valuesets=("mri-contraindicated", "ct-spine"),
-    data_keys=_FINDING_KEYS,
+    reads=_FINDINGS,
 )
 
 

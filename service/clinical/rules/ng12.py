@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from service.clinical.recordparts import IMAGING_PARTS, RecordPart
 from service.clinical.rules.base import (
     Citation,
     Fact,
@@ -26,7 +27,6 @@ from service.clinical.rules.base import (
 from service.clinical.rules.citations import NG12_1_1_1, NG12_1_1_2, NG12_1_1_3, NG234_NO_CANCER
 from service.clinical.rules.common import RULES_DATE, RULES_VERSION, chest_xray
 from service.clinical.rules.facts import CANCER_ANY_GROUPS, NG12_SYMPTOMS, SPINAL_PAIN_GROUPS, Given
-from service.clinical.rules.gaps import IMAGING_KEYS
 
 __all__ = [
     "R6A",
@@ -41,6 +41,13 @@ __all__ = [
 ]
 
 _UNEXPLAINED = "NG12 symptoms count when unexplained: check for another cause."
+#: age, coded and observed symptoms, smoking status and body weight
+_PATIENT_DATA = (
+    RecordPart.DEMOGRAPHICS,
+    RecordPart.CONDITIONS,
+    RecordPart.OBSERVED_FINDINGS,
+    RecordPart.LAB_RESULTS,
+)
 
 
 def _spec(
@@ -55,7 +62,7 @@ def _spec(
     superseded_by: tuple[str, ...],
     citations: tuple[Citation, ...],
     valuesets: tuple[str, ...],
-    data_keys: tuple[str, ...] = ("patient", "conditions", "findings", "labs"),
+    reads: tuple[RecordPart, ...] = _PATIENT_DATA,
     health_status_inputs: tuple[str, ...] = (),
 ) -> RuleSpec:
     # Every NG12 rule reads the age (40 and over), hence the date of birth (HTI-1 attribute 11).
@@ -73,7 +80,7 @@ def _spec(
         superseded_by=superseded_by,
         citations=citations,
         valuesets=valuesets,
-        data_keys=data_keys,
+        reads=reads,
         uses_birth_date=True,
         health_status_inputs=health_status_inputs,
     )
@@ -112,8 +119,8 @@ R6B = _spec(
         "body-weight",
         "chest-imaging",
     ),
-    # R9 reads recent chest imaging from every imaging key, procedures included.
-    data_keys=("patient", "conditions", "findings", "labs", *IMAGING_KEYS),
+    # R9 reads recent chest imaging from every part that can hold it, procedures included.
+    reads=(*_PATIENT_DATA, *IMAGING_PARTS),
     health_status_inputs=("smoking status (LOINC 72166-2)", "pack-years (SNOMED 401201003, 782516008)"),
 )
 R6C = _spec(

@@ -11,6 +11,7 @@ supersedes it: the whole-spine MRI comes first.
 
 from __future__ import annotations
 
+from service.clinical.recordparts import RecordPart
 from service.clinical.rules.base import Plan, RuleSpec, Verdict, all_of, any_of
 from service.clinical.rules.citations import ACR_PLEXOPATHY, RADIOGRAPHICS_2008
 from service.clinical.rules.common import RULES_DATE, RULES_VERSION, brachial_plexus_mri, duration
@@ -35,7 +36,7 @@ R5 = RuleSpec(
     superseded_by=("R1",),
     citations=(ACR_PLEXOPATHY, RADIOGRAPHICS_2008),
     valuesets=("pancoast-tumour", "lung-cancer-upper-lobe", "pancoast-signs"),
-    data_keys=("conditions", "findings"),
+    reads=(RecordPart.CONDITIONS, RecordPart.OBSERVED_FINDINGS),
 )
 
 

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from service.clinical.patientdata import Finding, ImagingEvent
+from service.clinical.recordparts import IMAGING_PARTS
 from service.clinical.rules.base import Evidence, Plan, RuleSpec, Truth
 from service.clinical.rules.citations import NG234_1_5_2, TEAM_POLICY
 from service.clinical.rules.common import RULES_DATE, RULES_VERSION
 from service.clinical.rules.facts import Given
-from service.clinical.rules.gaps import IMAGING_KEYS
+from service.clinical.rules.gaps import unread_parts
 from service.clinical.rules.mscc import R1_ACTIONS
 from service.clinical.timing import TimeSpan
 
@@ -59,7 +60,7 @@ R9 = RuleSpec(
     superseded_by=(),
     citations=(TEAM_POLICY, NG234_1_5_2),
     valuesets=(WHOLE_SPINE_MRI, "mri-spine-region", *_CHEST),
-    data_keys=IMAGING_KEYS,
+    reads=IMAGING_PARTS,
 )
 
 
@@ -110,7 +111,7 @@ def apply_recent_imaging(plans: dict[str, Plan], given: Given) -> RecentImaging:
     mentioned = _mention_single_region(plans, given)
     if result.suppressed or mentioned or result.truth is True:
         result.truth = True
-    elif targets and set(IMAGING_KEYS) & snapshot.gap_keys:
+    elif targets and unread_parts(snapshot).intersection(IMAGING_PARTS):
         result.truth = None  # recent imaging could not be checked for a card it governs
     return result
 

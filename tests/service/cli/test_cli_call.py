@@ -19,9 +19,9 @@ from service.cli.call import add_arguments
 from service.cli.draftorders import DraftOrderError, draft_order_context
 from service.cli.ehr_client import Caller, CallError, SigningKey, _thumbprint
 from service.cli.exitcodes import FAILURE
+from service.clinical.outcome import HOOKS
 from service.fhir.client import FhirClient, build_http_client
 from service.fhir.settings import FhirSettings
-from service.screening import HOOKS
 from tests.bundles import draft_service_request
 
 pytestmark = pytest.mark.anyio

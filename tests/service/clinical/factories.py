@@ -14,8 +14,10 @@ from typing import Any
 from service.clinical.engine import ClinicalScreener
 from service.clinical.outcome import Screening
 from service.clinical.policy import ClinicalPolicy
+from service.clinical.recordparts import DataGap
 from service.clinical.valuesets import DEFAULT_VALUESETS_DIR, ValueSetLibrary, ValueSetRecord
-from service.fhir.record import DataGap, PatientRecord
+from service.fhir.record import PatientRecord
+from service.prefetch import RECORD_PARTS
 
 Resource = dict[str, Any]
 
@@ -227,12 +229,12 @@ def record(
     gaps: Iterable[str] = (),
     drafts: Iterable[Resource] = (),
 ) -> PatientRecord:
-    """A record holding the Patient and ``resources`` under one key, plus the named gaps."""
+    """A record holding the Patient and ``resources`` under one key, plus gaps of the named prefetch keys."""
     return PatientRecord(
         patient_id=PATIENT_ID,
         resources={"patient": [patient(birth_date)], "everything": list(resources)},
         draft_orders=list(drafts),
-        gaps=[DataGap(key, "not prefetched and no fhirServer to query") for key in gaps],
+        gaps=[DataGap(key, "not prefetched and no fhirServer to query", part=RECORD_PARTS[key]) for key in gaps],
     )
 
 

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from fhir.resources.R4B.plandefinition import PlanDefinition
 
+from service.clinical.outcome import HOOKS
 from service.clinical.plandefinitions import (
     HTI1_ATTRIBUTE_URL,
     HTI1_DSI_TYPE_URL,
@@ -19,7 +20,6 @@ from service.clinical.plandefinitions import (
 )
 from service.clinical.rules import RULES, RULES_BY_ID
 from service.clinical.valuesets import DEFAULT_PROFILES_DIR
-from service.screening import HOOKS
 from tests.service.clinical.factories import library
 
 FOLDER = DEFAULT_PROFILES_DIR / "plandefinitions"

@@ -17,8 +17,9 @@ from cds_hooks.errors import PayloadTooLarge, PreconditionFailed
 from cds_hooks.models import CDSRequest
 from cds_hooks.prefetch import PrefetchState
 from service.cli.fhir_access import fhir_authorization
+from service.clinical.recordparts import DataGap, Excluded, Exclusion, RecordPart
 from service.fhir.gather import BUDGET_EXCEEDED, FhirFetchError, FhirSearcher, PatientDataGatherer
-from service.fhir.record import DataGap, PatientRecord, Resource
+from service.fhir.record import PatientRecord, Resource
 from tests.bundles import searchset
 
 pytestmark = pytest.mark.anyio
@@ -97,9 +98,17 @@ def _context(request: CDSRequest) -> HookContext:
 
 
 async def _gather(
-    request: CDSRequest, searcher: FhirSearcher | None = None, *, max_entries: int = 100, budget_s: float | None = None
+    request: CDSRequest,
+    searcher: FhirSearcher | None = None,
+    *,
+    max_entries: int = 100,
+    budget_s: float | None = None,
+    parts: dict[str, RecordPart] | None = None,
 ) -> PatientRecord:
-    gatherer = PatientDataGatherer(TEMPLATES, REQUIRED, searcher, max_entries=max_entries, budget_s=budget_s)
+    # Without ``parts`` the gaps name their key only: these tests are about prefetch semantics.
+    gatherer = PatientDataGatherer(
+        TEMPLATES, REQUIRED, searcher, parts=parts or {}, max_entries=max_entries, budget_s=budget_s
+    )
     return await gatherer.gather(request, _context(request))
 
 
@@ -194,6 +203,18 @@ async def test_optional_key_absent_without_fhir_server_is_a_gap_not_an_error() -
         DataGap("labs", "not prefetched and no fhirServer to query"),
     ]
     assert "labs" not in record.resources
+
+
+async def test_gaps_and_exclusions_carry_the_part_of_the_record_of_their_key() -> None:
+    # The rules and cards know parts of the record, never prefetch keys: the gatherer tells them which.
+    theirs = {**CONDITION, "id": "c-2", "subject": {"reference": "Patient/p-2"}}
+    parts = {"conditions": RecordPart.CONDITIONS, "labs": RecordPart.LAB_RESULTS}
+    record = await _gather(_request({"patient": PATIENT, "conditions": searchset(CONDITION, theirs)}), parts=parts)
+    assert sorted(record.gaps, key=lambda gap: gap.key) == [
+        DataGap("encounter", "not prefetched and no fhirServer to query"),
+        DataGap("labs", "not prefetched and no fhirServer to query", part=RecordPart.LAB_RESULTS),
+    ]
+    assert record.excluded == [Excluded("conditions", Exclusion.ANOTHER_PATIENT, 1, RecordPart.CONDITIONS)]
 
 
 async def test_a_fhir_server_but_no_client_configured_is_a_gap() -> None:

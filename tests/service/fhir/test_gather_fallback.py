@@ -14,11 +14,11 @@ from cds_hooks.contexts import parse_context
 from cds_hooks.errors import PreconditionFailed
 from cds_hooks.models import CDSRequest
 from service.cli.fhir_access import fhir_authorization
+from service.clinical.recordparts import DataGap, RecordPart
 from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import BUDGET_EXCEEDED, PatientDataGatherer
-from service.fhir.record import DataGap
 from service.fhir.settings import FhirSettings
-from service.prefetch import REQUIRED_KEYS, build_prefetch_templates
+from service.prefetch import RECORD_PARTS, REQUIRED_KEYS, build_prefetch_templates
 from tests.bundles import searchset
 
 pytestmark = pytest.mark.anyio
@@ -68,7 +68,9 @@ class Server:
 def gatherer(server: Server, allowed: list[str] | None = None, budget_s: float = 0.35) -> PatientDataGatherer:
     settings = FhirSettings(allowed_servers=[BASE] if allowed is None else allowed, budget_s=budget_s)
     client = FhirClient(build_http_client(settings, transport=httpx.MockTransport(server)), settings, mode="production")
-    return PatientDataGatherer(TEMPLATES, REQUIRED_KEYS, client, max_entries=1000, budget_s=settings.budget_s)
+    return PatientDataGatherer(
+        TEMPLATES, REQUIRED_KEYS, client, parts=RECORD_PARTS, max_entries=1000, budget_s=settings.budget_s
+    )
 
 
 def request(prefetch: dict[str, Any] | None = None, fhir_server: str | None = BASE) -> CDSRequest:
@@ -203,7 +205,12 @@ class TestPagedPrefetch:
         assert server.requests == []
         assert record.resources["conditions"] == [CONDITION]
         assert record.gaps == [
-            DataGap("conditions", "further prefetch pages: URL outside the fhirServer origin refused", partial=True)
+            DataGap(
+                "conditions",
+                "further prefetch pages: URL outside the fhirServer origin refused",
+                partial=True,
+                part=RecordPart.CONDITIONS,
+            )
         ]
         assert server.requests == []
 

@@ -10,10 +10,11 @@ from cds_hooks.contexts import parse_context
 from cds_hooks.errors import PreconditionFailed
 from cds_hooks.models import CDSRequest
 from service.cli.fhir_access import fhir_authorization
+from service.clinical.recordparts import Excluded, Exclusion
 from service.fhir.bundle import Entry, NotFhir, prefetch_entries
 from service.fhir.gather import PatientDataGatherer
 from service.fhir.integrity import PatientScope
-from service.fhir.record import Excluded, Exclusion, PatientRecord, Resource
+from service.fhir.record import PatientRecord, Resource
 from tests.bundles import searchset
 
 pytestmark = pytest.mark.anyio
@@ -176,7 +177,7 @@ async def gather(prefetch: dict[str, Any], server: Server | None = None) -> Pati
     if server is not None:
         body |= {"fhirServer": SERVER, "fhirAuthorization": fhir_authorization("t0k3n")}
     request = CDSRequest.model_validate(body)
-    gatherer = PatientDataGatherer(TEMPLATES, frozenset(TEMPLATES), server, max_entries=100)
+    gatherer = PatientDataGatherer(TEMPLATES, frozenset(TEMPLATES), server, parts={}, max_entries=100)
     return await gatherer.gather(request, parse_context(request.hook, request.context))
 
 
