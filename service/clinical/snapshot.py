@@ -4,7 +4,7 @@
 by ``resourceType`` and one value-set index look-up per coding. Only the selected
 resources are validated with ``fhir.resources`` (R4B), and only in the elements the
 readers use (:class:`~service.clinical.elements.ReadElements`), then read into frozen
-dataclasses (:mod:`service.clinical.fhirread`); everything else is never validated, so
+dataclasses (:mod:`service.clinical.resource_reader`); everything else is never validated, so
 a 10,000-entry record costs little more than parsing it. A resource that fails
 validation is skipped and reported in the notes by type and reason, never by value or id.
 """
@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
 from service.clinical.elements import RecurringValues
-from service.clinical.fhirread import Reader, Terminology
+from service.clinical.resource_reader import Reader, Terminology
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Item, Measurement, SmokingStatus, SourceRef
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.timing import AgeRange, TimeSpan, age_range

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from service.clinical.fhirread import Reader
+from service.clinical.resource_reader import Reader
 from service.clinical.knowledge import load_knowledge_version
 from service.clinical.rules import RULES_BY_ID
 from service.clinical.rules.suppression import WHOLE_SPINE_MRI

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.clinical.fhirread import READ_TYPES, Reader
+from service.clinical.resource_reader import READ_TYPES, Reader
 from service.clinical.valuesets import ValueSetLibrary
 from service.population.diskgroups import PatientGroups
 from service.population.patients import WorklistRow
