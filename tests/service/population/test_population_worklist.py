@@ -79,7 +79,7 @@ def test_plain_progress_prints_a_line_per_tenth_and_the_end() -> None:
 def test_read_types_are_the_types_the_reader_reads() -> None:
     from datetime import UTC, datetime
 
-    reader = Reader(ValueSetLibrary.load(), datetime.now(UTC))
+    reader = Reader(ValueSetLibrary.load(), datetime.now(UTC), ())
     assert set(reader._readers) == READ_TYPES
 
 
