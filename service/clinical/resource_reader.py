@@ -195,8 +195,9 @@ class Reader:
         try:
             read(resource)
         except VALIDATION_ERRORS as exc:
-            # A value the model accepted but this reader cannot use (e.g. an impossible
-            # date); the resource is skipped like an invalid one.
+            # Data that is not valid R4B, met outside ReadContext.validate (which notes it
+            # itself): skipped like an invalid resource. Any other exception is a bug in
+            # the reader and propagates: it must not pass for "unreadable data".
             self.notes.add(f"{kind} skipped: unreadable ({type(exc).__name__})")
 
     def _contained(self, contained: object, readers: dict[str, Callable[[dict[str, Any]], None]]) -> None:

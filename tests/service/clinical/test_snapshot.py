@@ -6,7 +6,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from service.clinical.policy import ClinicalPolicy
+from service.clinical.resource_reader import Reader
 from service.clinical.snapshot import SnapshotResult
 from service.clinical.snapshot_reader import build_snapshot
 from service.fhir.record import PatientRecord
@@ -298,3 +301,14 @@ def test_gaps_and_valuesets_are_carried() -> None:
     assert "mscc-neuro-signs" in snapshot.valuesets
     assert snapshot.findings_in(("secondary-bone-malignancy",)) == ()
     assert snap(condition(BONE_METASTASIS)).snapshot.findings_in(("secondary-bone-malignancy",))
+
+
+def test_a_bug_in_the_reader_is_not_unreadable_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only data that is not valid R4B is skipped with a note; an unexpected exception in
+    # the reader propagates (a 500, logged), never passes for "unreadable data".
+    def broken(self: Reader, resource: dict[str, Any]) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(Reader, "_condition", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        snap(condition(NSCLC))
