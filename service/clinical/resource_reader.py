@@ -149,7 +149,7 @@ class Reader:
         )
         self._position = 0
         #: the first Patient read of each id (see :meth:`patient`)
-        self._patients: dict[object, dict[str, Any]] = {}
+        self._patients: dict[str, dict[str, Any]] = {}
         self.findings: list[Finding] = []
         self.measurements: list[Measurement] = []
         self.smoking: list[SmokingStatus] = []
@@ -219,8 +219,11 @@ class Reader:
             self._read_one(readers[kind], kind, local)
 
     def _patient(self, resource: dict[str, Any]) -> None:
-        # Found on the main pass rather than by a pass of its own: see patient().
-        self._patients.setdefault(resource.get("id"), resource)
+        # Found on the main pass rather than by a pass of its own: see patient(). An id
+        # that is not a string names no patient (and a list could not be a key).
+        ident = resource.get("id")
+        if isinstance(ident, str):
+            self._patients.setdefault(ident, resource)
 
     def patient(self, patient_id: str) -> dict[str, Any] | None:
         """The Patient read whose id is ``patient_id``; never another person's (patient-integrity.md)."""
@@ -294,7 +297,7 @@ class Reader:
         elif groups.isdisjoint(self._measured_groups):
             self._observed_finding(resource, groups, concept)
         else:
-            if resource.get("status") not in _COUNTED_OBSERVATION:
+            if _status(resource) not in _COUNTED_OBSERVATION:
                 return
             # The raw time ranks the result too: it is read once, here.
             when = raw_when(resource, self._context.zone)
@@ -314,7 +317,7 @@ class Reader:
         return span is None or span.end >= since
 
     def _counted(self, resource: dict[str, Any]) -> Any | None:
-        if resource.get("status") not in _COUNTED_OBSERVATION:
+        if _status(resource) not in _COUNTED_OBSERVATION:
             return None
         return self._context.validate(_OBSERVATION, resource)
 
@@ -328,7 +331,7 @@ class Reader:
 
     def _finding_model(self, resource: dict[str, Any]) -> Any | None:
         """The validated Observation of a sign or symptom, when its status and focus let it count."""
-        if resource.get("status") not in self._finding_statuses:
+        if _status(resource) not in self._finding_statuses:
             return None
         model = self._context.validate(_FINDING, resource)
         if model is None:
@@ -483,6 +486,12 @@ class Reader:
         if self._imaging_since is not None and event.when is not None and event.when.end < self._imaging_since:
             return
         self.imaging.append(event)
+
+
+def _status(resource: dict[str, Any]) -> str | None:
+    """The raw ``status`` when it is a string: any other JSON (a list, an object) is no status, not a crash."""
+    status = resource.get("status")
+    return status if isinstance(status, str) else None
 
 
 def _measure_of(measures: tuple[tuple[frozenset[str], Measure], ...], groups: frozenset[str]) -> Measure | None:

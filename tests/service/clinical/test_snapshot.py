@@ -312,3 +312,17 @@ def test_a_bug_in_the_reader_is_not_unreadable_data(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(Reader, "_condition", broken)
     with pytest.raises(KeyError, match="a bug"):
         snap(condition(NSCLC))
+
+
+def test_a_status_or_id_that_is_not_a_string_is_no_status_not_a_crash() -> None:
+    # A list is unhashable: set membership raised TypeError, which once passed for "unreadable data".
+    for status in ([], {"code": "final"}, ["final"]):
+        lab = observation(CALCIUM_MASS, value=10, unit="mg/dL", effective=ago(1), status=status)
+        sign = observation(URINARY_RETENTION, SNOMED, effective=ago(1), status=status)
+        result = snap(lab, sign)
+        assert result.snapshot.measurements == () and result.snapshot.findings == ()
+    odd = {"resourceType": "Patient", "id": [PATIENT_ID], "birthDate": "1960-01-01"}
+    assert (
+        build_snapshot(PatientRecord(PATIENT_ID, {"patient": [odd]}), AT, library(), ClinicalPolicy()).snapshot.age
+        is None
+    )
