@@ -74,23 +74,30 @@ NG12_MIN_AGE = 40
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """The derived facts (LUNG_CA, NEURO, SPINAL_PAIN, …) under the policy's windows."""
+    """The derived facts under the policy's windows, named as in docs/clinical/decision-table.md#derived-facts.
 
-    cancer: Fact
-    spine_mets: Fact
-    cord_compression: Fact
+    Each attribute is the table's fact in lower case (``lung_ca`` is ``LUNG_CA``), except
+    ``age_40`` (``AGE`` of at least 40); a test keeps the two in step.
+    """
+
+    #: any cancer when the policy's cancer_scope is "any"
+    lung_ca: Fact
+    spine_mets_known: Fact
+    cord_comp_dx: Fact
     neuro: Fact
     spinal_pain: Fact
     pain_feature: Fact
-    pancoast_disease: Fact
+    #: a coded Pancoast tumour or an upper-lobe lung cancer; R5 also needs PANCOAST_SIGNS
+    pancoast: Fact
     pancoast_signs: Fact
-    calcium: CalciumFact
+    ca_corr: CalciumFact
     hypercalcaemia_dx: Fact
     mri_contraindicated: Fact
     ever_smoked: Fact
     haemoptysis: Fact
-    #: one fact per NG12 1.1.2 symptom, keyed by value-set id
-    ng12_symptoms: dict[str, Fact]
+    #: one fact per NG12 1.1.2 symptom, keyed by value-set id: NG12_SX counts the true ones
+    ng12_sx: dict[str, Fact]
+    #: an NG12 1.1.3 finding (R6c)
     ng12_consider: Fact
     age_40: Fact
 
@@ -178,26 +185,26 @@ def derive_facts(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Facts:
     }
     symptoms[_WEIGHT_LOSS] = _weight_loss(snapshot, policy, symptoms[_WEIGHT_LOSS])
     return Facts(
-        cancer=_cancer(snapshot, policy),
-        spine_mets=_spine_mets(snapshot),
-        cord_compression=fact(("cord-compression",), "cord compression", recent(policy.cord_compression_window_days)),
+        lung_ca=_lung_ca(snapshot, policy),
+        spine_mets_known=_spine_mets_known(snapshot),
+        cord_comp_dx=fact(("cord-compression",), "cord compression", recent(policy.cord_compression_window_days)),
         neuro=fact(NEURO_GROUPS, "neurological symptom or sign", recent(policy.neuro_window_days)),
         spinal_pain=fact(SPINAL_PAIN_GROUPS, "spinal pain", ongoing(pain_window)),
         pain_feature=_pain_feature(snapshot, policy, ongoing(pain_window)),
-        pancoast_disease=fact(("pancoast-tumour", "lung-cancer-upper-lobe"), "upper-lobe lung cancer"),
+        pancoast=fact(("pancoast-tumour", "lung-cancer-upper-lobe"), "upper-lobe lung cancer"),
         pancoast_signs=fact(("pancoast-signs",), "Pancoast sign", recent(policy.pancoast_signs_window_days)),
-        calcium=derive_calcium(snapshot, policy),
+        ca_corr=derive_calcium(snapshot, policy),
         hypercalcaemia_dx=fact(("hypercalcaemia",), "hypercalcaemia diagnosis", lambda item: item.is_current(at)),
         mri_contraindicated=fact(("mri-contraindicated",), "MRI contraindication", lambda item: item.is_current(at)),
         ever_smoked=_ever_smoked(snapshot),
         haemoptysis=fact(("haemoptysis",), "haemoptysis", recent(symptom_window)),
-        ng12_symptoms=symptoms,
+        ng12_sx=symptoms,
         ng12_consider=fact(("ng12-consider-cxr",), "NG12 1.1.3 finding", recent(symptom_window)),
         age_40=_age_at_least(snapshot, NG12_MIN_AGE),
     )
 
 
-def _cancer(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Fact:
+def _lung_ca(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Fact:
     # "Past or current diagnosis" (NICE): any clinical status counts, unlimited lookback.
     any_scope = policy.cancer_scope == "any"
     groups = CANCER_ANY_GROUPS if any_scope else CANCER_LUNG_GROUPS
@@ -212,7 +219,7 @@ def _cancer(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Fact:
     return _fact(snapshot, groups, (*coded, *profiled), role)
 
 
-def _spine_mets(snapshot: PatientSnapshot) -> Fact:
+def _spine_mets_known(snapshot: PatientSnapshot) -> Fact:
     coded = snapshot.findings_in(("secondary-bone-malignancy",))
     profiled = tuple(
         item
