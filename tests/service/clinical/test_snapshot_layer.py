@@ -9,12 +9,11 @@ cannot hide a leak.
 from __future__ import annotations
 
 import pkgutil
-import subprocess
-import sys
 
 import pytest
 
 import service.clinical.rules
+from tests.imports import loaded_by
 
 #: what reads FHIR: none of it may load with the snapshot types or a rule
 READER_MODULES = (
@@ -29,25 +28,9 @@ RULE_MODULES = tuple(
     f"service.clinical.rules.{module.name}" for module in pkgutil.iter_modules(service.clinical.rules.__path__)
 )
 
-_PROBE = """
-import sys
-import {module}
-loaded = sorted(name for name in {reader!r} if name in sys.modules)
-print("LOADED:", ",".join(loaded))
-"""
-
 
 def _reader_modules_loaded_by(module: str) -> list[str]:
-    result = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(module=module, reader=READER_MODULES)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    line = result.stdout.strip().splitlines()[-1]
-    assert line.startswith("LOADED:"), result.stdout
-    return [name for name in line.removeprefix("LOADED:").strip().split(",") if name]
+    return loaded_by(f"import {module}", READER_MODULES)
 
 
 @pytest.mark.parametrize(
