@@ -118,10 +118,9 @@ class DeferredResults:
         self._every = every
         self._at = at
         self._read = read
-        self._by_group: dict[str, tuple[Selection, ...]] = {}
-        for selection in self._selections:
-            for group in selection.groups:
-                self._by_group[group] = (*self._by_group.get(group, ()), selection)
+        self._groups = frozenset().union(*(selection.groups for selection in self._selections))
+        #: the selections reading a result, by its value sets (few distinct sets recur)
+        self._of_groups: dict[frozenset[str], tuple[Selection, ...]] = {}
         self._pending: dict[str, list[_Pending]] = {selection.name: [] for selection in self._selections}
         #: every result validated, by position in the record: the measurement, or None if unreadable
         self._validated: dict[int, Measurement | None] = {}
@@ -129,7 +128,7 @@ class DeferredResults:
     @property
     def groups(self) -> frozenset[str]:
         """Every value set a selection reads."""
-        return frozenset(self._by_group)
+        return self._groups
 
     def offer(
         self, position: int, resource: dict[str, Any], groups: frozenset[str], concept: Concept, when: TimeSpan | None
@@ -165,9 +164,12 @@ class DeferredResults:
         return [item for _, item in sorted(self._validated.items()) if item is not None and id(item) in kept]
 
     def _selections_of(self, groups: frozenset[str]) -> tuple[Selection, ...]:
-        found = [selection for group in groups for selection in self._by_group.get(group, ())]
-        # In declared order, each once: the order notes are added in does not depend on set order.
-        return tuple(selection for selection in self._selections if selection in found)
+        known = self._of_groups.get(groups)
+        if known is None:
+            # In declared order, each once: the order notes are added in does not depend on set order.
+            known = tuple(selection for selection in self._selections if not selection.groups.isdisjoint(groups))
+            self._of_groups[groups] = known
+        return known
 
     def _first_admitted(self, selection: Selection, anchor: Measurement | None) -> None:
         at = self._at

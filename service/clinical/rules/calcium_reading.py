@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
+from functools import lru_cache
 from typing import Literal
 
 from service.clinical.patientdata import Measurement
@@ -69,6 +70,7 @@ class CalciumFact:
     unknown: tuple[str, ...] = ()
 
 
+@lru_cache(maxsize=32)
 def calcium_selections(policy: ClinicalPolicy) -> tuple[Selection, Selection]:
     """Which calcium and which albumin CA_CORR reads (the reader validates and keeps only those)."""
     calcium = Selection(

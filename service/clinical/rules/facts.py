@@ -114,6 +114,8 @@ class Given:
 # -- the measured facts' results, declared once (service.clinical.selection) -------------
 
 
+# One policy serves every hook call: each declaration is built once per policy.
+@lru_cache(maxsize=32)
 def severe_pain_score(policy: ClinicalPolicy) -> Selection:
     """PAIN_FEATURE's severe pain score: the latest 0-10 score at or above the policy's threshold in the pain window.
 
@@ -128,6 +130,7 @@ def severe_pain_score(policy: ClinicalPolicy) -> Selection:
     )
 
 
+@lru_cache(maxsize=32)
 def weight_selections(policy: ClinicalPolicy) -> tuple[Selection, Selection]:
     """NG12_SX's measured weight loss: the latest body weight in the symptom window, and the heaviest before it."""
     window = timedelta(days=policy.ng12_symptom_window_days)
