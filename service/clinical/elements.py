@@ -34,16 +34,13 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.fhirtypes import CodeableConceptType, QuantityType
 from fhir.resources.R4B.resource import Resource as FhirResource
 from fhir_core.utils import is_list_type, is_primitive_type
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from service.clinical.timing import fix_missing_offsets
 from service.errors import MsccError
 
 __all__ = ["VALIDATION_ERRORS", "ElementError", "ReadElements", "RecurringValues", "ValidElements", "Validator"]
 
-#: What a malformed value can raise while being validated or read (pydantic's
-#: ValidationError is a ValueError).
-VALIDATION_ERRORS = (ValueError, KeyError, TypeError)
 _RECURRING_TYPES = (CodeableConceptType, QuantityType)
 
 
@@ -72,6 +69,12 @@ class ElementError(MsccError, ValueError):
         self.element = element
         self.kind = kind
         self.cause = cause
+
+
+#: What data that is not valid R4B raises, and nothing else: pydantic's ValidationError
+#: and :class:`ElementError`. Any other exception while validating or reading is a bug in
+#: the reader, not "unreadable data": it propagates (a 500, logged by the app's handler).
+VALIDATION_ERRORS = (ValidationError, ElementError)
 
 
 class ValidElements:

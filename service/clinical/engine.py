@@ -34,7 +34,7 @@ from service.clinical.rules.base import Indicator, Truth
 from service.clinical.rules.mscc import apply_contraindication
 from service.clinical.rules.ng12 import merge_spinal_line, spinal_red_flags
 from service.clinical.rules.suppression import WHOLE_SPINE_MRI, apply_recent_imaging
-from service.clinical.snapshot import build_snapshot
+from service.clinical.snapshot_reader import build_snapshot
 from service.clinical.suggestions import OrderActions, OrderCodes
 from service.clinical.valuesets import Terminology
 from service.fhir.record import PatientRecord
@@ -162,10 +162,7 @@ class ClinicalScreener:
         self._recurring = recurring if recurring is not None else RecurringValues()
 
     def screen(self, record: PatientRecord, at: datetime) -> Screening:
-        # Results that cannot change an answer are not validated (service.clinical.decisive).
-        result = build_snapshot(
-            record, at, self._valuesets, self._policy, decisive_only=True, recurring=self._recurring
-        )
+        result = build_snapshot(record, at, self._valuesets, self._policy, recurring=self._recurring)
         snapshot = result.snapshot
         given = Given(snapshot, self._policy, derive_facts(snapshot, self._policy))
         decision = decide(given)

@@ -27,8 +27,6 @@ from service.clinical.valuesets import Terminology
 __all__ = [
     "McodeKind",
     "ReadContext",
-    # Its home is service.clinical.valuesets; re-exported only until fhirread.py imports it from there.
-    "Terminology",
     "codings",
     "mcode_kind",
     "refers_to_patient",

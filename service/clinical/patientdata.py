@@ -1,6 +1,6 @@
 """What the snapshot holds about a patient: findings, measurements, smoking, imaging.
 
-Frozen dataclasses read from validated FHIR resources (:mod:`service.clinical.fhirread`);
+Frozen dataclasses read from validated FHIR resources (:mod:`service.clinical.resource_reader`);
 the rules never see FHIR JSON. Each item keeps its :class:`SourceRef` so a card can cite
 it and a suggested order can reference it.
 """

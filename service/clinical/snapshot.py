@@ -1,32 +1,19 @@
-"""The typed patient snapshot: the rules' only input, built from one hook call's raw FHIR data.
+"""The typed patient snapshot: the rules' only input, one hook call's patient data as frozen dataclasses.
 
-:func:`build_snapshot` walks the record's plain JSON resources once and selects cheaply,
-by ``resourceType`` and one value-set index look-up per coding. Only the selected
-resources are validated with ``fhir.resources`` (R4B), and only in the elements the
-readers use (:class:`~service.clinical.elements.ReadElements`), then read into frozen
-dataclasses (:mod:`service.clinical.fhirread`); everything else is never validated, so
-a 10,000-entry record costs little more than parsing it. A resource that fails
-validation is skipped and reported in the notes by type and reason, never by value or id.
+Only types: nothing here reads FHIR. :func:`service.clinical.snapshot_reader.build_snapshot`
+builds a snapshot from the raw record; the rules import this module without loading
+the reader or ``fhir.resources`` (a layer test checks it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
-from functools import lru_cache
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, tzinfo
 
-from service.clinical.elements import RecurringValues
-from service.clinical.fhirread import Reader, Terminology
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Item, Measurement, SmokingStatus, SourceRef
-from service.clinical.policy import ClinicalPolicy
 from service.clinical.recordparts import DataGap, Excluded
 from service.clinical.timing import AgeRange, TimeSpan, age_range
-from service.clinical.versions import superseded
-
-if TYPE_CHECKING:
-    from service.fhir.record import PatientRecord
 
 __all__ = [
     "Concept",
@@ -38,10 +25,6 @@ __all__ = [
     "SmokingStatus",
     "SnapshotResult",
     "SourceRef",
-    "Terminology",
-    "build_snapshot",
-    "imaging_horizon",
-    "measurement_horizon",
 ]
 
 
@@ -53,8 +36,8 @@ class PatientSnapshot:
     patient_id: str
     birth: TimeSpan | None
     findings: tuple[Finding, ...]
-    #: calcium, albumin and pain-score results; with ``decisive_only`` only those that can
-    #: change a rule's answer
+    #: the numeric results the measured facts choose (:mod:`service.clinical.selection`),
+    #: each once, in record order: nothing else of a record's results
     measurements: tuple[Measurement, ...]
     smoking: tuple[SmokingStatus, ...]
     imaging: tuple[ImagingEvent, ...]
@@ -89,10 +72,6 @@ class PatientSnapshot:
         return self.at.tzinfo or UTC
 
     @property
-    def gap_keys(self) -> frozenset[str]:
-        return frozenset(gap.key for gap in self.gaps)
-
-    @property
     def age(self) -> AgeRange | None:
         return age_range(self.birth, self.at) if self.birth is not None else None
 
@@ -102,78 +81,3 @@ class SnapshotResult:
     snapshot: PatientSnapshot
     #: data problems met (type and reason only, no values or ids); safe to log
     notes: tuple[str, ...]
-
-
-def build_snapshot(
-    record: PatientRecord,
-    at: datetime,
-    valuesets: Terminology,
-    policy: ClinicalPolicy,
-    *,
-    decisive_only: bool = False,
-    recurring: RecurringValues | None = None,
-) -> SnapshotResult:
-    """Select, validate and read the resources the rules use, as of hook time ``at``.
-
-    ``policy`` bounds how far back labs and imaging are read: a result older than every
-    window that could use it cannot change a decision, so it is not even validated. A
-    naive ``at`` is read as UTC.
-
-    ``decisive_only`` (the engine's choice): of the calcium, albumin and pain-score
-    results, only those that can change a rule's answer under ``policy`` are validated
-    and kept (:mod:`service.clinical.decisive`): the rules answer the same, and results
-    that were never read add no notes. Without it every result is read, as a data
-    inspection wants. ``recurring``: the caller's cache of validated recurring values.
-    """
-    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-    reader = Reader(
-        valuesets,
-        at,
-        measurement_horizon=measurement_horizon(policy),
-        imaging_horizon=imaging_horizon(policy),
-        decisive_for=policy if decisive_only else None,
-        recurring=recurring,
-        patient_id=record.patient_id,
-        preliminary_findings=policy.preliminary_findings_count,
-        skip=superseded(record.all_resources()),
-    )
-    for resources in record.resources.values():
-        reader.read_all(resources, draft=False)
-    reader.read_all(record.draft_orders, draft=True)
-    reader.finish()
-    patient = reader.patient(record.patient_id)
-    birth = reader.birth_date(patient) if patient is not None else None
-    snapshot = PatientSnapshot(
-        at=at,
-        patient_id=record.patient_id,
-        birth=birth,
-        findings=tuple(reader.findings),
-        measurements=tuple(reader.measurements),
-        smoking=tuple(reader.smoking),
-        imaging=tuple(reader.imaging),
-        gaps=tuple(record.gaps),
-        valuesets=frozenset(valuesets.ids),
-        excluded=tuple(record.excluded),
-    )
-    return SnapshotResult(snapshot, reader.notes.render())
-
-
-# One policy serves every hook call of a screener: its horizons are worked out once.
-@lru_cache(maxsize=32)
-def measurement_horizon(policy: ClinicalPolicy) -> timedelta:
-    """How far back a result can matter: calcium (plus its albumin pairing), pain score or body weight."""
-    calcium = timedelta(days=policy.calcium_result_window_days, hours=policy.albumin_pairing_hours)
-    return max(calcium, timedelta(days=policy.spinal_pain_window_days), timedelta(days=policy.ng12_symptom_window_days))
-
-
-@lru_cache(maxsize=32)
-def imaging_horizon(policy: ClinicalPolicy) -> timedelta:
-    """How far back an imaging order or study can matter to R9 (suppression and mentions)."""
-    return max(
-        timedelta(hours=policy.r1_order_window_hours),
-        timedelta(hours=policy.r1_study_window_hours),
-        timedelta(days=policy.r2_study_window_days),
-        timedelta(days=policy.r2_order_window_days),
-        timedelta(days=policy.r6_study_window_days),
-        timedelta(days=policy.r6_order_window_days),
-    )

@@ -1,4 +1,4 @@
-"""Units: calcium to mmol/L, albumin to g/L, the albumin adjustment, and body weight to kg.
+"""Units: calcium to mmol/L, albumin to g/L, the albumin adjustment, body weight to kg, and each as a :class:`Measure`.
 
 Arithmetic is in ``Decimal`` so that band edges compare exactly (3.0 is 3.0, not
 2.9999999999999996) and every conversion is computed from one constant, never
@@ -7,12 +7,18 @@ duplicated as a second set of band edges in another unit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 __all__ = [
+    "ALBUMIN",
     "ALBUMIN_REFERENCE_G_PER_L",
+    "BODY_WEIGHT",
+    "CALCIUM",
     "CALCIUM_MG_PER_DL_TO_MMOL_PER_L",
     "UCUM",
+    "Measure",
     "adjusted_calcium",
     "albumin_g_per_l",
     "body_weight_kg",
@@ -88,3 +94,35 @@ def adjusted_calcium(calcium_mmol: Decimal, albumin_g_l: Decimal) -> Decimal:
     calcium is the better test then); cards say so.
     """
     return calcium_mmol + _ADJUSTMENT_PER_G_PER_L * (ALBUMIN_REFERENCE_G_PER_L - albumin_g_l)
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A quantity compared in one unit: its name on a data note, and how a result's unit is read."""
+
+    kind: str
+    #: the value in the compared unit; ``None`` when the reported unit is not one of this quantity
+    convert: Callable[[Decimal, str], Decimal | None]
+    #: the unit a result reported without one is read in (from its value sets and value); ``None``: unreadable
+    customary: Callable[[frozenset[str], Decimal], str | None]
+
+
+def _calcium_customary(groups: frozenset[str], value: Decimal) -> str:
+    # The LOINC code fixes the property: 17861-6 and 49765-1 (calcium-total-mass) are mass
+    # concentrations reported in mg/dL, 2000-8 and 29265-6 substance concentrations in mmol/L.
+    return "mg/dL" if "calcium-total-mass" in groups else "mmol/L"
+
+
+def _albumin_customary(groups: frozenset[str], value: Decimal) -> str:
+    # Serum albumin is 10-60 g/L, i.e. 1-6 g/dL: the magnitude tells the two apart.
+    return "g/dL" if value < 10 else "g/L"
+
+
+def _no_customary_unit(groups: frozenset[str], value: Decimal) -> None:
+    # A body weight has none: 70 is as plausible in kg as in pounds.
+    return None
+
+
+CALCIUM = Measure("calcium", calcium_mmol_per_l, _calcium_customary)
+ALBUMIN = Measure("albumin", albumin_g_per_l, _albumin_customary)
+BODY_WEIGHT = Measure("body weight", body_weight_kg, _no_customary_unit)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from service.clinical.fhirread import READ_TYPES
+from service.clinical.resource_reader import READ_TYPES
 from service.population.grouping import patient_of
 
 __all__ = [

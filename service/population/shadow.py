@@ -34,9 +34,11 @@ from typing import Any
 
 import orjson
 
-from service.clinical.fhirread import Reader
 from service.clinical.knowledge import load_knowledge_version
+from service.clinical.policy import ClinicalPolicy
+from service.clinical.resource_reader import Reader
 from service.clinical.rules import RULES_BY_ID
+from service.clinical.rules.facts import measured_selections
 from service.clinical.rules.suppression import WHOLE_SPINE_MRI
 from service.clinical.timing import parse_time
 from service.clinical.valuesets import ValueSetLibrary
@@ -102,7 +104,8 @@ def recorded_at(resource: Resource, zone: tzinfo) -> datetime | None:
 
 def patient_events(library: ValueSetLibrary, resources: list[Resource], at: datetime) -> dict[str, list[datetime]]:
     """When each event happened, by kind, as the hook's reader reads the record (no look-back limit)."""
-    reader = Reader(library, at)
+    # Only findings and imaging are read here: the selections only tell results from findings.
+    reader = Reader(library, at, measured_selections(ClinicalPolicy()))
     reader.read_all(resources, draft=False)
     reader.finish()
     events: dict[str, list[datetime]] = {}

@@ -28,7 +28,7 @@ from cds_hooks.models import CDSRequest
 from service.app import create_app
 from service.clinical.engine import ClinicalScreener
 from service.clinical.policy import ClinicalPolicy
-from service.clinical.snapshot import build_snapshot
+from service.clinical.snapshot_reader import build_snapshot
 from service.fhir.client import FhirClient, build_http_client
 from service.fhir.gather import PatientDataGatherer
 from service.fhir.record import PatientRecord

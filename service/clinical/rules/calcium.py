@@ -106,7 +106,7 @@ def _band(
     *,
     low_inclusive: bool,
 ) -> Verdict:
-    calcium = given.facts.calcium
+    calcium = given.facts.ca_corr
     reading = calcium.reading
     if reading is None:
         return Verdict(spec, None if calcium.unknown else False)
@@ -120,7 +120,7 @@ def _band(
 
 def _plan(given: Given, spec: RuleSpec, indicator: Indicator, reading: CalciumReading) -> Plan:
     label = f"{_LABEL[reading.method]} {format_mmol(reading.mmol_per_l)}"
-    has_cancer = given.facts.cancer.truth is True
+    has_cancer = given.facts.lung_ca.truth is True
     noun = cancer_noun(given.policy)
     actions: dict[str, tuple[str, ...]] = {
         "R4a": (
@@ -151,7 +151,7 @@ def _plan(given: Given, spec: RuleSpec, indicator: Indicator, reading: CalciumRe
         summary=summaries[spec.id],
         indicator=indicator,
         actions=actions[spec.id],
-        evidence=(*reading.evidence, *given.facts.hypercalcaemia_dx.evidence, *given.facts.cancer.evidence),
+        evidence=(*reading.evidence, *given.facts.hypercalcaemia_dx.evidence, *given.facts.lung_ca.evidence),
         caveats=tuple(caveats),
     )
 

@@ -44,7 +44,7 @@ def cord_compression_without_cancer(given: Given) -> Verdict:
     https://www.nice.org.uk/guidance/ng234/chapter/Recommendations
     """
     facts = given.facts
-    truth = all_of(negate(facts.cancer.truth), facts.neuro.truth, facts.spinal_pain.truth)
+    truth = all_of(negate(facts.lung_ca.truth), facts.neuro.truth, facts.spinal_pain.truth)
     if truth is not True:
         return Verdict(R7, truth)
     noun = cancer_noun(given.policy)

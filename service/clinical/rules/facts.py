@@ -12,15 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
+from functools import lru_cache
 
 from service.clinical.patientdata import Finding
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.recordparts import RecordPart
 from service.clinical.rules.base import Evidence, Fact
-from service.clinical.rules.calcium_reading import CalciumFact, derive_calcium
+from service.clinical.rules.calcium_reading import CalciumFact, calcium_selections, derive_calcium
 from service.clinical.rules.gaps import unknown_reasons, unread_parts
+from service.clinical.selection import Selection, choose, choose_all
 from service.clinical.snapshot import PatientSnapshot
-from service.clinical.weightchoice import WEIGHT_GROUP, weight_fall
+from service.clinical.units import BODY_WEIGHT, body_weight_kg
 
 __all__ = [
     "CANCER_ANY_GROUPS",
@@ -32,6 +35,9 @@ __all__ = [
     "Facts",
     "Given",
     "derive_facts",
+    "measured_selections",
+    "severe_pain_score",
+    "weight_selections",
 ]
 
 CANCER_LUNG_GROUPS = ("lung-cancer-primary", "lung-cancer-history")
@@ -57,6 +63,10 @@ NG12_SYMPTOMS = {
 }
 _WEIGHT_LOSS = "ng12-weight-loss"
 _WEIGHT_ROLE = "NG12 symptom: weight loss"
+_PAIN_SCORE = "pain-severity"
+_WEIGHT = "body-weight"
+_LATEST_WEIGHT = "latest body weight"
+_HEAVIEST_WEIGHT = "heaviest body weight"
 #: a fact that is false and could not have been unknown: shared, as most facts are that
 _FALSE = Fact(False)
 #: NG12 gives no age other than 40 for the lung recommendations (1.1.1-1.1.3)
@@ -65,23 +75,30 @@ NG12_MIN_AGE = 40
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """The derived facts (LUNG_CA, NEURO, SPINAL_PAIN, …) under the policy's windows."""
+    """The derived facts under the policy's windows, named as in docs/clinical/decision-table.md#derived-facts.
 
-    cancer: Fact
-    spine_mets: Fact
-    cord_compression: Fact
+    Each attribute is the table's fact in lower case (``lung_ca`` is ``LUNG_CA``), except
+    ``age_40`` (``AGE`` of at least 40); a test keeps the two in step.
+    """
+
+    #: any cancer when the policy's cancer_scope is "any"
+    lung_ca: Fact
+    spine_mets_known: Fact
+    cord_comp_dx: Fact
     neuro: Fact
     spinal_pain: Fact
     pain_feature: Fact
-    pancoast_disease: Fact
+    #: a coded Pancoast tumour or an upper-lobe lung cancer; R5 also needs PANCOAST_SIGNS
+    pancoast: Fact
     pancoast_signs: Fact
-    calcium: CalciumFact
+    ca_corr: CalciumFact
     hypercalcaemia_dx: Fact
     mri_contraindicated: Fact
     ever_smoked: Fact
     haemoptysis: Fact
-    #: one fact per NG12 1.1.2 symptom, keyed by value-set id
-    ng12_symptoms: dict[str, Fact]
+    #: one fact per NG12 1.1.2 symptom, keyed by value-set id: NG12_SX counts the true ones
+    ng12_sx: dict[str, Fact]
+    #: an NG12 1.1.3 finding (R6c)
     ng12_consider: Fact
     age_40: Fact
 
@@ -93,6 +110,42 @@ class Given:
     snapshot: PatientSnapshot
     policy: ClinicalPolicy
     facts: Facts
+
+
+# -- the measured facts' results, declared once (service.clinical.selection) -------------
+
+
+# One policy serves every hook call: each declaration is built once per policy.
+@lru_cache(maxsize=32)
+def severe_pain_score(policy: ClinicalPolicy) -> Selection:
+    """PAIN_FEATURE's severe pain score: the latest 0-10 score at or above the policy's threshold in the pain window.
+
+    One such score makes the fact true, and is its evidence.
+    """
+    return Selection(
+        "severe pain score",
+        frozenset({_PAIN_SCORE}),
+        "latest",
+        within=timedelta(days=policy.spinal_pain_window_days),
+        at_least=policy.severe_pain_score,
+    )
+
+
+@lru_cache(maxsize=32)
+def weight_selections(policy: ClinicalPolicy) -> tuple[Selection, Selection]:
+    """NG12_SX's measured weight loss: the latest body weight in the symptom window, and the heaviest before it."""
+    window = timedelta(days=policy.ng12_symptom_window_days)
+    latest = Selection(_LATEST_WEIGHT, frozenset({_WEIGHT}), "latest", within=window, measure=BODY_WEIGHT)
+    heaviest = Selection(
+        _HEAVIEST_WEIGHT, frozenset({_WEIGHT}), "largest", within=window, measure=BODY_WEIGHT, anchor=_LATEST_WEIGHT
+    )
+    return latest, heaviest
+
+
+@lru_cache(maxsize=32)
+def measured_selections(policy: ClinicalPolicy) -> tuple[Selection, ...]:
+    """Every measured fact's results, anchors first: the snapshot reader keeps only what these choose."""
+    return (severe_pain_score(policy), *calcium_selections(policy), *weight_selections(policy))
 
 
 def _fact(snapshot: PatientSnapshot, groups: tuple[str, ...], found: Iterable[Finding], role: str) -> Fact:
@@ -136,26 +189,26 @@ def derive_facts(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Facts:
     }
     symptoms[_WEIGHT_LOSS] = _weight_loss(snapshot, policy, symptoms[_WEIGHT_LOSS])
     return Facts(
-        cancer=_cancer(snapshot, policy),
-        spine_mets=_spine_mets(snapshot),
-        cord_compression=fact(("cord-compression",), "cord compression", recent(policy.cord_compression_window_days)),
+        lung_ca=_lung_ca(snapshot, policy),
+        spine_mets_known=_spine_mets_known(snapshot),
+        cord_comp_dx=fact(("cord-compression",), "cord compression", recent(policy.cord_compression_window_days)),
         neuro=fact(NEURO_GROUPS, "neurological symptom or sign", recent(policy.neuro_window_days)),
         spinal_pain=fact(SPINAL_PAIN_GROUPS, "spinal pain", ongoing(pain_window)),
         pain_feature=_pain_feature(snapshot, policy, ongoing(pain_window)),
-        pancoast_disease=fact(("pancoast-tumour", "lung-cancer-upper-lobe"), "upper-lobe lung cancer"),
+        pancoast=fact(("pancoast-tumour", "lung-cancer-upper-lobe"), "upper-lobe lung cancer"),
         pancoast_signs=fact(("pancoast-signs",), "Pancoast sign", recent(policy.pancoast_signs_window_days)),
-        calcium=derive_calcium(snapshot, policy),
+        ca_corr=derive_calcium(snapshot, policy),
         hypercalcaemia_dx=fact(("hypercalcaemia",), "hypercalcaemia diagnosis", lambda item: item.is_current(at)),
         mri_contraindicated=fact(("mri-contraindicated",), "MRI contraindication", lambda item: item.is_current(at)),
         ever_smoked=_ever_smoked(snapshot),
         haemoptysis=fact(("haemoptysis",), "haemoptysis", recent(symptom_window)),
-        ng12_symptoms=symptoms,
+        ng12_sx=symptoms,
         ng12_consider=fact(("ng12-consider-cxr",), "NG12 1.1.3 finding", recent(symptom_window)),
         age_40=_age_at_least(snapshot, NG12_MIN_AGE),
     )
 
 
-def _cancer(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Fact:
+def _lung_ca(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Fact:
     # "Past or current diagnosis" (NICE): any clinical status counts, unlimited lookback.
     any_scope = policy.cancer_scope == "any"
     groups = CANCER_ANY_GROUPS if any_scope else CANCER_LUNG_GROUPS
@@ -170,7 +223,7 @@ def _cancer(snapshot: PatientSnapshot, policy: ClinicalPolicy) -> Fact:
     return _fact(snapshot, groups, (*coded, *profiled), role)
 
 
-def _spine_mets(snapshot: PatientSnapshot) -> Fact:
+def _spine_mets_known(snapshot: PatientSnapshot) -> Fact:
     coded = snapshot.findings_in(("secondary-bone-malignancy",))
     profiled = tuple(
         item
@@ -187,31 +240,36 @@ def _pain_feature(snapshot: PatientSnapshot, policy: ClinicalPolicy, ongoing: Ca
         if ongoing(item)
     ]
     # "Severe" has no code: a 0-10 score at or above the policy threshold stands for it.
-    window = timedelta(days=policy.spinal_pain_window_days)
-    evidence.extend(
-        Evidence(score, "severe pain score", f"{score.value}/10")
-        for score in snapshot.measurements_in(("pain-severity",))
-        if score.when.may_be_within(snapshot.at, window) and score.value >= policy.severe_pain_score
-    )
+    score = choose(severe_pain_score(policy), snapshot.measurements, snapshot.at)
+    if score is not None:
+        evidence.append(Evidence(score, "severe pain score", f"{score.value}/10"))
     if evidence:
         return Fact(True, tuple(evidence))
-    return _unfound(snapshot, (*PAIN_SITE_GROUPS, *PAIN_QUALITY_GROUPS, "pain-severity"), "spinal pain features")
+    return _unfound(snapshot, (*PAIN_SITE_GROUPS, *PAIN_QUALITY_GROUPS, _PAIN_SCORE), "spinal pain features")
 
 
 def _weight_loss(snapshot: PatientSnapshot, policy: ClinicalPolicy, coded: Fact) -> Fact:
     # NG12_SX: weight loss "coded, or ≥5 % body-weight fall [team policy]" (docs/clinical/team-policy.md#thresholds).
     days = policy.ng12_symptom_window_days
-    weights = snapshot.measurements_in((WEIGHT_GROUP,))
-    fall = weight_fall(weights, snapshot.at, timedelta(days=days), policy.weight_loss_percent) if weights else None
-    if fall is None:
+    chosen = choose_all(weight_selections(policy), snapshot.measurements, snapshot.at)
+    latest, heaviest = chosen[_LATEST_WEIGHT], chosen[_HEAVIEST_WEIGHT]
+    latest_kg = body_weight_kg(latest.value, latest.unit or "") if latest is not None else None
+    heaviest_kg = body_weight_kg(heaviest.value, heaviest.unit or "") if heaviest is not None else None
+    fall = (
+        (heaviest_kg - latest_kg) / heaviest_kg * 100
+        if latest_kg is not None and heaviest_kg is not None and heaviest_kg > 0
+        else None
+    )
+    # The threshold as written in the settings: 5 is 5, not 5.0000000000000001.
+    if latest is None or heaviest is None or fall is None or fall < Decimal(str(policy.weight_loss_percent)):
         # Unknown only when neither a code nor a weight could have been read.
-        return coded if coded.truth is True else _unfound(snapshot, (_WEIGHT_LOSS, WEIGHT_GROUP), _WEIGHT_ROLE)
+        return coded if coded.truth is True else _unfound(snapshot, (_WEIGHT_LOSS, _WEIGHT), _WEIGHT_ROLE)
     return Fact(
         True,
         (
             *coded.evidence,
-            Evidence(fall.heaviest, _WEIGHT_ROLE, f"{fall.heaviest.shown}, the heaviest in {days} days"),
-            Evidence(fall.latest, _WEIGHT_ROLE, f"{fall.latest.shown}, {fall.percent:.1f} % less"),
+            Evidence(heaviest, _WEIGHT_ROLE, f"{heaviest.shown}, the heaviest in {days} days"),
+            Evidence(latest, _WEIGHT_ROLE, f"{latest.shown}, {fall:.1f} % less"),
         ),
     )
 

@@ -186,7 +186,7 @@ def mscc_suspected(given: Given) -> Verdict:
     https://www.nice.org.uk/guidance/ng234/chapter/Recommendations
     """
     facts = given.facts
-    truth = all_of(facts.cancer.truth, any_of(facts.neuro.truth, facts.cord_compression.truth))
+    truth = all_of(facts.lung_ca.truth, any_of(facts.neuro.truth, facts.cord_comp_dx.truth))
     if truth is not True:
         return Verdict(R1, truth)
     window = given.policy.neuro_window_days
@@ -195,7 +195,7 @@ def mscc_suspected(given: Given) -> Verdict:
         summary="Suspected MSCC: contact the MSCC coordinator now, whole-spine MRI within 24 h, dexamethasone 16 mg",
         indicator="critical",
         actions=R1_ACTIONS,
-        evidence=(*facts.cancer.evidence, *facts.neuro.evidence, *facts.cord_compression.evidence),
+        evidence=(*facts.lung_ca.evidence, *facts.neuro.evidence, *facts.cord_comp_dx.evidence),
         caveats=(
             f"Weakness, incontinence and gait codes are non-specific in older people: a sign counts when new within "
             f"{window} days (team policy).",
@@ -215,8 +215,8 @@ def spinal_metastases_suspected(given: Given) -> Verdict:
     https://www.nice.org.uk/guidance/ng234/chapter/Recommendations
     """
     facts = given.facts
-    features = any_of(facts.pain_feature.truth, facts.spine_mets.truth)
-    truth = all_of(facts.cancer.truth, facts.spinal_pain.truth, features)
+    features = any_of(facts.pain_feature.truth, facts.spine_mets_known.truth)
+    truth = all_of(facts.lung_ca.truth, facts.spinal_pain.truth, features)
     if truth is not True:
         return Verdict(R2, truth)
     plan = Plan(
@@ -225,10 +225,10 @@ def spinal_metastases_suspected(given: Given) -> Verdict:
         indicator="warning",
         actions=_R2_ACTIONS,
         evidence=(
-            *facts.cancer.evidence,
+            *facts.lung_ca.evidence,
             *facts.spinal_pain.evidence,
             *facts.pain_feature.evidence,
-            *facts.spine_mets.evidence,
+            *facts.spine_mets_known.evidence,
         ),
         missing=facts.neuro.unknown,
         caveats=(
@@ -251,8 +251,8 @@ def back_pain_without_features(given: Given) -> Verdict:
     facts = given.facts
     # Unknown features count as "not shown": the card's advice is to check them, which
     # matters most when they could not be read.
-    features_shown = facts.pain_feature.truth is True or facts.spine_mets.truth is True
-    truth = all_of(facts.cancer.truth, facts.spinal_pain.truth, not features_shown)
+    features_shown = facts.pain_feature.truth is True or facts.spine_mets_known.truth is True
+    truth = all_of(facts.lung_ca.truth, facts.spinal_pain.truth, not features_shown)
     if truth is not True:
         return Verdict(R2B, truth)
     noun = cancer_noun(given.policy)
@@ -261,7 +261,7 @@ def back_pain_without_features(given: Given) -> Verdict:
         summary=f"Spinal pain with a past or current {noun}: check red-flag features now and review frequently",
         indicator="info",
         actions=_R2B_ACTIONS,
-        evidence=(*facts.cancer.evidence, *facts.spinal_pain.evidence),
+        evidence=(*facts.lung_ca.evidence, *facts.spinal_pain.evidence),
         missing=(*facts.pain_feature.unknown, *facts.neuro.unknown),
         caveats=(_CODING_CAVEAT,),
     )

@@ -166,7 +166,7 @@ def _context(given: Given) -> tuple[str, ...]:
 
 def _missing(given: Given) -> tuple[str, ...]:
     # Smoking status matters when it alone decides R6b: one NG12 symptom, not two.
-    symptoms = given.facts.ng12_symptoms
+    symptoms = given.facts.ng12_sx
     smoking = given.facts.ever_smoked
     deciding = _at_least(symptoms, 1) is True and _at_least(symptoms, 2) is not True
     return smoking.unknown if deciding and smoking.truth is None else ()
@@ -175,7 +175,7 @@ def _missing(given: Given) -> tuple[str, ...]:
 def haemoptysis_referral(given: Given) -> Verdict:
     """R6a - NICE NG12 rec 1.1.1: https://www.nice.org.uk/guidance/ng12/chapter/Recommendations-organised-by-site-of-cancer"""
     facts = given.facts
-    truth = all_of(negate(facts.cancer.truth), facts.age_40.truth, facts.haemoptysis.truth)
+    truth = all_of(negate(facts.lung_ca.truth), facts.age_40.truth, facts.haemoptysis.truth)
     if truth is not True:
         return Verdict(R6A, truth)
     plan = Plan(
@@ -193,11 +193,11 @@ def haemoptysis_referral(given: Given) -> Verdict:
 def chest_xray_urgent(given: Given) -> Verdict:
     """R6b - NICE NG12 rec 1.1.2: https://www.nice.org.uk/guidance/ng12/chapter/Recommendations-organised-by-site-of-cancer"""
     facts = given.facts
-    symptoms = facts.ng12_symptoms
+    symptoms = facts.ng12_sx
     # Unknown smoking counts as never (docs/clinical/code-lists.md#symptoms-and-smoking); the rule then reports
     # insufficient data rather than a plain "not fired" when it is the deciding fact.
     criteria = any_of(_at_least(symptoms, 2), all_of(facts.ever_smoked.truth, _at_least(symptoms, 1)))
-    truth = all_of(negate(facts.cancer.truth), facts.age_40.truth, criteria)
+    truth = all_of(negate(facts.lung_ca.truth), facts.age_40.truth, criteria)
     if truth is not True:
         return Verdict(R6B, truth)
     evidence = tuple(item for fact in symptoms.values() for item in fact.evidence)
@@ -220,7 +220,7 @@ def chest_xray_urgent(given: Given) -> Verdict:
 def chest_xray_consider(given: Given) -> Verdict:
     """R6c - NICE NG12 rec 1.1.3: https://www.nice.org.uk/guidance/ng12/chapter/Recommendations-organised-by-site-of-cancer"""
     facts = given.facts
-    truth = all_of(negate(facts.cancer.truth), facts.age_40.truth, facts.ng12_consider.truth)
+    truth = all_of(negate(facts.lung_ca.truth), facts.age_40.truth, facts.ng12_consider.truth)
     if truth is not True:
         return Verdict(R6C, truth)
     plan = Plan(
@@ -239,7 +239,7 @@ def chest_xray_consider(given: Given) -> Verdict:
 def spinal_red_flags(given: Given) -> Truth:
     """R8's own criteria: no known cancer, spinal pain with a red-flag feature."""
     facts = given.facts
-    return all_of(negate(facts.cancer.truth), facts.spinal_pain.truth, facts.pain_feature.truth)
+    return all_of(negate(facts.lung_ca.truth), facts.spinal_pain.truth, facts.pain_feature.truth)
 
 
 def merge_spinal_line(plans: dict[str, Plan], given: Given) -> bool:

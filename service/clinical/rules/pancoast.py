@@ -46,11 +46,11 @@ def pancoast_plexopathy(given: Given) -> Verdict:
     https://profiles.wustl.edu/en/publications/acr-appropriateness-criteria-plexopathy-2021-update
     """
     facts = given.facts
-    truth = all_of(facts.pancoast_disease.truth, facts.pancoast_signs.truth)
+    truth = all_of(facts.pancoast.truth, facts.pancoast_signs.truth)
     if truth is not True:
         return Verdict(R5, truth)
     within = duration(given.policy.pancoast_imaging_days)
-    spinal = all_of(facts.spinal_pain.truth, any_of(facts.pain_feature.truth, facts.spine_mets.truth))
+    spinal = all_of(facts.spinal_pain.truth, any_of(facts.pain_feature.truth, facts.spine_mets_known.truth))
     actions = [
         f"MRI of the brachial plexus and thoracic inlet within {within} (team policy: no guideline gives a time "
         "frame).",
@@ -63,7 +63,7 @@ def pancoast_plexopathy(given: Given) -> Verdict:
         summary=f"Possible Pancoast tumour with plexus signs: MRI brachial plexus within {within}; discuss at lung MDT",
         indicator="warning",
         actions=tuple(actions),
-        evidence=(*facts.pancoast_disease.evidence, *facts.pancoast_signs.evidence),
+        evidence=(*facts.pancoast.evidence, *facts.pancoast_signs.evidence),
         order=brachial_plexus_mri(
             "urgent",
             f"Pancoast tumour with plexus signs (ACR Plexopathy 2021): brachial plexus and thoracic inlet; within "

@@ -130,7 +130,7 @@ def _onsets(given: Given) -> list[TimeSpan] | None:
     facts = given.facts
     onsets = [
         evidence.item.first_time
-        for evidence in (*facts.neuro.evidence, *facts.cord_compression.evidence)
+        for evidence in (*facts.neuro.evidence, *facts.cord_comp_dx.evidence)
         if isinstance(evidence.item, Finding)
     ]
     return None if not onsets or None in onsets else [onset for onset in onsets if onset is not None]

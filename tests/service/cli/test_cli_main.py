@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from service import __version__
 from service.cli import _COMMANDS, main
+from tests.imports import loaded_by
 
 #: What makes a start slow (seconds, measured in issue 14): none of it is needed to print help.
 HEAVY_MODULES = (
@@ -26,29 +24,17 @@ HEAVY_MODULES = (
     "service.app",
 )
 
-_PROBE = """
-import sys
+_RUN_CLI = """
 from service.cli import main
 try:
     main(sys.argv[1:])
 except SystemExit:
     pass
-heavy = sorted(name for name in {heavy!r} if name in sys.modules)
-print("HEAVY:", ",".join(heavy))
 """
 
 
 def _imported_by(*argv: str) -> list[str]:
-    result = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(heavy=HEAVY_MODULES), *argv],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    line = result.stdout.strip().splitlines()[-1]
-    assert line.startswith("HEAVY:"), result.stdout
-    return [name for name in line.removeprefix("HEAVY:").strip().split(",") if name]
+    return loaded_by(_RUN_CLI, HEAVY_MODULES, *argv)
 
 
 @pytest.mark.parametrize("argv", [("--help",), ("--version",), *((name, "--help") for name in _COMMANDS)], ids=str)

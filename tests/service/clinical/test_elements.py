@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from service.clinical.elements import ElementError, ReadElements, RecurringValues, ValidElements
 from service.clinical.fhirimaging import _PROCEDURE, _REPORT, _SERVICE_REQUEST, _STUDY
-from service.clinical.fhirread import _CONDITION, _OBSERVATION
+from service.clinical.resource_reader import _CONDITION, _OBSERVATION
 from service.clinical.timing import fix_missing_offsets
 from tests.scenarios import draft_orders, load_scenarios, prefetched_resources
 

@@ -10,7 +10,8 @@ from fhir.resources.R4B.observation import Observation
 
 from service.clinical.elements import ReadElements
 from service.clinical.policy import ClinicalPolicy
-from service.clinical.snapshot import SnapshotResult, build_snapshot
+from service.clinical.snapshot import SnapshotResult
+from service.clinical.snapshot_reader import build_snapshot
 from service.fhir.record import PatientRecord
 from tests.service.clinical.factories import (
     AT,

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from service.clinical.policy import ClinicalPolicy
-from service.clinical.snapshot import SnapshotResult, build_snapshot
+from service.clinical.snapshot import SnapshotResult
+from service.clinical.snapshot_reader import build_snapshot
 from tests.service.clinical.factories import (
     AT,
     CALCIUM_MOLAR,

@@ -6,8 +6,12 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from service.clinical.policy import ClinicalPolicy
-from service.clinical.snapshot import SnapshotResult, build_snapshot
+from service.clinical.resource_reader import Reader
+from service.clinical.snapshot import SnapshotResult
+from service.clinical.snapshot_reader import build_snapshot
 from service.fhir.record import PatientRecord
 from tests.service.clinical.factories import (
     ALBUMIN,
@@ -91,11 +95,15 @@ def test_condition_times_onset_recorded_abatement() -> None:
 
 
 def test_only_final_amended_corrected_observations_count() -> None:
-    results = [
-        observation(CALCIUM_MASS, value=10, unit="mg/dL", effective=ago(1), status=status)
+    # Each result alone: the snapshot keeps the latest calcium only.
+    counted = [
+        status
         for status in ("final", "amended", "corrected", "preliminary", "registered", "cancelled", "entered-in-error")
+        if snap(
+            observation(CALCIUM_MASS, value=10, unit="mg/dL", effective=ago(1), status=status)
+        ).snapshot.measurements
     ]
-    assert len(snap(*results).snapshot.measurements) == 3
+    assert counted == ["final", "amended", "corrected"]
 
 
 def test_effective_variants_and_issued_fallback() -> None:
@@ -103,12 +111,14 @@ def test_effective_variants_and_issued_fallback() -> None:
     period = observation(CALCIUM_MASS, value=10, unit="mg/dL", effectivePeriod={"start": ago(2), "end": ago(1)})
     issued = observation(CALCIUM_MASS, value=10, unit="mg/dL", issued="2026-05-30T08:00:00+01:00")
     timeless = observation(CALCIUM_MASS, value=10, unit="mg/dL")
-    result = snap(instant, period, issued, timeless)
-    whens = [item.when for item in result.snapshot.measurements]
+    # Each result alone: the snapshot keeps the latest calcium only.
+    whens = [item.when for lab in (instant, period, issued) for item in snap(lab).snapshot.measurements]
     assert len(whens) == 3
     assert whens[0].start.isoformat() == "2026-05-31T08:00:00+00:00"
     assert whens[1].end - whens[1].start == timedelta(days=1)
     assert whens[2].start.isoformat() == "2026-05-30T08:00:00+01:00"
+    result = snap(timeless)
+    assert result.snapshot.measurements == ()
     assert result.notes == ("Observation skipped: result without effective time",)
 
 
@@ -129,16 +139,19 @@ def test_units_reported_missing_and_unknown() -> None:
     no_unit = observation(CALCIUM_MASS, value=12, effective=ago(1))
     odd_unit = observation(CALCIUM_MASS, value=12, unit="kg", effective=ago(1))
     albumin_no_unit = observation(ALBUMIN, value=3.1, effective=ago(1))
-    result = snap(no_unit, odd_unit, albumin_no_unit)
+    # An albumin is read only to adjust a total calcium: the one without a unit, taken at the same time.
+    result = snap(no_unit, albumin_no_unit)
     assert [(item.value, item.unit) for item in result.snapshot.measurements] == [
         (Decimal(12), "mg/dL"),
         (Decimal("3.1"), "g/dL"),
     ]
     assert result.notes == (
         "Observation: calcium result without unit read as mg/dL",
-        "Observation skipped: calcium unit not recognised",
         "Observation: albumin result without unit read as g/dL",
     )
+    odd = snap(odd_unit)
+    assert odd.snapshot.measurements == ()
+    assert odd.notes == ("Observation skipped: calcium unit not recognised",)
 
 
 def test_unit_text_is_used_when_not_ucum() -> None:
@@ -238,7 +251,7 @@ def test_malformed_resources_are_skipped_with_a_safe_note() -> None:
     assert result.snapshot.findings == () and result.snapshot.measurements == ()
     assert len(result.notes) == 3
     assert all(secret not in note and "cond-" not in note and "obs-" not in note for note in result.notes)
-    assert result.notes[0].startswith("Observation skipped: not valid FHIR R4B (valueQuantity.value")
+    assert any(note.startswith("Observation skipped: not valid FHIR R4B (valueQuantity.value") for note in result.notes)
 
 
 def test_datetime_without_offset_is_read_as_utc_with_a_note() -> None:
@@ -284,7 +297,32 @@ def test_icd_coded_findings_are_matched_by_system() -> None:
 
 def test_gaps_and_valuesets_are_carried() -> None:
     snapshot = snap(gaps=["labs"]).snapshot
-    assert snapshot.gap_keys == {"labs"}
+    assert {gap.key for gap in snapshot.gaps} == {"labs"}
     assert "mscc-neuro-signs" in snapshot.valuesets
     assert snapshot.findings_in(("secondary-bone-malignancy",)) == ()
     assert snap(condition(BONE_METASTASIS)).snapshot.findings_in(("secondary-bone-malignancy",))
+
+
+def test_a_bug_in_the_reader_is_not_unreadable_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only data that is not valid R4B is skipped with a note; an unexpected exception in
+    # the reader propagates (a 500, logged), never passes for "unreadable data".
+    def broken(self: Reader, resource: dict[str, Any]) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(Reader, "_condition", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        snap(condition(NSCLC))
+
+
+def test_a_status_or_id_that_is_not_a_string_is_no_status_not_a_crash() -> None:
+    # A list is unhashable: set membership raised TypeError, which once passed for "unreadable data".
+    for status in ([], {"code": "final"}, ["final"]):
+        lab = observation(CALCIUM_MASS, value=10, unit="mg/dL", effective=ago(1), status=status)
+        sign = observation(URINARY_RETENTION, SNOMED, effective=ago(1), status=status)
+        result = snap(lab, sign)
+        assert result.snapshot.measurements == () and result.snapshot.findings == ()
+    odd = {"resourceType": "Patient", "id": [PATIENT_ID], "birthDate": "1960-01-01"}
+    assert (
+        build_snapshot(PatientRecord(PATIENT_ID, {"patient": [odd]}), AT, library(), ClinicalPolicy()).snapshot.age
+        is None
+    )

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from service.cli import main
 from service.cli.exitcodes import OK
-from service.clinical.fhirread import READ_TYPES
+from service.clinical.resource_reader import READ_TYPES
 from service.population.export import LineProblem, PatientLine, SkippedLine, classify_line, find_export, read_lines
 
 AT = "2026-06-01T10:00:00+01:00"

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.clinical.fhirread import READ_TYPES, Reader
+from service.clinical.resource_reader import READ_TYPES, Reader
 from service.clinical.valuesets import ValueSetLibrary
 from service.population.diskgroups import PatientGroups
 from service.population.patients import WorklistRow
@@ -79,7 +79,7 @@ def test_plain_progress_prints_a_line_per_tenth_and_the_end() -> None:
 def test_read_types_are_the_types_the_reader_reads() -> None:
     from datetime import UTC, datetime
 
-    reader = Reader(ValueSetLibrary.load(), datetime.now(UTC))
+    reader = Reader(ValueSetLibrary.load(), datetime.now(UTC), ())
     assert set(reader._readers) == READ_TYPES
 
 

@@ -21,7 +21,7 @@ Statuses are applied here, once, for every rule:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -31,32 +31,27 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 
 from service.clinical.bodysites import body_site_class
-from service.clinical.decisive import DecisiveResults, raw_when
+from service.clinical.deferred import DeferredResults, raw_when
 from service.clinical.elements import VALIDATION_ERRORS, ReadElements, RecurringValues
 from service.clinical.fhirimaging import IMAGING_TYPES, read_imaging
-from service.clinical.fhirraw import ReadContext, Terminology, codings, mcode_kind, refers_to_patient, status_code
-from service.clinical.labchoice import CALCIUM_GROUPS
+from service.clinical.fhirraw import ReadContext, codings, mcode_kind, refers_to_patient, status_code
 from service.clinical.notes import Notes
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Measurement, SmokingStatus, SourceRef
-from service.clinical.policy import ClinicalPolicy
+from service.clinical.selection import Selection
 from service.clinical.timing import TimeSpan, parse_time
-from service.clinical.units import albumin_g_per_l, body_weight_kg, calcium_mmol_per_l, reported_unit
-from service.clinical.weightchoice import WEIGHT_GROUP
+from service.clinical.units import Measure, reported_unit
+from service.clinical.valuesets import Terminology
 
 __all__ = [
-    "CALCIUM_GROUPS",
-    "MEASUREMENT_GROUPS",
     "PACK_YEARS_GROUP",
     "READ_TYPES",
     "SMOKING_CODE_GROUP",
     "Reader",
-    "Terminology",
 ]
 
 #: The resource types the reader reads; every other type never reaches a rule.
 READ_TYPES = frozenset({"Patient", "Condition", "Observation", *IMAGING_TYPES})
 
-MEASUREMENT_GROUPS = CALCIUM_GROUPS | {"albumin", "pain-severity", WEIGHT_GROUP}
 SMOKING_CODE_GROUP = "smoking-status-code"
 PACK_YEARS_GROUP = "smoking-pack-years"
 #: What a pack-years count above 0 says: the person has ever smoked (docs/clinical/decision-table.md#derived-facts).
@@ -110,11 +105,14 @@ _PATIENT = ReadElements(Patient, ("birthDate",))
 class Reader:
     """Accumulates snapshot items from raw resources; one instance per hook call.
 
-    ``measurement_horizon`` and ``imaging_horizon``: results and imaging older than
-    every window that reads them cannot change a decision, so they are not validated.
-    ``decisive_for``: the policy of the rules that will read the results; then only the
-    results that can change their answer are validated (:mod:`service.clinical.decisive`),
-    and :attr:`measurements` is complete once :meth:`finish` has run. ``recurring``: where
+    ``selections``: the measured facts' declarations (:mod:`service.clinical.selection`);
+    an Observation in one of their value sets is a numeric result, of which only those
+    a selection can choose are validated and only those it chooses are kept
+    (:mod:`service.clinical.deferred`): :attr:`measurements` is complete once
+    :meth:`finish` has run. ``measurement_horizon`` and ``imaging_horizon``: results and
+    imaging older than every window that reads them cannot change a decision, so they
+    are not validated. ``every_result``: validate every numeric result in the horizon
+    (the same measurements, every defect in the notes). ``recurring``: where
     validated CodeableConcepts and Quantities are kept across hook calls
     (:class:`~service.clinical.elements.RecurringValues`). ``patient_id``: the patient a
     finding's ``focus`` must name, if it has one. ``preliminary_findings``: whether a
@@ -127,11 +125,12 @@ class Reader:
         self,
         terminology: Terminology,
         at: datetime,
+        selections: Sequence[Selection],
         *,
         measurement_horizon: timedelta | None = None,
         imaging_horizon: timedelta | None = None,
-        decisive_for: ClinicalPolicy | None = None,
         recurring: RecurringValues | None = None,
+        every_result: bool = False,
         patient_id: str | None = None,
         preliminary_findings: bool = True,
         skip: frozenset[int] = frozenset(),
@@ -143,10 +142,15 @@ class Reader:
         self._skip = skip
         self._measurement_since = at - measurement_horizon if measurement_horizon else None
         self._imaging_since = at - imaging_horizon if imaging_horizon else None
-        self._decisive = None if decisive_for is None else DecisiveResults(decisive_for, at, self._read_measurement)
+        self._results = DeferredResults(selections, at, self._read_measurement, every=every_result)
+        self._measured_groups = self._results.groups
+        #: the quantities results are compared in, with their value sets, in declared order
+        self._measures = tuple(
+            (selection.groups, selection.measure) for selection in selections if selection.measure is not None
+        )
         self._position = 0
         #: the first Patient read of each id (see :meth:`patient`)
-        self._patients: dict[object, dict[str, Any]] = {}
+        self._patients: dict[str, dict[str, Any]] = {}
         self.findings: list[Finding] = []
         self.measurements: list[Measurement] = []
         self.smoking: list[SmokingStatus] = []
@@ -165,9 +169,8 @@ class Reader:
         return self._context.notes
 
     def finish(self) -> None:
-        """Read the results held back for :mod:`service.clinical.decisive`, once every resource is read."""
-        if self._decisive is not None:
-            self.measurements = self._decisive.results()
+        """Choose the numeric results (:mod:`service.clinical.deferred`), once every resource is read."""
+        self.measurements = self._results.results()
 
     def read_all(self, resources: Iterable[object], *, draft: bool) -> None:
         """Select and read raw resources (``draft``: the hook's draft orders); never raises on malformed input."""
@@ -193,8 +196,9 @@ class Reader:
         try:
             read(resource)
         except VALIDATION_ERRORS as exc:
-            # A value the model accepted but this reader cannot use (e.g. an impossible
-            # date); the resource is skipped like an invalid one.
+            # Data that is not valid R4B, met outside ReadContext.validate (which notes it
+            # itself): skipped like an invalid resource. Any other exception is a bug in
+            # the reader and propagates: it must not pass for "unreadable data".
             self.notes.add(f"{kind} skipped: unreadable ({type(exc).__name__})")
 
     def _contained(self, contained: object, readers: dict[str, Callable[[dict[str, Any]], None]]) -> None:
@@ -216,8 +220,11 @@ class Reader:
             self._read_one(readers[kind], kind, local)
 
     def _patient(self, resource: dict[str, Any]) -> None:
-        # Found on the main pass rather than by a pass of its own: see patient().
-        self._patients.setdefault(resource.get("id"), resource)
+        # Found on the main pass rather than by a pass of its own: see patient(). An id
+        # that is not a string names no patient (and a list could not be a key).
+        ident = resource.get("id")
+        if isinstance(ident, str):
+            self._patients.setdefault(ident, resource)
 
     def patient(self, patient_id: str) -> dict[str, Any] | None:
         """The Patient read whose id is ``patient_id``; never another person's (patient-integrity.md)."""
@@ -288,21 +295,17 @@ class Reader:
             self._smoking(resource)
         elif PACK_YEARS_GROUP in groups:
             self._pack_years(resource, concept)
-        elif groups.isdisjoint(MEASUREMENT_GROUPS):
+        elif groups.isdisjoint(self._measured_groups):
             self._observed_finding(resource, groups, concept)
-        elif self._decisive is not None:
-            if resource.get("status") not in _COUNTED_OBSERVATION:
+        else:
+            if _status(resource) not in _COUNTED_OBSERVATION:
                 return
             # The raw time ranks the result too: it is read once, here.
             when = raw_when(resource, self._context.zone)
             since = self._measurement_since
             if since is not None and (when.end < since if when else not self._may_be_since(resource, since)):
                 return
-            self._decisive.offer(self._position, resource, groups, concept, when)
-        elif self._measurement_since is None or self._may_be_since(resource, self._measurement_since):
-            measurement = self._measurement(resource, groups, concept)
-            if measurement is not None:
-                self.measurements.append(measurement)
+            self._results.offer(self._position, resource, groups, concept, when)
 
     def _may_be_since(self, resource: dict[str, Any], since: datetime) -> bool:
         # Cheap pre-filter on the raw date, before validation. Unparseable dates go on
@@ -315,7 +318,7 @@ class Reader:
         return span is None or span.end >= since
 
     def _counted(self, resource: dict[str, Any]) -> Any | None:
-        if resource.get("status") not in _COUNTED_OBSERVATION:
+        if _status(resource) not in _COUNTED_OBSERVATION:
             return None
         return self._context.validate(_OBSERVATION, resource)
 
@@ -329,7 +332,7 @@ class Reader:
 
     def _finding_model(self, resource: dict[str, Any]) -> Any | None:
         """The validated Observation of a sign or symptom, when its status and focus let it count."""
-        if resource.get("status") not in self._finding_statuses:
+        if _status(resource) not in self._finding_statuses:
             return None
         model = self._context.validate(_FINDING, resource)
         if model is None:
@@ -397,7 +400,7 @@ class Reader:
     def _read_measurement(
         self, resource: dict[str, Any], groups: frozenset[str], concept: Concept
     ) -> Measurement | None:
-        # A result held back by DecisiveResults is read after read_all() returned: it is
+        # A result held back by DeferredResults is read after read_all() returned: it is
         # guarded here as read_all() guards the others.
         try:
             return self._measurement(resource, groups, concept)
@@ -427,22 +430,18 @@ class Reader:
         return Measurement(SourceRef("Observation", model.id), concept, groups, when, value, checked)
 
     def _checked_unit(self, groups: frozenset[str], value: Decimal, unit: str | None) -> str | Literal[False] | None:
-        """The unit to read a calcium, albumin or body weight in; ``False`` when it cannot be read."""
-        if groups & CALCIUM_GROUPS:
-            kind, convert = "calcium", calcium_mmol_per_l
-        elif "albumin" in groups:
-            kind, convert = "albumin", albumin_g_per_l
-        elif WEIGHT_GROUP in groups:
-            kind, convert = "body weight", body_weight_kg
-        else:
+        """The unit to read a result in when a selection compares it in one; ``False`` when it cannot be read."""
+        measure = _measure_of(self._measures, groups)
+        if measure is None:
             return unit
+        kind = measure.kind
         if unit is None:
-            unit = _customary_unit(groups, value)
+            unit = measure.customary(groups, value)
             if unit is None:
                 self.notes.add(f"Observation skipped: {kind} without unit")
                 return False
             self.notes.add(f"Observation: {kind} result without unit read as {unit}")
-        if convert(value, unit) is None:
+        if measure.convert(value, unit) is None:
             self.notes.add(f"Observation skipped: {kind} unit not recognised")
             return False
         return unit
@@ -490,15 +489,12 @@ class Reader:
         self.imaging.append(event)
 
 
-def _customary_unit(groups: frozenset[str], value: Decimal) -> str | None:
-    # The LOINC code fixes the property: 17861-6 and 49765-1 are mass concentrations
-    # reported in mg/dL, 2000-8 and 29265-6 substance concentrations in mmol/L. Serum
-    # albumin is 10-60 g/L, i.e. 1-6 g/dL: the magnitude tells the two apart. A body
-    # weight has none: 70 is as plausible in kg as in pounds.
-    if WEIGHT_GROUP in groups:
-        return None
-    if "calcium-total-mass" in groups:
-        return "mg/dL"
-    if groups & CALCIUM_GROUPS:
-        return "mmol/L"
-    return "g/dL" if value < 10 else "g/L"
+def _status(resource: dict[str, Any]) -> str | None:
+    """The raw ``status`` when it is a string: any other JSON (a list, an object) is no status, not a crash."""
+    status = resource.get("status")
+    return status if isinstance(status, str) else None
+
+
+def _measure_of(measures: tuple[tuple[frozenset[str], Measure], ...], groups: frozenset[str]) -> Measure | None:
+    """The quantity the first selection reading ``groups`` compares in, if any."""
+    return next((measure for wanted, measure in measures if not wanted.isdisjoint(groups)), None)
