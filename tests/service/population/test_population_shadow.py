@@ -24,7 +24,7 @@ from service.cli import main
 from service.cli.exitcodes import OK
 from service.clinical.valuesets import ValueSetLibrary
 from service.population.exportwriter import write_export
-from service.population.svg import PALETTE
+from service.reporting.svg import PALETTE
 
 SNOMED, LOINC = "http://snomed.info/sct", "http://loinc.org"
 
