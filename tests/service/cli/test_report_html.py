@@ -13,9 +13,6 @@ audit records the wall-clock time of each call, so all the cards fall in this we
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -30,6 +27,7 @@ from service.reporting.svg import PALETTE
 from service.settings import Settings
 from tests.inprocess import serve_app
 from tests.scenarios import SCENARIO_DIR, load_scenario
+from tests.screenshots import bands, screenshot
 from tests.servicepaths import service_path
 
 KEY = "a3f1c9e7b5d2f4a6c8e0b1d3f5a7c9e1"
@@ -205,48 +203,10 @@ def test_the_page_is_self_contained_with_three_plots(report: Path) -> None:
 
 
 def test_the_page_renders_in_headless_chromium_with_its_plots(report: Path, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None and not os.environ.get("CI"):
-        pytest.skip("Debian chromium is not installed (.ci/test installs it)")
-    assert chromium is not None, "CI must have Debian chromium (.ci/test installs it)"
-    from PIL import Image
-
-    png = tmp_path / "report.png"
-    subprocess.run(
-        [
-            chromium,
-            *("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"),
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1000,2400",
-            f"--screenshot={png}",
-            report.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-    image = Image.open(png).convert("RGB")
-    assert image.size == (1000, 2400)
-    pixels = image.load()
-    assert pixels is not None
-    blue, orange, green = (tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5)) for colour in PALETTE[:3])
-
-    def rows_with(colour: tuple[int, ...]) -> list[int]:
-        return [y for y in range(image.height) if any(pixels[x, y] == colour for x in range(0, image.width, 2))]
-
+    shot = screenshot(report, tmp_path, width=1000, height=2400)
+    blue, orange, green = PALETTE[:3]
     # Blue is R1 in the first plot, the rate line in the second and the first reason in the
-    # third: three bands (legend swatches with their plot), one plot below the other. Orange (R2; the second reason) and green
-    # (R2b; the third reason) are in the first and the third plot.
+    # third: three bands (legend swatches with their plot), one plot below the other. Orange
+    # (R2; the second reason) and green (R2b; the third reason) are in the first and the third.
     for colour, plots in ((blue, 3), (orange, 2), (green, 2)):
-        assert len(_bands(rows_with(colour), gap=250)) == plots, colour
-
-
-def _bands(rows: list[int], gap: int) -> list[tuple[int, int]]:
-    """Runs of row numbers, split where two consecutive rows are more than ``gap`` apart."""
-    bands: list[tuple[int, int]] = []
-    for row in rows:
-        if bands and row - bands[-1][1] <= gap:
-            bands[-1] = (bands[-1][0], row)
-        else:
-            bands.append((row, row))
-    return bands
+        assert len(bands(shot.rows_with(colour), gap=250)) == plots, colour
