@@ -136,6 +136,8 @@ def test_malformed_lines_are_counted_and_reported_never_fatal(
         b'{"resourceType": "Condition", "id": "c2"}\n'
         b'{"resourceType": "Condition", "id": "c3", "subject": {"reference": "Patient/ghost"}}\n'
         b"[1, 2]\n"
+        b'{"resourceType": "Condition", "id": "c4", "subject": {"reference": "#p1"}}\n'
+        b'{"resourceType": "Condition", "id": "c5", "subject": {"reference": "Group/lung-clinic"}}\n'
     )
     (export / "Encounter.ndjson").write_bytes(
         b'{"resourceType": "Encounter", "subject": {"reference": "Patient/p1"}}\n'
@@ -148,15 +150,23 @@ def test_malformed_lines_are_counted_and_reported_never_fatal(
         (LineProblem.NOT_A_RESOURCE.value, None): 1,
         (LineProblem.UNKNOWN_TYPE.value, "Frobnicator"): 1,
         (LineProblem.NO_PATIENT.value, "Condition"): 1,
+        (LineProblem.UNRESOLVED.value, "Condition"): 1,
+        (LineProblem.NOT_A_PATIENT.value, "Condition"): 1,
         (LineProblem.NOT_READ.value, "Encounter"): 1,
     }
-    assert summary["lines"] == 8 == sum(skipped.values()) + sum(summary["resources_screened_by_type"].values())
+    assert summary["lines"] == 10 == sum(skipped.values()) + sum(summary["resources_screened_by_type"].values())
     # "ghost" has a Condition but no Patient resource: counted, not screened (the hook would answer 412)
     assert (summary["patients"], summary["patients_screened"]) == (2, 1)
     assert summary["patients_not_screened_without_patient_resource"] == 1
     text = (out / "summary.txt").read_text(encoding="utf-8")
     assert text == capsys.readouterr().out
-    for reason in ("not valid JSON", "unknown resource type (Frobnicator)", "no patient reference (Condition)"):
+    for reason in (
+        "not valid JSON",
+        "unknown resource type (Frobnicator)",
+        "no patient reference (Condition)",
+        f"{LineProblem.UNRESOLVED.value} (Condition)",
+        f"{LineProblem.NOT_A_PATIENT.value} (Condition)",
+    ):
         assert reason in text
     assert "Encounter 1" in text
     assert "Not screened (no Patient resource in the export): 1" in text
