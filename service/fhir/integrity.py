@@ -13,6 +13,11 @@ calls it for both). The policy and its reasons are in docs/clinical/patient-inte
   with an id: about another patient (or a Group), about no one, or a reference that
   cannot be tied to this patient (an unresolved ``urn:uuid:``, another server, an
   identifier or display only, a contained ``#`` reference).
+
+:class:`PatientReferences` is the reading of a reference itself (which Patient, if any, a
+resource names); :class:`PatientScope` compares its answer with the context patient.
+Population screening groups a Bulk FHIR export by the same reading, so that a resource
+goes to a patient in an export exactly when the hook would keep it for that patient.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from service.clinical.recordparts import Excluded, Exclusion, RecordPart
 from service.fhir.bundle import Entry
 from service.fhir.record import Resource
 
-__all__ = ["PatientScope"]
+__all__ = ["PatientReferences", "PatientScope"]
 
 # Type/id with an optional version: "Patient/123", "Patient/123/_history/2".
 _RELATIVE = re.compile(r"^([A-Z][A-Za-z]{0,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
@@ -46,11 +51,14 @@ def _server_root(url: str) -> tuple[str, str, int | None, str] | None:
     return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme], parts.path.rstrip("/")
 
 
-class PatientScope:
-    """Decides, resource by resource, whether it belongs to ``patient_id`` (see the module docstring)."""
+class PatientReferences:
+    """Which Patient a resource names, read as the hook reads it (see the module docstring).
 
-    def __init__(self, patient_id: str, fhir_server: str | None, entries: Iterable[Entry] = ()) -> None:
-        self._id = patient_id
+    ``fhir_server``: the server that relative ids belong to; an absolute reference counts
+    only under it. ``entries``: the Bundle entries whose ``fullUrl`` a reference may name.
+    """
+
+    def __init__(self, fhir_server: str | None, entries: Iterable[Entry] = ()) -> None:
         self._server = _server_root(fhir_server) if fhir_server else None
         #: what each fullUrl of the request's Bundles stands for (Bundle reference resolution)
         # Only absolute URLs and urn:uuid/urn:oid name a resource: a "fullUrl" spelt like a
@@ -61,14 +69,67 @@ class PatientScope:
             if entry.full_url and (entry.full_url.startswith("urn:") or "://" in entry.full_url)
         }
 
+    def patient_of(self, resource: Resource) -> str | Exclusion:
+        """The id of the Patient ``resource`` is about, or why none can be named.
+
+        A Patient is about itself; any other resource about what its ``subject`` (or, when
+        it has none, its ``patient``) refers to. ``ANOTHER_PATIENT`` here means a reference
+        to something that is no Patient (a Group, a Device): no patient's data.
+        """
+        if resource.get("resourceType") == "Patient":
+            own = resource.get("id")
+            return own if isinstance(own, str) and own else Exclusion.NO_PATIENT
+        for element in ("subject", "patient"):
+            if element in resource:
+                return self._reference(resource[element])
+        return Exclusion.NO_PATIENT
+
+    def _reference(self, reference: object) -> str | Exclusion:
+        text = reference.get("reference") if isinstance(reference, dict) else None
+        if not isinstance(text, str) or not text:
+            # identifier or display only: nothing ties it to a Patient resource
+            return Exclusion.UNRESOLVED if reference else Exclusion.NO_PATIENT
+        target = self._full_urls.get(text)
+        if target is not None:
+            own = target.get("id")
+            if target.get("resourceType") == "Patient" and isinstance(own, str) and own:
+                return own
+            return Exclusion.ANOTHER_PATIENT
+        relative = self._relative(text)
+        if relative is None:
+            return Exclusion.UNRESOLVED
+        resource_type, identifier = relative
+        return identifier if resource_type == "Patient" else Exclusion.ANOTHER_PATIENT
+
+    def _relative(self, text: str) -> tuple[str, str] | None:
+        """``(type, id)`` of a relative reference, or of an absolute one under ``fhirServer``."""
+        if "://" in text:
+            root = _server_root(text)
+            if self._server is None or root is None or root[:3] != self._server[:3]:
+                return None
+            prefix = self._server[3] + "/"
+            if not root[3].startswith(prefix):
+                return None
+            text = root[3][len(prefix) :]
+        match = _RELATIVE.match(text)
+        return (match.group(1), match.group(2)) if match else None
+
+
+class PatientScope:
+    """Decides, resource by resource, whether it belongs to ``patient_id`` (see the module docstring)."""
+
+    def __init__(self, patient_id: str, fhir_server: str | None, entries: Iterable[Entry] = ()) -> None:
+        self._id = patient_id
+        self._references = PatientReferences(fhir_server, entries)
+
     def exclusion(self, resource: Resource) -> Exclusion | None:
         """``None`` when ``resource`` is the context patient's, else why it is not."""
         if resource.get("resourceType") == "Patient":
             return None if resource.get("id") == self._id else Exclusion.ANOTHER_PATIENT
-        for element in ("subject", "patient"):
-            if element in resource:
-                return self._reference_exclusion(resource[element])
-        return Exclusion.NO_PATIENT
+        named = self._references.patient_of(resource)
+        if isinstance(named, Exclusion):
+            return named
+        return None if named == self._id else Exclusion.ANOTHER_PATIENT
 
     def keep_own(
         self, key: str, resources: Iterable[Resource], part: RecordPart | None = None
@@ -83,30 +144,3 @@ class PatientScope:
             else:
                 dropped[reason] += 1
         return own, [Excluded(key, reason, count, part) for reason, count in sorted(dropped.items())]
-
-    def _reference_exclusion(self, reference: object) -> Exclusion | None:
-        text = reference.get("reference") if isinstance(reference, dict) else None
-        if not isinstance(text, str) or not text:
-            # identifier or display only: nothing ties it to a Patient resource
-            return Exclusion.UNRESOLVED if reference else Exclusion.NO_PATIENT
-        target = self._full_urls.get(text)
-        if target is not None:
-            return self.exclusion(target) if target.get("resourceType") == "Patient" else Exclusion.ANOTHER_PATIENT
-        relative = self._relative(text)
-        if relative is None:
-            return Exclusion.UNRESOLVED
-        resource_type, identifier = relative
-        return None if resource_type == "Patient" and identifier == self._id else Exclusion.ANOTHER_PATIENT
-
-    def _relative(self, text: str) -> tuple[str, str] | None:
-        """``(type, id)`` of a relative reference, or of an absolute one under ``fhirServer``."""
-        if "://" in text:
-            root = _server_root(text)
-            if self._server is None or root is None or root[:3] != self._server[:3]:
-                return None
-            prefix = self._server[3] + "/"
-            if not root[3].startswith(prefix):
-                return None
-            text = root[3][len(prefix) :]
-        match = _RELATIVE.match(text)
-        return (match.group(1), match.group(2)) if match else None

@@ -6,11 +6,17 @@ gzipped, and may keep the server's completion manifest (``{"transactionTime": ..
 them. Every line is classified by :func:`classify_line`, the one place both engines use:
 a resource for a patient, or a problem that is counted and reported. Nothing is fatal
 and nothing is dropped silently.
+
+Whose resource a line is, is read by the hook's own :class:`~service.fhir.integrity.PatientReferences`
+(the reading :class:`~service.fhir.integrity.PatientScope` uses): a resource goes to a
+patient here exactly when the hook would keep it for that patient. The export's server,
+for absolute references, is the one the manifest's ``request`` URL names.
 """
 
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,8 +27,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from service.clinical.recordparts import Exclusion
 from service.clinical.resource_reader import READ_TYPES
-from service.population.grouping import patient_of
+from service.fhir.integrity import PatientReferences
 
 __all__ = [
     "ExportFile",
@@ -31,6 +38,7 @@ __all__ = [
     "PatientLine",
     "SkippedLine",
     "classify_line",
+    "export_server",
     "find_export",
     "is_resource_type",
     "read_lines",
@@ -46,6 +54,8 @@ class LineProblem(StrEnum):
     NOT_A_RESOURCE = "not a FHIR resource (no resourceType)"
     UNKNOWN_TYPE = "unknown resource type"
     NO_PATIENT = "no patient reference"
+    UNRESOLVED = "a patient reference that cannot be resolved (contained, urn:uuid, another server, identifier only)"
+    NOT_A_PATIENT = "refers to something that is no patient (a Group, a Device, ...)"
     NOT_READ = "a resource type the rules do not read"
     ERROR_FILE = "an OperationOutcome of the export's error files"
 
@@ -80,6 +90,13 @@ class ExportFolder:
     transaction_time: str | None
     #: files the manifest lists that are not in the folder
     missing: tuple[str, ...]
+    #: the FHIR server the export came from (the manifest's ``request`` URL): absolute
+    #: references count under it only, as under the hook's ``fhirServer``
+    fhir_server: str | None = None
+
+    def references(self) -> PatientReferences:
+        """The reading of patient references for this export's lines."""
+        return PatientReferences(self.fhir_server)
 
 
 @lru_cache(maxsize=512)
@@ -96,7 +113,14 @@ def is_resource_type(name: str) -> bool:
     return isinstance(model, type) and issubclass(model, ResourceModel)
 
 
-def classify_line(raw: bytes, *, error_file: bool = False) -> PatientLine | SkippedLine:
+_WHY_NO_PATIENT = {
+    Exclusion.NO_PATIENT: LineProblem.NO_PATIENT,
+    Exclusion.UNRESOLVED: LineProblem.UNRESOLVED,
+    Exclusion.ANOTHER_PATIENT: LineProblem.NOT_A_PATIENT,
+}
+
+
+def classify_line(raw: bytes, *, references: PatientReferences, error_file: bool = False) -> PatientLine | SkippedLine:
     """One NDJSON line: a resource the screener reads and its patient, or why not."""
     try:
         resource: Any = orjson.loads(raw)
@@ -109,10 +133,10 @@ def classify_line(raw: bytes, *, error_file: bool = False) -> PatientLine | Skip
         return SkippedLine(LineProblem.ERROR_FILE, kind)
     if kind not in READ_TYPES:
         return SkippedLine(LineProblem.NOT_READ if is_resource_type(kind) else LineProblem.UNKNOWN_TYPE, kind)
-    patient_id = patient_of(resource)
-    if patient_id is None:
-        return SkippedLine(LineProblem.NO_PATIENT, kind)
-    return PatientLine(patient_id, kind, raw.strip())
+    patient = references.patient_of(resource)
+    if isinstance(patient, Exclusion):
+        return SkippedLine(_WHY_NO_PATIENT[patient], kind)
+    return PatientLine(patient, kind, raw.strip())
 
 
 def _manifest(directory: Path) -> dict[str, Any] | None:
@@ -152,11 +176,24 @@ def find_export(directory: Path) -> ExportFolder:
     )
     present = {path.name for path in files}
     time = manifest.get("transactionTime") if manifest else None
+    request = manifest.get("request") if manifest else None
     return ExportFolder(
         files=tuple(ExportFile(path, error_file=path.name in errors) for path in files),
         transaction_time=time if isinstance(time, str) else None,
         missing=tuple(sorted(name for name in set(listed) - present)),
+        fhir_server=export_server(request) if isinstance(request, str) else None,
     )
+
+
+# The kick-off URL of a system, Patient or Group export: [base]/$export, [base]/Patient/$export,
+# [base]/Group/{id}/$export (Bulk Data Access IG).
+_KICK_OFF = re.compile(r"^(?P<base>.+?)(?:/Patient|/Group/[A-Za-z0-9\-.]{1,64})?/\$export(?:[?#].*)?$")
+
+
+def export_server(request: str) -> str | None:
+    """The FHIR base URL of the server an export was requested from, by its kick-off ``request`` URL."""
+    match = _KICK_OFF.match(request.strip())
+    return match.group("base") if match and "://" in match.group("base") else None
 
 
 def read_lines(path: Path) -> Iterator[bytes]:

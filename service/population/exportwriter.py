@@ -24,8 +24,13 @@ def write_export(
     transaction_time: datetime,
     compress: bool = False,
     manifest: bool = True,
+    request: str = "[base]/$export",
 ) -> dict[str, int]:
-    """Write ``resources`` to ``directory`` as ``{Type}.ndjson`` (``.ndjson.gz``); counts by type."""
+    """Write ``resources`` to ``directory`` as ``{Type}.ndjson`` (``.ndjson.gz``); counts by type.
+
+    ``request`` is the manifest's kick-off URL: it names the server whose absolute references
+    the export's resources may use (``https://ehr.example.org/fhir/$export``).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     suffix = ".ndjson.gz" if compress else ".ndjson"
     streams: dict[str, IO[bytes]] = {}
@@ -44,7 +49,7 @@ def write_export(
     if manifest:
         content = {
             "transactionTime": transaction_time.isoformat(),
-            "request": "[base]/$export",
+            "request": request,
             "requiresAccessToken": False,
             "output": [
                 {"type": kind, "url": f"file:///{kind}{suffix}", "count": count}

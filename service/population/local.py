@@ -27,9 +27,10 @@ def grouped_export(folder: ExportFolder, work_dir: Path, tally: Tally, progress:
     """Every line of ``folder`` classified and counted in ``tally``; the kept ones grouped by patient."""
     with PatientGroups(work_dir / "groups.sqlite3") as groups:
         progress.phase("Reading the export", len(folder.files), "files")
+        references = folder.references()
         for file in folder.files:
             for raw in read_lines(file.path):
-                line = classify_line(raw, error_file=file.error_file)
+                line = classify_line(raw, references=references, error_file=file.error_file)
                 tally.count_line(line)
                 if isinstance(line, PatientLine):
                     groups.add(line.patient_id, line.resource_type, line.raw)

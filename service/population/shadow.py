@@ -50,6 +50,7 @@ from service.population.progress import Progress
 from service.population.run import build_screener
 from service.population.shadowhtml import render_html
 from service.population.tally import Tally
+from service.reporting.weeks import monday, weeks_from_to
 from service.settings import Settings
 
 __all__ = [
@@ -200,9 +201,7 @@ class ShadowReport:
 
     @property
     def weeks(self) -> list[date]:
-        first = _monday(self.times[0])
-        last = _monday(self.times[-1])
-        return [first + timedelta(weeks=number) for number in range((last - first).days // 7 + 1)]
+        return weeks_from_to(self.times[0], self.times[-1])
 
     @property
     def rules(self) -> list[str]:
@@ -281,11 +280,6 @@ class ShadowReport:
         return "\n".join(lines) + "\n"
 
 
-def _monday(moment: datetime) -> date:
-    day = moment.date()
-    return day - timedelta(days=day.weekday())
-
-
 def _time_points(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
     times = []
     moment = start
@@ -318,7 +312,7 @@ def _replay_patient(
             if index == 0:
                 report.at_start[rule] += 1
             else:
-                report.new_cards[(_monday(moment), rule)] += 1
+                report.new_cards[(monday(moment), rule)] += 1
         showing = now
     events = patient_events(library, resources, report.times[-1])
     spinal = sorted((when, rule) for rule, when in first_card.items() if rule in SPINAL_RULES)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from html import escape
 from typing import TYPE_CHECKING
 
-from service.population.svg import stacked_columns
+from service.reporting.page import html_page, html_table, share
+from service.reporting.svg import stacked_columns
 
 if TYPE_CHECKING:
     from service.population.shadow import ShadowReport
@@ -18,31 +18,6 @@ __all__ = ["render_html"]
 def _duration(step: timedelta) -> str:
     hours = int(step.total_seconds() // 3600)
     return f"{hours // 24} day(s)" if hours % 24 == 0 else f"{hours} hour(s)"
-
-
-def _share(value: float | None) -> str:
-    return f"{value:.0%}" if value is not None else "n/a"
-
-
-_STYLE = """
-body { font-family: sans-serif; margin: 2em auto; max-width: 62em; color: #222; line-height: 1.4; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; margin: 0.8em 0; } th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
-td.n { text-align: right; } .note { color: #555; font-size: 0.9em; }
-"""
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    head = "".join(f"<th>{escape(str(cell))}</th>" for cell in header)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="n">{cell:,}</td>' if isinstance(cell, int) else f"<td>{escape(str(cell))}</td>" for cell in row
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def render_html(report: ShadowReport) -> str:
@@ -75,7 +50,7 @@ def render_html(report: ShadowReport) -> str:
         "time point; a card counts as new when it was not showing at the previous one.</p>",
         "<h2>Alert load</h2>",
         alert_plot,
-        _table(
+        html_table(
             ["Week (Monday)", *rules, "Total"],
             [
                 (week, *(load[rule][i] for rule in rules), sum(load[rule][i] for rule in rules))
@@ -86,7 +61,7 @@ def render_html(report: ShadowReport) -> str:
         f"{escape(', '.join(f'{r} {c:,}' for r, c in sorted(report.at_start.items())) or 'none')}.</p>",
         "<h2>Lead time</h2>",
         lead_plot,
-        _table(
+        html_table(
             ["Event", "Patients", "Spinal card before", "Card only after", "No card", "Median lead (days)"],
             [
                 (
@@ -105,17 +80,13 @@ def render_html(report: ShadowReport) -> str:
         f"(mri-spine-whole). Lead time: from the first spinal card ({', '.join(SPINAL_RULES)}) to the first "
         "such event.</p>",
         "<h2>NICE QS56</h2>",
-        _table(
+        html_table(
             ["Statement", "Measure", "Patients", "MRI in time", "Proportion"],
-            [(m.statement, m.description, m.denominator, m.numerator, _share(m.proportion)) for m in report.measures],
+            [(m.statement, m.description, m.denominator, m.numerator, share(m.proportion)) for m in report.measures],
         ),
         '<p class="note">A replay sees a red flag up to one step late: an MRI done from one step before the card '
         "counts.</p>",
         "<h2>Data</h2>",
         "<pre>" + escape("\n".join(problems)) + "</pre>",
     ]
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        "<title>MSCC screening: shadow mode report</title>"
-        f"<style>{_STYLE}</style></head><body>" + "\n".join(sections) + "</body></html>\n"
-    )
+    return html_page("MSCC screening: shadow mode report", sections)

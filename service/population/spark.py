@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from service.clinical.outcome import Screener
+from service.fhir.integrity import PatientReferences
 from service.population.export import ExportFolder, PatientLine, SkippedLine, classify_line
 from service.population.patients import PatientResult, screen_patient
 from service.population.progress import Progress
@@ -59,8 +60,8 @@ def spark_session(master: str, local_dir: Path) -> SparkSession:
     )
 
 
-def _classify_text(text: str, *, error_file: bool) -> PatientLine | SkippedLine:
-    return classify_line(text.encode("utf-8"), error_file=error_file)
+def _classify_text(text: str, *, references: PatientReferences, error_file: bool) -> PatientLine | SkippedLine:
+    return classify_line(text.encode("utf-8"), references=references, error_file=error_file)
 
 
 def _keyed_by_patient(pair: tuple[PatientLine | SkippedLine, int]) -> list[tuple[str, tuple[int, bytes]]]:
@@ -97,7 +98,7 @@ def screen_spark(
         parts = [
             context.textFile(str(file.path.resolve()))
             .filter(lambda text: bool(text.strip()))
-            .map(partial(_classify_text, error_file=file.error_file))
+            .map(partial(_classify_text, references=folder.references(), error_file=file.error_file))
             for file in folder.files
         ]
         lines = context.union(parts).zipWithIndex().persist(StorageLevel.MEMORY_AND_DISK)

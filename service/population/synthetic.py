@@ -21,7 +21,7 @@ from typing import Any
 from service.clinical.valuesets import DEFAULT_VALUESETS_DIR, ValueSetLibrary
 from service.population.exportwriter import write_export
 
-__all__ = ["generate_population", "main", "population_resources"]
+__all__ = ["Codes", "generate_population", "main", "population_resources", "red_flags"]
 
 Resource = dict[str, Any]
 _SNOMED = "http://snomed.info/sct"
@@ -30,7 +30,7 @@ _CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 _VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 
 
-class _Codes:
+class Codes:
     """The first code of a system in a value set, with its display: what the generator writes."""
 
     def __init__(self, library: ValueSetLibrary) -> None:
@@ -62,25 +62,24 @@ def _condition(patient: str, number: int, code: dict[str, Any], onset: datetime)
     }
 
 
-def _patient_resources(number: int, at: datetime, rng: random.Random, codes: _Codes, filler: int) -> Iterator[Resource]:
-    patient = f"syn-{number:06d}"
-    yield {
-        "resourceType": "Patient",
-        "id": patient,
-        "gender": rng.choice(("female", "male")),
-        "birthDate": f"{rng.randint(1935, 1975)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-    }
-    conditions = 0
+def red_flags(
+    patient: str, at: datetime, rng: random.Random, codes: Codes, *, first_condition: int = 1
+) -> Iterator[Resource]:
+    """Red flags, whole-spine MRIs and later cord compressions of one patient, drawn at random around ``at``.
+
+    Ids are ``{patient}-cond-{n}`` (from ``first_condition`` on), ``{patient}-calcium``, ``{patient}-mri`` and
+    ``{patient}-mri-order``; every code is the first of its value set (:class:`Codes`).
+    """
+    conditions = first_condition
 
     def condition(valueset: str, onset: datetime) -> Resource:
         nonlocal conditions
         conditions += 1
-        return _condition(patient, conditions, codes.concept(valueset), onset)
+        return _condition(patient, conditions - 1, codes.concept(valueset), onset)
 
     def days(low: int, high: int) -> timedelta:
         return timedelta(days=rng.randint(low, high), hours=rng.randint(0, 23))
 
-    yield condition("lung-cancer-primary", at - days(60, 1200))
     if rng.random() < 0.10:
         yield condition("mscc-neuro-signs", at - days(-20, 25))
     if rng.random() < 0.20:
@@ -129,6 +128,19 @@ def _patient_resources(number: int, at: datetime, rng: random.Random, codes: _Co
                 "subject": {"reference": f"Patient/{patient}"},
                 "performedDateTime": when,
             }
+
+
+def _patient_resources(number: int, at: datetime, rng: random.Random, codes: Codes, filler: int) -> Iterator[Resource]:
+    patient = f"syn-{number:06d}"
+    yield {
+        "resourceType": "Patient",
+        "id": patient,
+        "gender": rng.choice(("female", "male")),
+        "birthDate": f"{rng.randint(1935, 1975)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+    }
+    onset = at - timedelta(days=rng.randint(60, 1200), hours=rng.randint(0, 23))
+    yield _condition(patient, 1, codes.concept("lung-cancer-primary"), onset)
+    yield from red_flags(patient, at, rng, codes, first_condition=2)
     for index in range(filler):
         yield {
             "resourceType": "Observation",
@@ -136,7 +148,7 @@ def _patient_resources(number: int, at: datetime, rng: random.Random, codes: _Co
             "status": "final",
             "code": {"text": "Clinic note"},
             "subject": {"reference": f"Patient/{patient}"},
-            "effectiveDateTime": _time(at - days(0, 700)),
+            "effectiveDateTime": _time(at - timedelta(days=rng.randint(0, 700), hours=rng.randint(0, 23))),
             "valueString": "Reviewed in clinic.",
         }
 
@@ -146,7 +158,7 @@ def population_resources(
 ) -> Iterator[Resource]:
     """Every resource of ``patients`` synthetic patients around ``at``, patient after patient."""
     rng = random.Random(seed)  # noqa: S311 - test data, not a secret
-    codes = _Codes(library or ValueSetLibrary.load(DEFAULT_VALUESETS_DIR))
+    codes = Codes(library or ValueSetLibrary.load(DEFAULT_VALUESETS_DIR))
     for number in range(patients):
         yield from _patient_resources(number, at, rng, codes, filler)
 

@@ -67,18 +67,19 @@ def _draw_outcomes(ax: Axes, summaries: list[RuleSummary]) -> None:
         ("overridden", _OVERRIDDEN, [rule.overridden for rule in summaries]),
         ("no feedback", _NO_FEEDBACK, [rule.without_feedback for rule in summaries]),
     ):
-        bars = ax.barh(labels, values, left=left, color=colour, label=name, edgecolor="white")
-        ax.bar_label(bars, labels=[str(value) if value else "" for value in values], label_type="center", fontsize=9)
+        ax.barh(labels, values, left=left, color=colour, label=name, edgecolor="white")
         left = [start + value for start, value in zip(left, values, strict=True)]
     widest = max(left) or 1
+    # The numbers go beside the bar, never inside it: a segment of 1 card among 1,000 has no
+    # room for its label, and two narrow segments' labels would overlap.
     for y, (rule, total) in enumerate(zip(summaries, left, strict=True)):
         text = (
-            f"{total} shown, {100 * rule.override_rate:.0f}% overridden"
+            f"{total} shown: {rule.accepted} accepted, {rule.overridden} overridden ({100 * rule.override_rate:.0f}%)"
             if rule.override_rate is not None
             else "none shown"
         )
         ax.text(total + widest * 0.01, y, text, va="center", fontsize=9)
-    ax.set_xlim(0, widest * 1.35)
+    ax.set_xlim(0, widest * 1.9)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     # Below the axis, where it can never hide a bar.
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
@@ -103,7 +104,7 @@ def _reason_totals(report: Report) -> list[tuple[str, int]]:
     totals: Counter[str] = Counter()
     for rule in report.rules:
         for reason in rule.reasons:
-            totals[reason.label] += reason.cards
+            totals[reason.shown_as] += reason.cards
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
     if len(ranked) <= _MAX_REASONS:
         return ranked

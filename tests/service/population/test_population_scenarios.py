@@ -41,6 +41,9 @@ SCENARIOS = [
 ]
 
 
+SCENARIO_SERVER = "https://ehr.example.org/fhir"
+
+
 def _hook_data_is_the_export(scenario: Scenario) -> bool:
     """Whether the hook saw exactly what the export holds: no draft orders, every key prefetched."""
     return "draftOrders" not in scenario.context and all(key in scenario.prefetch for key in PREFETCH_KEYS)
@@ -82,7 +85,11 @@ def test_population_gives_every_scenario_the_hook_cards(tmp_path: Path, store_se
             for resource in scenario.resources()
             if isinstance(resource.get("resourceType"), str)
         ]
-        write_export(resources, export, transaction_time=at, compress=index % 2 == 1)
+        # The scenarios' EHR is the export's server: their absolute references name it.
+        (server,) = {scenario.request.get("fhirServer", SCENARIO_SERVER) for scenario in scenarios}
+        write_export(
+            resources, export, transaction_time=at, compress=index % 2 == 1, request=f"{server}/Patient/$export"
+        )
         assert main(["population", str(export), "--at", at.isoformat(), "--out", str(out)]) == OK
         worklist = _worklist(out)
         hook = anyio.run(_hook_cards, scenarios, at, store_settings)

@@ -10,9 +10,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import shutil
-import subprocess
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,8 @@ from service.cli import main
 from service.cli.exitcodes import OK
 from service.clinical.valuesets import ValueSetLibrary
 from service.population.exportwriter import write_export
-from service.population.svg import PALETTE
+from service.reporting.svg import PALETTE
+from tests.screenshots import bands, screenshot
 
 SNOMED, LOINC = "http://snomed.info/sct", "http://loinc.org"
 
@@ -136,54 +134,14 @@ def test_the_report_is_one_self_contained_file_with_both_plots(shadow: Path) -> 
     assert "QS56 statement 3" in html
 
 
-def _bands(rows: list[int], gap: int) -> list[tuple[int, int]]:
-    """Runs of row numbers, split where two consecutive rows are more than ``gap`` apart."""
-    bands: list[tuple[int, int]] = []
-    for row in rows:
-        if bands and row - bands[-1][1] <= gap:
-            bands[-1] = (bands[-1][0], row)
-        else:
-            bands.append((row, row))
-    return bands
-
-
 def test_the_report_renders_in_headless_chromium_with_both_plots(shadow: Path, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None and not os.environ.get("CI"):
-        pytest.skip("Debian chromium is not installed (.ci/test installs it)")
-    assert chromium is not None, "CI must have Debian chromium (.ci/test installs it)"
-    from PIL import Image
-
-    png = tmp_path / "report.png"
-    subprocess.run(
-        [
-            chromium,
-            *("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"),
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1000,1700",
-            f"--screenshot={png}",
-            (shadow / "shadow_report.html").as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-    image = Image.open(png).convert("RGB")
-    assert image.size == (1000, 1700)
-    pixels = image.load()
-    assert pixels is not None
-    first, second = (tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5)) for colour in PALETTE[:2])
-
-    def rows_with(colour: tuple[int, ...]) -> list[int]:
-        return [y for y in range(image.height) if any(pixels[x, y] == colour for x in range(0, image.width, 2))]
-
+    shot = screenshot(shadow / "shadow_report.html", tmp_path, width=1000, height=1700)
     # Each plot draws its first two series (R1 and R2; cord compression and MRI) in the first
     # two colours: both colours show in separate bands, far apart, one plot above the other.
-    for colour in (first, second):
-        rows = rows_with(colour)
-        bands = _bands(rows, gap=60)
-        assert len(bands) >= 2, (colour, bands)
-        assert bands[-1][0] - bands[0][1] > 300, (colour, bands)
+    for colour in PALETTE[:2]:
+        runs = bands(shot.rows_with(colour), gap=60)
+        assert len(runs) >= 2, (colour, runs)
+        assert runs[-1][0] - runs[0][1] > 300, (colour, runs)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,14 @@ from service.audit import AuditEvent
 from service.store.audit import write_audit_events
 from service.store.feedback import FeedbackStore
 from service.store.pseudonym import Pseudonymiser
-from service.store.report import OverrideReasonCount, RuleSummary, build_report, format_report, rule_order
+from service.store.report import (
+    OverrideReasonCount,
+    RuleSummary,
+    build_report,
+    format_report,
+    reason_display,
+    rule_order,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -160,3 +167,47 @@ async def test_an_empty_period_reports_nothing(
 
 def test_rules_sort_naturally() -> None:
     assert sorted(["R10", "R2b", "R1", "R6b", "R2", "R4a"], key=rule_order) == ["R1", "R2", "R2b", "R4a", "R6b", "R10"]
+
+
+async def test_report_counts_cards_and_outcomes_per_week(
+    store_engine: AsyncEngine, make_audit_event: AuditEventFactory, make_feedback: FeedbackFactory
+) -> None:
+    await seed(store_engine, make_audit_event, make_feedback)
+
+    report = await build_report(store_engine, since=SINCE, until=UNTIL)
+
+    assert [
+        (week.week.isoformat(), dict(week.shown), week.accepted, week.overridden, dict(week.reasons))
+        for week in report.weeks
+    ] == [
+        ("2026-04-27", {}, 0, 0, {}),
+        ("2026-05-04", {"R1": 1}, 0, 1, {"Already imaged": 1}),
+        # c2's reason came without its display: the display c1 sent for the same code is shown
+        (
+            "2026-05-11",
+            {"R1": 2, "R2": 2, "R2b": 1, "R10": 1},
+            2,
+            3,
+            {"Already imaged": 1, "Not clinically relevant": 1, "no reason given": 1},
+        ),
+        ("2026-05-18", {"R1": 1}, 0, 0, {}),
+        ("2026-05-25", {}, 0, 0, {}),
+    ]
+    assert sum(week.total_shown for week in report.weeks) == report.total.shown
+    assert [week.override_rate for week in report.weeks] == [None, 1.0, 0.5, 0.0, None]
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "display", "shown"),
+    [
+        (None, None, None, "no reason given"),
+        ("urn:any", "x", "Sent display", "Sent display"),
+        # a code of the service's own reasons, sent without its display: the card's display
+        ("https://fhir.mscc-cds.org/CodeSystem/override-reasons", "patient-declined", None, "Patient declined"),
+        ("urn:local", "patient-declined", None, "unlisted reason (code patient-declined)"),
+    ],
+)
+def test_a_reason_is_shown_by_its_display(
+    system: str | None, code: str | None, display: str | None, shown: str
+) -> None:
+    assert reason_display(system, code, display) == shown
