@@ -90,7 +90,9 @@ def contaminated(draw: st.DrawFn) -> tuple[Scenario, dict[str, Any], str, bool]:
                 resource[draw(st.sampled_from(["subject", "patient"]))] = subject
         additions.append(resource)
     value = request["prefetch"][key]
-    if value.get("resourceType") != "Bundle":
+    if not isinstance(value, dict):  # a null prefetch (no data): the key then holds only the additions
+        value = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    elif value.get("resourceType") != "Bundle":
         value = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": value}]}
     value.setdefault("entry", []).extend({"resource": resource} for resource in additions)
     request["prefetch"][key] = value
