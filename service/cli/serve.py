@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from service.cli.configuration import load_cli_settings
 from service.cli.exitcodes import FAILURE, OK
 
 if TYPE_CHECKING:
     import socket
+    from pathlib import Path
 
     from service.settings import Settings
 
@@ -92,9 +93,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, sock: socket.socket) -> int:
-    import logging
+    import shutil
+    import tempfile
+    from pathlib import Path
 
-    import uvicorn
+    from service.cli.workers import available_cores
+
+    workers = settings.workers or available_cores()
+    if workers == 1:
+        return _serve_alone(settings, sock)
+    # What the workers share on this host: the token ids they have seen and their metrics.
+    shared = Path(tempfile.mkdtemp(prefix="mscc-cds-workers-"))
+    try:
+        return _serve_group(settings, sock, workers, shared)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def _serve_alone(settings: Settings, sock: socket.socket) -> int:
     from prometheus_client import start_http_server
 
     from service.app import create_app
@@ -105,7 +121,64 @@ def _serve(settings: Settings, sock: socket.socket) -> int:
         # prometheus_client serves the scrape endpoint from its own thread and port.
         start_http_server(settings.metrics_port, addr=settings.host, registry=app_metrics(app).registry)
     freeze_startup_heap()
-    # One worker per process: scale with replicas; access logs come from our own middleware.
+    _announce(settings, workers=1)
+    _server(app, settings).run(sockets=[sock])
+    return OK
+
+
+def _serve_group(settings: Settings, sock: socket.socket, workers: int, shared: Path) -> int:
+    from prometheus_client import multiprocess, start_http_server
+
+    from service.app import create_app
+    from service.cli.workers import WorkerGroup
+    from service.metrics import multiprocess_registry, share_between_processes
+
+    metrics_dir = shared / "metrics"
+    metrics_dir.mkdir()
+    share_between_processes(metrics_dir)
+    app = create_app(settings, replay_file=shared / "jti.sqlite3")
+    freeze_startup_heap()
+    _announce(settings, workers=workers)
+
+    def serve() -> None:
+        # The audit figures reach the supervisor's scrape endpoint through files: each
+        # worker copies its own after each hook call and each round of its audit writer.
+        _server(app, settings).run(sockets=[sock])
+
+    def scrape_endpoint() -> None:
+        # The supervisor answers scrapes, every worker's series combined. Its thread starts
+        # once the first workers are forked: a fork copies no thread but the caller.
+        if settings.metrics_port is not None:
+            start_http_server(settings.metrics_port, addr=settings.host, registry=multiprocess_registry(metrics_dir))
+
+    group = WorkerGroup(
+        workers,
+        serve,
+        on_exit=lambda pid: multiprocess.mark_process_dead(pid, str(metrics_dir)),  # type: ignore[no-untyped-call]
+        on_started=scrape_endpoint,
+    )
+    return group.run()
+
+
+def _announce(settings: Settings, *, workers: int) -> None:
+    import logging
+
+    logging.getLogger("service.serve").info(
+        "mscc-cds listening on %s://%s:%d (%d worker process%s, metrics port %s)",
+        "http",
+        settings.host,
+        settings.port,
+        workers,
+        "" if workers == 1 else "es",
+        settings.metrics_port or "off",
+        extra={"event": "serving"},
+    )
+
+
+def _server(app: Any, settings: Settings) -> Any:
+    """The uvicorn server of one worker; access logs come from our own middleware."""
+    import uvicorn
+
     # No reload watcher (uvicorn[standard]'s watchfiles is not installed): code never changes
     # under a running service. Proxy headers are believed from forwarded_allow_ips only.
     config = uvicorn.Config(
@@ -120,15 +193,4 @@ def _serve(settings: Settings, sock: socket.socket) -> int:
         # already taken the pod out of the Service), then exit within the grace period.
         timeout_graceful_shutdown=20,
     )
-    server = uvicorn.Server(config)
-    scheme = "http"
-    logging.getLogger("service.serve").info(
-        "mscc-cds listening on %s://%s:%d (metrics port %s)",
-        scheme,
-        settings.host,
-        settings.port,
-        settings.metrics_port or "off",
-        extra={"event": "serving"},
-    )
-    server.run(sockets=[sock])
-    return OK
+    return uvicorn.Server(config)

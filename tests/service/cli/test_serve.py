@@ -53,6 +53,8 @@ def test_serve_freezes_the_heap_after_building_the_app_and_before_serving(
     monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     monkeypatch.setenv("MSCC_STORE__URL", f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}")
     monkeypatch.delenv("MSCC_METRICS_PORT", raising=False)
+    # One process: several workers would be forks of the test runner (test_workers.py starts them for real).
+    monkeypatch.setenv("MSCC_WORKERS", "1")
     port = free_port()
     assert serve.run(argparse.Namespace(host="127.0.0.1", port=port)) == 0
     assert seen["listening"] == [("127.0.0.1", port)]
