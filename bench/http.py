@@ -20,7 +20,10 @@ resources go to the prefetch key their type answers (Observations under ``labs``
 the hook time is pinned with the development-mode extension, so the rules fire as in
 ``bench/run.py``. For each size and concurrency (1 and 8 keep-alive connections) the
 calls alternate between floor and service in rounds, so a disturbance on the machine
-hits both; the table gives p50, p99 and requests/s of each and their ratios.
+hits both; the table gives p50, p99 and requests/s of each and their ratios, and the
+CPU time the server's processes used per call (user + system, from /proc: less moved
+by other load on the machine than the latencies are; 10 ms ticks, so only meaningful
+over many calls).
 
 While one connection keeps posting 10,000-resource hooks (``--large``), ``/livez`` and a
 100-resource hook are called on a fresh connection each time, as a kubelet probe and a
@@ -345,6 +348,15 @@ class Server:
         """Processes that serve HTTP: the children when there are any, else the process itself."""
         return max(1, len(self.tree()) - 1)
 
+    def cpu_s(self) -> float:
+        """CPU time (user + system) the server's processes have used so far."""
+        ticks = 0
+        for pid in self.tree():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def memory_mib(self, field_name: str) -> float:
         """Sum of ``field_name`` (VmRSS, VmHWM) over the process tree, in MiB."""
         total = 0
@@ -389,6 +401,10 @@ class Cell:
     concurrency: int
     latencies: dict[str, list[float]] = field(default_factory=lambda: {"service": [], "floor": []})
     wall: dict[str, float] = field(default_factory=lambda: {"service": 0.0, "floor": 0.0})
+    cpu: dict[str, float] = field(default_factory=lambda: {"service": 0.0, "floor": 0.0})
+
+    def cpu_per_call(self, name: str) -> float:
+        return self.cpu[name] / len(self.latencies[name])
 
     def rate(self, name: str) -> float:
         return len(self.latencies[name]) / self.wall[name]
@@ -397,7 +413,7 @@ class Cell:
 def calls_for(size: int, quick: bool) -> int:
     if quick:
         return 16
-    return {100: 1600, 1_000: 400}.get(size, 64)
+    return {100: 800, 1_000: 200}.get(size, 24)
 
 
 async def measure_cell(servers: dict[str, Server], body: bytes, cell: Cell, calls: int, rounds: int) -> None:
@@ -406,7 +422,9 @@ async def measure_cell(servers: dict[str, Server], body: bytes, cell: Cell, call
         await load(server.port, request, max(cell.concurrency, 4), cell.concurrency)
     for _ in range(rounds):
         for name in ("floor", "service"):
+            used = servers[name].cpu_s()
             latencies, wall = await load(servers[name].port, request, calls // rounds, cell.concurrency)
+            cell.cpu[name] += servers[name].cpu_s() - used
             cell.latencies[name] += latencies
             cell.wall[name] += wall
 
@@ -520,8 +538,8 @@ def report(
 ) -> str:
     lines = [
         "| resources | bytes | concurrency | service p50 | floor p50 | p50 ratio | service p99 | floor p99 | "
-        "p99 ratio | service req/s | floor req/s | throughput ratio |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "p99 ratio | service req/s | floor req/s | throughput ratio | CPU per call: service, floor (ratio) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for cell in cells:
         service, floor = cell.latencies["service"], cell.latencies["floor"]
@@ -531,7 +549,9 @@ def report(
             f"| {cell.size:,} | {bytes_of[cell.size]:,} | {cell.concurrency} | {milliseconds(p50s)} | "
             f"{milliseconds(p50f)} | {p50s / p50f:.2f}× | {milliseconds(p99s)} | {milliseconds(p99f)} | "
             f"{p99s / p99f:.2f}× | {cell.rate('service'):.0f} | {cell.rate('floor'):.0f} | "
-            f"{cell.rate('service') / cell.rate('floor'):.2f}× |"
+            f"{cell.rate('service') / cell.rate('floor'):.2f}× | {milliseconds(cell.cpu_per_call('service'))}, "
+            f"{milliseconds(cell.cpu_per_call('floor'))} "
+            f"({cell.cpu_per_call('service') / max(cell.cpu_per_call('floor'), 1e-9):.2f}×) |"
         )
     start_service, start_floor = (statistics.median(startups[name]) for name in ("service", "floor"))
     quiet_p50 = percentile(quiet, 50)
