@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EXIT_CODES", "HELP", "add_arguments", "bind", "freeze_startup_heap", "run"]
 
+#: Young-generation collections between two full ones (Python's default: 10).
+_FULL_COLLECTION_EVERY = 1000
+
 HELP = "Run the CDS Hooks service (settings from MSCC_* environment variables and /run/secrets files)."
 EXIT_CODES = {0: "stopped cleanly (SIGINT/SIGTERM)", 1: "could not start: port in use, profiles unreadable, ..."}
 
@@ -37,9 +40,21 @@ def freeze_startup_heap() -> int:
     right after startup then took 0.0 ms, and later ones walk only what was built since.
     Garbage from startup is collected first, so none is kept for good (a frozen object is
     still freed when its last reference goes; only a cycle among them would stay).
+
+    Then full collections become a hundred times rarer (after 1,000 young-generation
+    collections instead of 10): with the heap frozen, Python's own brake on them (a full
+    collection waits until the objects that survived the young ones are a quarter of
+    the long-lived heap) has nothing to weigh, so a 10,000-resource call, which builds a
+    million objects while it is parsed and screened, met one every 70,000 allocations,
+    each walking the whole parse tree built so far. Parse trees hold no cycles: they are
+    freed by reference counting when the call ends; the rarer full collections still
+    reclaim what cycles other code leaves. bench/http.py, 10,000 resources: CPU per call
+    1.64x the floor before, 1.35x after.
     """
     gc.collect()
     gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, _FULL_COLLECTION_EVERY)
     return gc.get_freeze_count()
 
 

@@ -18,9 +18,11 @@ from tests.processes import free_port
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
+    threshold = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()
+    gc.set_threshold(*threshold)
 
 
 @pytest.mark.usefixtures("unfrozen")
@@ -30,6 +32,7 @@ def test_freezing_exempts_every_live_object_from_later_collections() -> None:
     assert frozen >= live // 2  # the test process's own heap, at least
     assert gc.get_freeze_count() == frozen
     assert len(gc.get_objects()) < live // 10  # a full collection no longer walks them
+    assert gc.get_threshold()[2] == 1000  # and full collections are rare: the parse trees of calls are not walked
 
 
 @pytest.mark.usefixtures("unfrozen")
