@@ -28,7 +28,8 @@ over many calls).
 While one connection keeps posting 10,000-resource hooks (``--large``), ``/livez`` and a
 100-resource hook are called on a fresh connection each time, as a kubelet probe and a
 new EHR connection do. Memory is the resident set of the server's whole process tree
-(idle after start-up, and peak: each process's high-water mark); start-up is the time
+(idle after start-up, and peak: each process's high-water mark; RSS counts the pages
+forked workers share once per process, so the idle proportional set size is given too); start-up is the time
 from spawning the process to the first answer of ``GET /cds-services``, median of
 ``--starts`` launches. The client runs in this process (plain asyncio streams, no HTTP
 library), on the same machine: on 2 cores it competes with the servers for CPU, equally
@@ -357,6 +358,16 @@ class Server:
                 ticks += int(fields[11]) + int(fields[12])
         return ticks / os.sysconf("SC_CLK_TCK")
 
+    def pss_mib(self) -> float:
+        """Proportional set size of the process tree: pages the workers share are counted once."""
+        total = 0
+        for pid in self.tree():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        return total / 1024
+
     def memory_mib(self, field_name: str) -> float:
         """Sum of ``field_name`` (VmRSS, VmHWM) over the process tree, in MiB."""
         total = 0
@@ -493,6 +504,7 @@ def run(args: argparse.Namespace) -> str:
             servers = {"service": service, "floor": floor}
             time.sleep(0.5)
             idle = {name: server.memory_mib("VmRSS") for name, server in servers.items()}
+            idle_pss = {name: server.pss_mib() for name, server in servers.items()}
             cells = []
             for size in sizes:
                 for concurrency in args.concurrency:
@@ -511,6 +523,7 @@ def run(args: argparse.Namespace) -> str:
         cells,
         startups,
         idle,
+        idle_pss,
         peak,
         quiet,
         loaded,
@@ -526,6 +539,7 @@ def report(
     cells: list[Cell],
     startups: dict[str, list[float]],
     idle: dict[str, float],
+    idle_pss: dict[str, float],
     peak: dict[str, float],
     quiet: list[float],
     loaded: dict[str, list[float]],
@@ -571,6 +585,8 @@ def report(
         "|---|---:|---:|---:|",
         f"| idle RSS (process tree) | {idle['service']:.0f} MiB | {idle['floor']:.0f} MiB | "
         f"{idle['service'] / idle['floor']:.2f}× |",
+        f"| idle PSS (shared pages counted once) | {idle_pss['service']:.0f} MiB | {idle_pss['floor']:.0f} MiB | "
+        f"{idle_pss['service'] / idle_pss['floor']:.2f}× |",
         f"| peak RSS (sum of high-water marks) | {peak['service']:.0f} MiB | {peak['floor']:.0f} MiB | "
         f"{peak['service'] / peak['floor']:.2f}× |",
         f"| start-up to first discovery answer (median of {len(startups['service'])}) | "
