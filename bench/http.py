@@ -43,7 +43,6 @@ import asyncio
 import contextlib
 import gc
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -133,25 +132,10 @@ def serve_floor(port: int, workers: int) -> None:
     if workers == 1:
         uvicorn.Server(config).run(sockets=[sock])
         return
-    # As ``serve`` runs several workers: forked children serve, the parent only waits.
-    children = []
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:
-            uvicorn.Server(config).run(sockets=[sock])
-            os._exit(0)
-        children.append(pid)
+    # Forked after start-up and supervised by the very code ``serve`` uses.
+    from service.cli.workers import WorkerGroup
 
-    def stop_children(signum: int, frame: Any) -> None:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop_children)
-    signal.signal(signal.SIGINT, stop_children)
-    for pid in children:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+    raise SystemExit(WorkerGroup(workers, lambda: uvicorn.Server(config).run(sockets=[sock])).run())
 
 
 # -- request bodies ---------------------------------------------------------------------------
