@@ -172,29 +172,67 @@ def large_hook_call(observations: int) -> bytes:
     return orjson.dumps(call)
 
 
-async def probes_while_in_flight(url: str, body: bytes) -> tuple[int, list[int]]:
-    """Post ``body``; until its answer arrives, call ``/livez`` on fresh connections.
-
-    Returns the large call's status and the statuses of the probes answered before it.
-    """
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-        large = asyncio.create_task(
-            client.post(service_path(), content=body, headers={"Content-Type": "application/json"})
+async def _call(port: int, request: bytes) -> bytes:
+    """One HTTP/1.1 exchange on a connection of its own; the status line and headers."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")),
+            0,
         )
-        answered: list[int] = []
-        while not large.done():
-            async with httpx.AsyncClient(base_url=url, timeout=120) as probe:
-                status = (await probe.get("/livez")).status_code
-            if not large.done():
-                answered.append(status)
-        return (await large).status_code, answered
+        await reader.readexactly(length)
+        return head
+    finally:
+        writer.close()
 
 
-def test_livez_answers_while_a_large_hook_is_screened(tmp_path: Path) -> None:
+async def livez_while_a_worker_is_held(group: Group, body: bytes) -> tuple[bytes, bytes, bool]:
+    """A large hook call taken by one worker, which is then held mid-call; ``/livez`` meanwhile.
+
+    Held with SIGSTOP: to everyone outside, a worker whose event loop is busy screening
+    and a stopped one look the same (neither accepts nor answers), but a stopped one
+    stays busy as long as the test needs, whatever the machine's speed.
+    """
+    port = int(group.url.rsplit(":", 1)[1])
+    busy = group.workers[0]
+    head = f"POST {service_path()} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    with only(group, busy):  # only the busy worker can take the large call
+        large = asyncio.create_task(_call(port, head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body))
+        await asyncio.sleep(0)  # connected and sending
+        while not large.done() and not _connected_to(busy, port):
+            await asyncio.sleep(0.01)
+    os.kill(busy, signal.SIGSTOP)
+    try:
+        livez = await asyncio.wait_for(_call(port, b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 60)
+        large_pending = not large.done()
+    finally:
+        os.kill(busy, signal.SIGCONT)
+    return livez.split(b"\r\n", 1)[0], (await large).split(b"\r\n", 1)[0], large_pending
+
+
+def _connected_to(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds an accepted connection on ``port`` (its socket inodes against /proc/net/tcp)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd) if fd.is_symlink() else ""
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    local = f":{port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        # state 01: established; the accepted side has the service's port as its local address
+        if fields[1].endswith(local) and fields[3] == "01" and fields[9] in inodes:
+            return True
+    return False
+
+
+def test_livez_answers_while_a_worker_is_busy_with_a_large_hook(tmp_path: Path) -> None:
     body = large_hook_call(10_000)
     with worker_group(tmp_path) as group:
-        status, probes = asyncio.run(probes_while_in_flight(group.url, body))
-    assert status == 200
-    # With one worker its event loop would be busy parsing and screening: no probe would be
-    # answered before the large call (a few at most while its body was still arriving).
-    assert len(probes) >= 5 and set(probes) == {200}
+        livez, large, large_pending = asyncio.run(livez_while_a_worker_is_held(group, body))
+    assert livez.endswith(b" 200 OK")
+    assert large_pending  # /livez was answered while the large call was still in its worker's hands
+    assert large.endswith(b" 200 OK")  # and that call completed once the worker went on
