@@ -66,6 +66,8 @@ LABEL org.opencontainers.image.title="mscc-cds" \
 # MSCC_STORE__SPOOL_DIR: audit records are written here before each hook answers; on /data, so
 # they survive the container (docs/audit.md), whichever database MSCC_STORE__URL names.
 # MSCC_METRICS_PORT: Prometheus scrapes its own port, never the EHR-facing one.
+# MSCC_WORKERS=0: one worker process per CPU the container may use (its CPU limit, read from
+# the cgroup); Kubernetes sets 2 to match the pod's limit (deploy/k8s/base).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -74,6 +76,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MSCC_HOST=0.0.0.0 \
     MSCC_PORT=8080 \
     MSCC_METRICS_PORT=9464 \
+    MSCC_WORKERS=0 \
     MSCC_PROFILES_DIR=/app/profiles \
     MSCC_STORE__URL=sqlite+aiosqlite:////data/mscc-cds.sqlite3 \
     MSCC_STORE__SPOOL_DIR=/data/audit-spool

@@ -29,7 +29,12 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
+# bench/http.py shares its name with the standard library's ``http``: the script's folder goes
+# last on the path, not first, or every library that imports ``http`` would get the bench.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.append(str(Path(__file__).resolve().parent))
+
+import httpx  # noqa: E402
 
 _EXAMPLE = "profiles/examples/01-r1-neuro-urinary-retention.json"
 

@@ -23,9 +23,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from service.population.exportwriter import write_export
-from service.population.synthea import DEFAULT_BUILD_DIR, build_base, load_base, synthea_population
-from service.population.synthetic import generate_population
+# bench/http.py shares its name with the standard library's ``http``: the script's folder goes
+# last on the path, not first, or every library that imports ``http`` would get the bench.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.append(str(Path(__file__).resolve().parent))
+
+from service.population.exportwriter import write_export  # noqa: E402
+from service.population.synthea import DEFAULT_BUILD_DIR, build_base, load_base, synthea_population  # noqa: E402
+from service.population.synthetic import generate_population  # noqa: E402
 
 AT = datetime.fromisoformat("2026-06-01T10:00:00+01:00")
 

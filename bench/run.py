@@ -41,17 +41,20 @@ from typing import Any, TypeVar
 
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# bench/http.py shares its name with the standard library's ``http``: the script's folder goes
+# last on the path, not first, or every library that imports ``http`` would get the bench.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.append(str(Path(__file__).resolve().parent))
 
-import synthetic
-from service.cli.serve import freeze_startup_heap
-from service.clinical.elements import RecurringValues
-from service.clinical.engine import ClinicalScreener
-from service.clinical.policy import ClinicalPolicy
-from service.clinical.valuesets import ValueSetLibrary
-from service.fhir.gather import bundle_resources
-from service.fhir.record import PatientRecord
-from service.settings import DEFAULT_PROFILES_DIR
+import synthetic  # noqa: E402 (after the path is set)
+from service.cli.serve import freeze_startup_heap  # noqa: E402
+from service.clinical.elements import RecurringValues  # noqa: E402
+from service.clinical.engine import ClinicalScreener  # noqa: E402
+from service.clinical.policy import ClinicalPolicy  # noqa: E402
+from service.clinical.valuesets import ValueSetLibrary  # noqa: E402
+from service.fhir.gather import bundle_resources  # noqa: E402
+from service.fhir.record import PatientRecord  # noqa: E402
+from service.settings import DEFAULT_PROFILES_DIR  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 Prepared = TypeVar("Prepared")

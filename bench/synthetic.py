@@ -117,7 +117,7 @@ def red_flags(
     ]
 
 
-def _copies(resources: list[Resource]) -> Iterator[Resource]:
+def observation_copies(resources: list[Resource]) -> Iterator[Resource]:
     """An endless supply of the patient's Observations, re-identified per copy."""
     observations = [resource for resource in resources if resource.get("resourceType") == "Observation"]
     generation = 0
@@ -153,7 +153,7 @@ def record_of_size(resources: list[Resource], size: int, at: datetime) -> list[R
         reverse=True,
     )
     record = (head + rest)[:size]
-    supply = _copies(resources)
+    supply = observation_copies(resources)
     while len(record) < size:
         record.append(next(supply))
     return record

@@ -44,17 +44,37 @@ class BodyLimits:
 def _brackets(data: bytes) -> bytes:
     """The document's brackets outside strings, in order.
 
-    Escapes go first (an escaped quote does not end a string); then everything but
-    quotes and brackets; then what lies between quotes, i.e. inside strings. All passes
-    run in C: about 5 ms per MB of FHIR JSON, against 35 ms for one regex over strings.
+    Only ``\\"`` and ``\\\\`` decide where a string ends, so escapes are removed only
+    when one of them occurs. Then everything but quotes and brackets goes, in one C-level
+    pass, and so do empty pairs of quotes: removing two adjacent quotes leaves every other
+    character inside or outside a string as it was, and most strings hold no bracket.
+    Quotes are left only around strings that hold brackets (rare in FHIR), which are cut
+    out last. A 9 MB body costs a few translate passes instead of a split into a million
+    ``bytes`` objects.
     """
-    if b"\\" in data:
+    # One byte is found by memchr; a two-byte pattern by a search several times slower.
+    if b"\\" in data and (b'\\"' in data or b"\\\\" in data):
         data = _ESCAPE.sub(b"", data)
-    return b"".join(data.translate(None, _NOT_STRUCTURE).split(b'"')[::2])
+    structure = data.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' not in structure:
+        return structure
+    return b"".join(structure.split(b'"')[::2])
 
 
 def _depth_exceeds(brackets: bytes, max_depth: int) -> bool:
-    return bool(brackets) and max(accumulate(array("b", brackets.translate(_DEPTH_STEPS)))) > max_depth
+    # Each pass removes the innermost pairs: adjacent ``[]``, then adjacent ``{}``, which
+    # may include braces the first replacement brought together. A pass so removes one or
+    # two levels, and a document empty after k passes nests at most 2k deep: about 10 fast
+    # passes for FHIR. What is left after max_depth // 2 passes (deeper documents, or
+    # brackets that do not pair) is measured exactly, by a running sum.
+    peeled = brackets
+    for _ in range(max_depth // 2):
+        if not peeled:
+            return False
+        peeled = peeled.replace(b"[]", b"").replace(b"{}", b"")
+    if not peeled:
+        return False
+    return max(accumulate(array("b", brackets.translate(_DEPTH_STEPS)))) > max_depth
 
 
 def json_depth_exceeds(data: bytes, max_depth: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -36,12 +37,16 @@ def create_app(
     *,
     clock: Callable[[], datetime] | None = None,
     fhir_transport: httpx.AsyncBaseTransport | None = None,
+    replay_file: Path | None = None,
 ) -> FastAPI:
     """Build the service for ``settings`` (read from the environment when omitted).
 
     ``clock`` returns the hook time (aware datetime): the rules' windows and the
     patient's age are measured from it. Tests and scenario replays pin it.
     ``fhir_transport`` replaces the network under the FHIR client (tests: httpx.MockTransport).
+    ``replay_file``: the SQLite file in which the worker processes of ``serve`` share the
+    token ids they have seen (unless Redis is configured); without it, one process
+    remembers them in memory.
     """
     settings = settings or load_settings()
     configure_logging(settings.log_level)
@@ -106,7 +111,7 @@ def create_app(
         max_containers=settings.limits.max_json_containers,
     )
     public_base_url = str(settings.public_base_url) if settings.public_base_url else None
-    authenticate = install_security(app, settings)
+    authenticate = install_security(app, settings, replay_file=replay_file)
     if (replay_check := replay_cache_readiness(app)) is not None:
         # Every authenticated call needs the shared replay cache: unreachable, the pod must
         # leave the Service rather than answer 503 to the EHR.
@@ -116,6 +121,7 @@ def create_app(
     )
     app.include_router(build_health_router(checks, __version__, knowledge_version, {"store": store.degradation}))
     app_metrics(app).watch_audit(store.audit_snapshot)
+    store.on_audit_step = app_metrics(app).publish_audit
     # Added last, so outermost: it also sees CORS preflights and errors.
     install_request_logging(app)
     return app

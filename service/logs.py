@@ -233,6 +233,7 @@ class RequestLogMiddleware:
                 self.metrics.observe_request(route, status, duration)
                 if invocation is not None:
                     self.metrics.observe_invocation(invocation.service_id, invocation.annotations)
+                    self.metrics.publish_audit()
             fields: dict[str, Any] = {
                 "event": "request",
                 "http.method": scope.get("method"),

@@ -7,16 +7,29 @@ low-cardinality by construction: no patient id, ``hookInstance`` or card uuid.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from service.audit import AuditSnapshot
 
-__all__ = ["AUDIT_METRIC_NAMES", "Metrics", "app_metrics", "outcome_of"]
+__all__ = [
+    "AUDIT_METRIC_NAMES",
+    "MULTIPROCESS_DIR_VARIABLE",
+    "Metrics",
+    "app_metrics",
+    "multiprocess_registry",
+    "outcome_of",
+    "share_between_processes",
+]
+
+#: prometheus_client's switch to values in files shared by several processes.
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 #: The audit trail's series (alert rules in deploy/prometheus/alerts.yaml use these names).
 AUDIT_METRIC_NAMES = (
@@ -47,6 +60,7 @@ class Metrics:
     """The counters and histograms the service updates."""
 
     def __init__(self) -> None:
+        self._audit_copy: _AuditCopy | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "cds_requests_total",
@@ -94,8 +108,27 @@ class Metrics:
         )
 
     def watch_audit(self, snapshot: Callable[[], AuditSnapshot]) -> None:
-        """Expose the audit trail's counters, read from ``snapshot`` at each scrape."""
-        self.registry.register(_AuditCollector(snapshot))
+        """Expose the audit trail's counters, read from ``snapshot`` at each scrape.
+
+        With several worker processes the scrape is answered by their supervisor, which
+        cannot call ``snapshot``: each worker then copies its figures into the shared
+        files, whenever :meth:`publish_audit` is called.
+        """
+        if os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+            self._audit_snapshot: Callable[[], AuditSnapshot] | None = snapshot
+        else:
+            self.registry.register(_AuditCollector(snapshot))
+
+    def publish_audit(self) -> None:
+        """Copy the audit figures into the files the supervisor reads (several workers only)."""
+        snapshot = getattr(self, "_audit_snapshot", None)
+        if snapshot is None:
+            return
+        # Made in the worker, on first use: a gauge made in the supervisor before the fork
+        # would report its 0 for as long as the supervisor lives.
+        if self._audit_copy is None:
+            self._audit_copy = _AuditCopy(snapshot)
+        self._audit_copy.publish()
 
     def observe_invocation(self, service_id: str, annotations: Mapping[str, object]) -> None:
         """Count what the service annotated on one hook call (see ScreeningService)."""
@@ -157,6 +190,79 @@ class _AuditCollector(Collector):
             ),
         ):
             yield GaugeMetricFamily(name, documentation, value=level)
+
+
+class _AuditCopy:
+    """The audit series of one worker process, as values in the shared files.
+
+    Counters grow by what was added since the last copy (the supervisor sums them over
+    processes, dead ones included); the backlog is summed over live workers, the oldest
+    age is their maximum, and the database counts as up only when every worker reaches it.
+    """
+
+    def __init__(self, snapshot: Callable[[], AuditSnapshot]) -> None:
+        self._snapshot = snapshot
+        self._counted = (0, 0, 0)
+        # Not registered: in multi-process mode the values live in files, read by the supervisor.
+        self._counters = (
+            Counter("cds_audit_records_spooled", "Audit records written to the local spool.", registry=None),
+            Counter(
+                "cds_audit_records_written", "Audit records moved from the spool into the database.", registry=None
+            ),
+            Counter(
+                "cds_audit_records_dead_lettered",
+                "Audit records the database refused, kept in a dead-letter file.",
+                registry=None,
+            ),
+        )
+        self._backlog = Gauge(
+            "cds_audit_spool_backlog",
+            "Audit records in the spool not yet in the database.",
+            multiprocess_mode="livesum",
+            registry=None,
+        )
+        self._oldest = Gauge(
+            "cds_audit_spool_oldest_age_seconds",
+            "Age of the oldest audit record not yet in the database (0 when none waits).",
+            multiprocess_mode="livemax",
+            registry=None,
+        )
+        self._up = Gauge(
+            "cds_audit_database_up",
+            "1 when the audit writer's last statement reached the database, else 0.",
+            multiprocess_mode="livemin",
+            registry=None,
+        )
+
+    def publish(self) -> None:
+        now = self._snapshot()
+        totals = (now.spooled, now.written, now.dead_lettered)
+        for counter, total, counted in zip(self._counters, totals, self._counted, strict=True):
+            if total > counted:
+                counter.inc(total - counted)
+        self._counted = totals
+        self._backlog.set(now.backlog)
+        self._oldest.set(now.oldest_age_s)
+        self._up.set(1.0 if now.database_reachable else 0.0)
+
+
+def share_between_processes(directory: Path) -> None:
+    """Keep every metric value created from now on in files under ``directory``, shared by the workers.
+
+    Called by ``serve`` before the app is built, in the supervisor; the workers forked
+    from it inherit the setting, and each writes files of its own.
+    """
+    from prometheus_client import values
+
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = str(directory)
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
+def multiprocess_registry(directory: Path) -> CollectorRegistry:
+    """What the supervisor serves on the metrics port: every worker's values, combined."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    return registry
 
 
 def _items(value: object) -> list[tuple[str, ...]]:

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     #: X-Forwarded-Proto headers are believed: the Ingress controller's pod network, for
     #: instance ``["10.0.0.0/8"]``. Headers from any other peer are ignored.
     forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1"], min_length=1)
+    #: HTTP worker processes of `mscc-cds serve`; 0: one per CPU core the process may use (its
+    #: affinity, capped by a container's CPU limit). Several workers share one port, the
+    #: token replay cache (a host file, or Redis when configured) and the metrics endpoint.
+    workers: int = Field(default=0, ge=0, le=64)
     #: Port of a separate Prometheus scrape endpoint (/metrics), kept off the EHR-facing
     #: port so that only the monitoring network reaches it; unset: no endpoint.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -19,7 +20,7 @@ from cds_hooks.router import Authenticator
 from service.health import ReadinessCheck
 from service.metrics import app_metrics
 from service.security.cors import install_cors
-from service.security.replay import RedisReplayCache
+from service.security.replay import HostReplayCache, RedisReplayCache
 from service.security.settings import AuthSettings
 from service.settings import Settings
 
@@ -28,10 +29,13 @@ __all__ = ["build_verifier", "install_security", "replay_cache", "replay_cache_r
 logger = logging.getLogger("service.security")
 
 
-def replay_cache(auth: AuthSettings) -> ReplayCache:
-    """Redis when ``replay_redis_url`` is set (shared by every replica), else in memory."""
+def replay_cache(auth: AuthSettings, *, host_file: Path | None = None) -> ReplayCache:
+    """Redis when ``replay_redis_url`` is set (shared by every replica); else the host's
+    file ``host_file`` when given (shared by the worker processes); else in memory."""
     if auth.replay_redis_url is not None:
         return RedisReplayCache(auth.replay_redis_url.get_secret_value())
+    if host_file is not None:
+        return HostReplayCache(host_file)
     return InMemoryReplayCache()
 
 
@@ -62,8 +66,12 @@ def replay_cache_readiness(app: FastAPI) -> ReadinessCheck | None:
     return cache.ping if isinstance(cache, RedisReplayCache) else None
 
 
-def install_security(app: FastAPI, settings: Settings) -> Authenticator | None:
-    """Add CORS to ``app`` and build its authenticator (closed when the app shuts down)."""
+def install_security(app: FastAPI, settings: Settings, *, replay_file: Path | None = None) -> Authenticator | None:
+    """Add CORS to ``app`` and build its authenticator (closed when the app shuts down).
+
+    ``replay_file``: where the worker processes of one host share their token ids (see
+    :func:`replay_cache`).
+    """
     development = settings.mode == "development"
     install_cors(app, settings.cors, development=development)
     if not settings.auth.active:
@@ -74,7 +82,7 @@ def install_security(app: FastAPI, settings: Settings) -> Authenticator | None:
             extra={"mode": settings.mode},
         )
         return None
-    app.state.replay_cache = replay_cache(settings.auth)
+    app.state.replay_cache = replay_cache(settings.auth, host_file=replay_file)
     verifier = build_verifier(settings.auth, on_rejected=app_metrics(app).reject_token, replay=app.state.replay_cache)
     _close_on_shutdown(app, verifier)
     app.state.authenticator = verifier

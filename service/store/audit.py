@@ -197,8 +197,11 @@ class AuditWriter:
         batch_size: int,
         retry_attempts: int,
         prepare: Callable[[], Awaitable[None]] | None = None,
+        on_step: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
+        #: called after each round of work (the metrics of several workers copy the counters then)
+        self._on_step = on_step
         self._spool = spool
         self._batch_size = batch_size
         self._retry_attempts = retry_attempts
@@ -276,6 +279,8 @@ class AuditWriter:
             except Exception as exc:  # the writer must outlive anything; the records stay in the spool
                 logger.error("audit writer step failed", exc_info=exc, extra={"event": "audit_writer_error"})
                 await asyncio.sleep(self._outage_wait())
+            if self._on_step is not None:
+                self._on_step()
 
     async def _step(self) -> None:
         """One round of work: each segment's next batch, or a wait (idle, or backing off)."""

@@ -65,6 +65,8 @@ class Store:
         self.feedback = FeedbackStore(self.engine, settle_audit=self._settle_audit, clock=self._now)
         self._purging: asyncio.Task[None] | None = None
         self._started = False
+        #: called after each round of the audit writer's work
+        self.on_audit_step: Callable[[], None] | None = None
 
     async def start(self) -> None:
         """Open the spool, prepare the database (or leave that to the writer), start the writer."""
@@ -91,6 +93,7 @@ class Store:
             batch_size=self._settings.audit_batch_size,
             retry_attempts=self._settings.audit_retry_attempts,
             prepare=deferred,
+            on_step=self.on_audit_step,
         )
         self.writer.start()
         self._purging = asyncio.create_task(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.requests import Request
 from starlette.types import Message
 
@@ -167,3 +170,31 @@ def test_the_default_limits_fit_a_large_prefetch() -> None:
     limits = BodyLimits()
     assert limits.max_bytes == 16 * 1024 * 1024
     assert limits.max_depth == 64
+
+
+# -- the depth scanner against the parsed document ---------------------------------------------
+
+_TEXT = st.text(alphabet=st.sampled_from(list('ab[]{}"\\: ,\n\u00e9')), max_size=12)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TEXT,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_TEXT, children, max_size=4),
+    max_leaves=40,
+)
+
+
+def _true_depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max((_true_depth(item) for item in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_true_depth(item) for item in value.values()), default=0)
+    return 0
+
+
+@given(document=_JSON, indent=st.booleans())
+def test_the_depth_scanner_agrees_with_the_parsed_document(document: object, indent: bool) -> None:
+    # Strings full of brackets, quotes and backslashes; compact and indented text alike.
+    data = json.dumps(document, indent=2 if indent else None, ensure_ascii=False).encode()
+    depth = _true_depth(document)
+    assert not json_depth_exceeds(data, depth)
+    if depth:
+        assert json_depth_exceeds(data, depth - 1)

@@ -18,9 +18,11 @@ from tests.processes import free_port
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
+    threshold = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()
+    gc.set_threshold(*threshold)
 
 
 @pytest.mark.usefixtures("unfrozen")
@@ -30,6 +32,7 @@ def test_freezing_exempts_every_live_object_from_later_collections() -> None:
     assert frozen >= live // 2  # the test process's own heap, at least
     assert gc.get_freeze_count() == frozen
     assert len(gc.get_objects()) < live // 10  # a full collection no longer walks them
+    assert gc.get_threshold()[2] == 1000  # and full collections are rare: the parse trees of calls are not walked
 
 
 @pytest.mark.usefixtures("unfrozen")
@@ -53,6 +56,8 @@ def test_serve_freezes_the_heap_after_building_the_app_and_before_serving(
     monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     monkeypatch.setenv("MSCC_STORE__URL", f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}")
     monkeypatch.delenv("MSCC_METRICS_PORT", raising=False)
+    # One process: several workers would be forks of the test runner (test_workers.py starts them for real).
+    monkeypatch.setenv("MSCC_WORKERS", "1")
     port = free_port()
     assert serve.run(argparse.Namespace(host="127.0.0.1", port=port)) == 0
     assert seen["listening"] == [("127.0.0.1", port)]
