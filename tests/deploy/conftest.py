@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.locks import exclusively
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Seconds one tool run may take; each finishes in well under a second offline.
@@ -73,11 +75,12 @@ CHECKOV_VERSION = "3.3.30"
 def checkov_executable() -> Path:
     venv = REPO_ROOT / ".venv-checkov"
     executable = venv / "bin" / "checkov"
-    if not executable.is_file():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-        subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", f"checkov=={CHECKOV_VERSION}"],
-            check=True,
-            timeout=1800,
-        )
+    with exclusively(venv):
+        if not executable.is_file():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+            subprocess.run(
+                [str(venv / "bin" / "pip"), "install", "-q", f"checkov=={CHECKOV_VERSION}"],
+                check=True,
+                timeout=1800,
+            )
     return executable

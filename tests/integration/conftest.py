@@ -36,6 +36,7 @@ from service.scenarios import Scenario, load_scenarios
 from service.settings import DEFAULT_PROFILES_DIR, Settings
 from service.store.settings import StoreSettings
 from tests.inprocess import serve_app
+from tests.locks import exclusively
 from tests.processes import free_port, start_service, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +89,11 @@ def _sekmet_ready(venv: Path) -> bool:
 
 
 def _ensure_sandbox_venv() -> Path:
+    with exclusively(SANDBOX_VENV):
+        return _build_sandbox_venv()
+
+
+def _build_sandbox_venv() -> Path:
     if _sekmet_ready(SANDBOX_VENV):
         return SANDBOX_VENV / "bin" / "sekmet"
     shutil.rmtree(SANDBOX_VENV, ignore_errors=True)
