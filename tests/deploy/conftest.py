@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.locks import exclusively
+from tests.toolvenvs import build_tool_venv, exclusively
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,10 +77,7 @@ def checkov_executable() -> Path:
     executable = venv / "bin" / "checkov"
     with exclusively(venv):
         if not executable.is_file():
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-            subprocess.run(
-                [str(venv / "bin" / "pip"), "install", "-q", f"checkov=={CHECKOV_VERSION}"],
-                check=True,
-                timeout=1800,
-            )
+            install = build_tool_venv(venv, f"checkov=={CHECKOV_VERSION}")
+            if install.returncode != 0 or not executable.is_file():
+                pytest.fail(f"cannot install checkov=={CHECKOV_VERSION} into {venv}:\n{install.stderr[-3000:]}")
     return executable
