@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.toolvenvs import build_tool_venv, exclusively
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Seconds one tool run may take; each finishes in well under a second offline.
@@ -73,11 +75,9 @@ CHECKOV_VERSION = "3.3.30"
 def checkov_executable() -> Path:
     venv = REPO_ROOT / ".venv-checkov"
     executable = venv / "bin" / "checkov"
-    if not executable.is_file():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-        subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", f"checkov=={CHECKOV_VERSION}"],
-            check=True,
-            timeout=1800,
-        )
+    with exclusively(venv):
+        if not executable.is_file():
+            install = build_tool_venv(venv, f"checkov=={CHECKOV_VERSION}")
+            if install.returncode != 0 or not executable.is_file():
+                pytest.fail(f"cannot install checkov=={CHECKOV_VERSION} into {venv}:\n{install.stderr[-3000:]}")
     return executable

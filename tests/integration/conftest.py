@@ -12,9 +12,7 @@ tests pin the service clock to each scenario's referenceTime.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from service.settings import DEFAULT_PROFILES_DIR, Settings
 from service.store.settings import StoreSettings
 from tests.inprocess import serve_app
 from tests.processes import free_port, start_service, stop, wait_until_up
+from tests.toolvenvs import build_tool_venv, exclusively
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_VENV = ROOT / ".venv-fhir-sandbox"
@@ -88,18 +87,14 @@ def _sekmet_ready(venv: Path) -> bool:
 
 
 def _ensure_sandbox_venv() -> Path:
-    if _sekmet_ready(SANDBOX_VENV):
-        return SANDBOX_VENV / "bin" / "sekmet"
-    shutil.rmtree(SANDBOX_VENV, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(SANDBOX_VENV)], check=True)
-    install = subprocess.run(
-        [str(SANDBOX_VENV / "bin" / "python"), "-m", "pip", "install", "-q", f"sekmet-fhir=={SEKMET_VERSION}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if install.returncode != 0 or not _sekmet_ready(SANDBOX_VENV):
-        pytest.fail(f"cannot install sekmet-fhir=={SEKMET_VERSION} into {SANDBOX_VENV}:\n{install.stderr[-3000:]}")
+    with exclusively(SANDBOX_VENV):
+        if not _sekmet_ready(SANDBOX_VENV):
+            # with pip: the README's sandbox walkthrough runs .venv-fhir-sandbox/bin/pip
+            install = build_tool_venv(SANDBOX_VENV, f"sekmet-fhir=={SEKMET_VERSION}", with_pip=True)
+            if install.returncode != 0 or not _sekmet_ready(SANDBOX_VENV):
+                pytest.fail(
+                    f"cannot install sekmet-fhir=={SEKMET_VERSION} into {SANDBOX_VENV}:\n{install.stderr[-3000:]}"
+                )
     return SANDBOX_VENV / "bin" / "sekmet"
 
 

@@ -246,8 +246,11 @@ async def test_poisoned_records_take_no_other_record_with_them(db_url: str, tmp_
         answered = calls.answered_200
         expected_in_database = {stored_as.get(name, name) for name in answered if name not in refused}
         await wait_until_audited(db_url, expected_in_database)
+        # Only an answered call is audited, so only an answered refused one can be dead-lettered:
+        # waiting for all of them would sit out the whole drain timeout whenever one is not.
+        refused_answered = len([name for name in refused if name in answered])
         metrics = await wait_for_metrics(
-            one.metrics_url, lambda now: now["cds_audit_records_dead_lettered_total"] == len(refused)
+            one.metrics_url, lambda now: now["cds_audit_records_dead_lettered_total"] == refused_answered
         )
 
     assert set(calls_sent[:150]) <= answered  # the ordinary calls were all answered
