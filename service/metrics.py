@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Literal
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -61,6 +62,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self._audit_copy: _AuditCopy | None = None
+        #: set by watch_audit when several workers share the metrics files
+        self._audit_snapshot: Callable[[], AuditSnapshot] | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "cds_requests_total",
@@ -115,13 +118,13 @@ class Metrics:
         files, whenever :meth:`publish_audit` is called.
         """
         if os.environ.get(MULTIPROCESS_DIR_VARIABLE):
-            self._audit_snapshot: Callable[[], AuditSnapshot] | None = snapshot
+            self._audit_snapshot = snapshot
         else:
             self.registry.register(_AuditCollector(snapshot))
 
     def publish_audit(self) -> None:
         """Copy the audit figures into the files the supervisor reads (several workers only)."""
-        snapshot = getattr(self, "_audit_snapshot", None)
+        snapshot = self._audit_snapshot
         if snapshot is None:
             return
         # Made in the worker, on first use: a gauge made in the supervisor before the fork
@@ -157,6 +160,46 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+#: The audit trail's series, declared once: read at scrape time by one process
+#: (:class:`_AuditCollector`) or copied into the shared files by each worker (:class:`_AuditCopy`).
+#: Counter names without ``_total``: the exposition adds it.
+_AUDIT_COUNTERS: tuple[tuple[str, str, Callable[[AuditSnapshot], float]], ...] = (
+    ("cds_audit_records_spooled", "Audit records written to the local spool.", lambda now: now.spooled),
+    (
+        "cds_audit_records_written",
+        "Audit records moved from the spool into the database.",
+        lambda now: now.written,
+    ),
+    (
+        "cds_audit_records_dead_lettered",
+        "Audit records the database refused, kept in a dead-letter file.",
+        lambda now: now.dead_lettered,
+    ),
+)
+#: name, help, how the supervisor combines the workers' values, value
+_Combined = Literal["livesum", "livemax", "livemin"]
+_AUDIT_GAUGES: tuple[tuple[str, str, _Combined, Callable[[AuditSnapshot], float]], ...] = (
+    (
+        "cds_audit_spool_backlog",
+        "Audit records in the spool not yet in the database.",
+        "livesum",
+        lambda now: float(now.backlog),
+    ),
+    (
+        "cds_audit_spool_oldest_age_seconds",
+        "Age of the oldest audit record not yet in the database (0 when none waits).",
+        "livemax",
+        lambda now: now.oldest_age_s,
+    ),
+    (
+        "cds_audit_database_up",
+        "1 when the audit writer's last statement reached the database, else 0.",
+        "livemin",
+        lambda now: 1.0 if now.database_reachable else 0.0,
+    ),
+)
+
+
 class _AuditCollector(Collector):
     """Reads the spool's and writer's own counters at scrape time: one source of truth, no double counting."""
 
@@ -165,31 +208,10 @@ class _AuditCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         now = self._snapshot()
-        # Counter families take the name without _total; the exposition adds it.
-        for name, documentation, value in (
-            ("cds_audit_records_spooled", "Audit records written to the local spool.", now.spooled),
-            ("cds_audit_records_written", "Audit records moved from the spool into the database.", now.written),
-            (
-                "cds_audit_records_dead_lettered",
-                "Audit records the database refused, kept in a dead-letter file.",
-                now.dead_lettered,
-            ),
-        ):
-            yield CounterMetricFamily(name, documentation, value=value)
-        for name, documentation, level in (
-            ("cds_audit_spool_backlog", "Audit records in the spool not yet in the database.", float(now.backlog)),
-            (
-                "cds_audit_spool_oldest_age_seconds",
-                "Age of the oldest audit record not yet in the database (0 when none waits).",
-                now.oldest_age_s,
-            ),
-            (
-                "cds_audit_database_up",
-                "1 when the audit writer's last statement reached the database, else 0.",
-                1.0 if now.database_reachable else 0.0,
-            ),
-        ):
-            yield GaugeMetricFamily(name, documentation, value=level)
+        for name, documentation, value in _AUDIT_COUNTERS:
+            yield CounterMetricFamily(name, documentation, value=value(now))
+        for name, documentation, _, level in _AUDIT_GAUGES:
+            yield GaugeMetricFamily(name, documentation, value=level(now))
 
 
 class _AuditCopy:
@@ -202,48 +224,25 @@ class _AuditCopy:
 
     def __init__(self, snapshot: Callable[[], AuditSnapshot]) -> None:
         self._snapshot = snapshot
-        self._counted = (0, 0, 0)
         # Not registered: in multi-process mode the values live in files, read by the supervisor.
-        self._counters = (
-            Counter("cds_audit_records_spooled", "Audit records written to the local spool.", registry=None),
-            Counter(
-                "cds_audit_records_written", "Audit records moved from the spool into the database.", registry=None
-            ),
-            Counter(
-                "cds_audit_records_dead_lettered",
-                "Audit records the database refused, kept in a dead-letter file.",
-                registry=None,
-            ),
-        )
-        self._backlog = Gauge(
-            "cds_audit_spool_backlog",
-            "Audit records in the spool not yet in the database.",
-            multiprocess_mode="livesum",
-            registry=None,
-        )
-        self._oldest = Gauge(
-            "cds_audit_spool_oldest_age_seconds",
-            "Age of the oldest audit record not yet in the database (0 when none waits).",
-            multiprocess_mode="livemax",
-            registry=None,
-        )
-        self._up = Gauge(
-            "cds_audit_database_up",
-            "1 when the audit writer's last statement reached the database, else 0.",
-            multiprocess_mode="livemin",
-            registry=None,
-        )
+        self._counters = [
+            (Counter(name, documentation, registry=None), value) for name, documentation, value in _AUDIT_COUNTERS
+        ]
+        self._counted = [0.0] * len(self._counters)
+        self._gauges = [
+            (Gauge(name, documentation, multiprocess_mode=mode, registry=None), level)
+            for name, documentation, mode, level in _AUDIT_GAUGES
+        ]
 
     def publish(self) -> None:
         now = self._snapshot()
-        totals = (now.spooled, now.written, now.dead_lettered)
-        for counter, total, counted in zip(self._counters, totals, self._counted, strict=True):
-            if total > counted:
-                counter.inc(total - counted)
-        self._counted = totals
-        self._backlog.set(now.backlog)
-        self._oldest.set(now.oldest_age_s)
-        self._up.set(1.0 if now.database_reachable else 0.0)
+        for index, (counter, value) in enumerate(self._counters):
+            total = value(now)
+            if total > self._counted[index]:
+                counter.inc(total - self._counted[index])
+            self._counted[index] = total
+        for gauge, level in self._gauges:
+            gauge.set(level(now))
 
 
 def share_between_processes(directory: Path) -> None:
