@@ -31,11 +31,12 @@ from typing import Any, Protocol, cast, get_args
 
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.fhirtypes import CodeableConceptType, QuantityType
+from fhir.resources.R4B.fhirtypes import CodeableConceptType, DateTimeType, DateType, InstantType, QuantityType
 from fhir.resources.R4B.resource import Resource as FhirResource
 from fhir_core.utils import is_list_type, is_primitive_type
 from pydantic import TypeAdapter, ValidationError
 
+from service.clinical.timevalidator import TimeKind, TimeValidator
 from service.clinical.timing import fix_missing_offsets
 from service.errors import MsccError
 
@@ -50,11 +51,16 @@ class Validator(Protocol):
     def validate_python(self, input: Any, /) -> Any: ...
 
 
+_TIME_KINDS: dict[object, TimeKind] = {DateType: "date", DateTimeType: "dateTime", InstantType: "instant"}
+
+
 def _validator(annotation: object) -> Validator:
     # The adapter's own SchemaValidator: TypeAdapter.validate_python only forwards to it,
     # and the extra Python call ran for every element of every resource read.
     validator: Validator = TypeAdapter(cast(Any, annotation)).validator
-    return validator
+    # A single (optional) time reads its common forms itself (service.clinical.timevalidator).
+    kind = next((_TIME_KINDS[arg] for arg in (annotation, *get_args(annotation)) if arg in _TIME_KINDS), None)
+    return TimeValidator(kind, validator) if kind is not None else validator
 
 
 class ElementError(MsccError, ValueError):
