@@ -26,6 +26,7 @@ from service.clinical.rules.base import Evidence, Plan, RuleSpec
 from service.clinical.rules.gaps import excluded_lines, gap_lines
 from service.clinical.snapshot import PatientSnapshot
 from service.clinical.suggestions import OrderActions, OrderCodes, suggest
+from service.fastinit import fast_init
 
 __all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "RULES_SYSTEM", "OrderCodes", "render_card"]
 
@@ -139,6 +140,7 @@ def _detail(plan: Plan, snapshot: PatientSnapshot) -> str:
     return f"{body}\n\n_Rule {rule.id} ({_escape(rule.title)}), version {rule.version}._"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _RuleParts:
     """What every card of one rule shows alike, validated once."""

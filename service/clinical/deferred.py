@@ -38,6 +38,7 @@ from service.clinical.patientdata import Concept, Measurement
 from service.clinical.selection import Selection, choose
 from service.clinical.timing import TimeSpan, parse_time
 from service.clinical.units import reported_unit
+from service.fastinit import fast_init
 
 __all__ = ["DeferredResults", "Read", "raw_number", "raw_value", "raw_when"]
 
@@ -97,6 +98,7 @@ def raw_value(resource: dict[str, Any], selection: Selection) -> Decimal | None:
     return selection.value(number, reported_unit(quantity.get("code"), quantity.get("unit"), quantity.get("system")))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _Pending:
     """A result not yet validated, with its raw time and (when compared) its raw value."""

@@ -27,6 +27,7 @@ from service.clinical.fhirraw import ReadContext
 from service.clinical.patientdata import Concept
 from service.clinical.rules.base import Priority
 from service.clinical.valuesets import Terminology
+from service.fastinit import fast_init
 from service.fhir.record import PatientRecord, Resource
 
 __all__ = [
@@ -65,6 +66,7 @@ def at_least(priority: Priority, needed: Priority) -> bool:
     return PRIORITY_ORDER.index(priority) >= PRIORITY_ORDER.index(needed)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DraftOrder:
     """A draft spine imaging order of this hook call."""

@@ -37,6 +37,7 @@ from service.clinical.rules.suppression import WHOLE_SPINE_MRI, apply_recent_ima
 from service.clinical.snapshot_reader import build_snapshot
 from service.clinical.suggestions import OrderActions, OrderCodes
 from service.clinical.valuesets import Terminology
+from service.fastinit import fast_init
 from service.fhir.record import PatientRecord
 
 __all__ = ["ClinicalScreener", "Decision", "Library", "card_basis", "decide", "new_uuid4"]
@@ -46,6 +47,7 @@ class Library(Terminology, OrderCodes, Protocol):
     """The value-set library as the engine uses it (ValueSetLibrary satisfies it)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The cards to show, in precedence order, and every rule's outcome."""

@@ -26,6 +26,7 @@ from typing import Literal
 
 from service.clinical.draftorders import SPINE_IMAGING, DraftOrder, at_least
 from service.clinical.rules.base import OrderPlan, Plan
+from service.fastinit import fast_init
 
 __all__ = ["REVIEWED_RULES", "OrderReview", "ReviewKind", "apply_review", "review_drafts"]
 
@@ -44,6 +45,7 @@ _WRONG = {
 }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderReview:
     """What the card does with the drafts: replace them, raise one, or acknowledge one."""

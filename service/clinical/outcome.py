@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from cds_hooks.models import Card
+from service.fastinit import fast_init
 from service.fhir.record import PatientRecord
 
 __all__ = ["HOOKS", "CardBasis", "RuleOutcome", "RuleResult", "Screener", "Screening"]
@@ -21,6 +22,7 @@ HOOKS = ("patient-view", "encounter-start", "order-select", "order-sign")
 RuleResult = Literal["fired", "not_fired", "suppressed", "insufficient_data"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RuleOutcome:
     """One rule's verdict, recorded in the audit trail with the rule's version."""
@@ -30,6 +32,7 @@ class RuleOutcome:
     result: RuleResult
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CardBasis:
     """What one card rests on, as data rather than card text: for readers other than an EHR
@@ -43,6 +46,7 @@ class CardBasis:
     whole_spine_mri: tuple[str, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Screening:
     cards: Sequence[Card]

@@ -14,10 +14,12 @@ from typing import Literal
 
 from service.clinical.bodysites import BodySiteClass
 from service.clinical.timing import TimeSpan
+from service.fastinit import fast_init
 
 __all__ = ["Concept", "Finding", "ImagingEvent", "Item", "Measurement", "SmokingStatus", "SourceRef"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SourceRef:
     """The resource a fact came from (cards cite it; suggestions reference it)."""
@@ -30,6 +32,7 @@ class SourceRef:
         return f"{self.resource_type}/{self.id}" if self.id else None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Concept:
     """The coding that matched, with a display fit for a card."""
@@ -39,6 +42,7 @@ class Concept:
     display: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Finding:
     """A diagnosis, symptom or sign: a Condition, or an Observation whose code is the finding."""
@@ -80,6 +84,7 @@ class Finding:
         return self.clinical_status in ("active", "recurrence", "relapse")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Measurement:
     """A numeric Observation (lab, score, body weight) with status final, amended or corrected."""
@@ -98,6 +103,7 @@ class Measurement:
         return f"{self.value} {self.unit}" if self.unit else str(self.value)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SmokingStatus:
     """A tobacco smoking status Observation (LOINC 72166-2) and its answer."""
@@ -108,6 +114,7 @@ class SmokingStatus:
     answer_groups: frozenset[str]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ImagingEvent:
     """An imaging order (ordered) or a study, report or procedure (done)."""

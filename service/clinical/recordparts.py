@@ -14,6 +14,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from service.fastinit import fast_init
+
 __all__ = [
     "FINDING_VALUESETS",
     "IMAGING_PARTS",
@@ -96,6 +98,7 @@ def parts_holding(valueset: str) -> tuple[RecordPart, ...]:
     return (RecordPart.CONDITIONS,)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DataGap:
     """Data the service could not obtain, and why (no PHI).
@@ -129,6 +132,7 @@ class Exclusion(enum.StrEnum):
         }[self]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Excluded:
     """``count`` resources sent as ``key`` (``part`` of the record) dropped for ``reason`` (no ids, no PHI)."""

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from service.clinical.patientdata import Measurement
 from service.clinical.timing import TimeSpan
 from service.clinical.units import Measure
+from service.fastinit import fast_init
 
 __all__ = ["Choice", "Selection", "choose", "choose_all", "reach"]
 
@@ -34,6 +35,7 @@ __all__ = ["Choice", "Selection", "choose", "choose_all", "reach"]
 Choice = Literal["latest", "nearest", "largest"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Selection:
     """One measured fact's result: of which value sets, over which window, which one counts.

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, tzinfo
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Item, Measurement, SmokingStatus, SourceRef
 from service.clinical.recordparts import DataGap, Excluded
 from service.clinical.timing import AgeRange, TimeSpan, age_range
+from service.fastinit import fast_init
 
 __all__ = [
     "Concept",
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PatientSnapshot:
     """Everything the rules may read about one patient at one hook time."""
@@ -76,6 +78,7 @@ class PatientSnapshot:
         return age_range(self.birth, self.at) if self.birth is not None else None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SnapshotResult:
     snapshot: PatientSnapshot

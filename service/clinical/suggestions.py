@@ -30,6 +30,7 @@ from service.clinical.draftorders import REASON_TYPES, DraftOrder
 from service.clinical.orderreview import OrderReview
 from service.clinical.rules.base import OrderPlan, Plan
 from service.clinical.snapshot import PatientSnapshot
+from service.fastinit import fast_init
 
 __all__ = ["CardSettings", "OrderActions", "OrderCodes", "Suggested", "service_request", "suggest"]
 
@@ -58,6 +59,7 @@ class OrderCodes(Protocol):
     def display_of(self, system: str, code: str) -> str | None: ...
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Suggested:
     """A card's suggestions and the selection behaviour they need (both absent without suggestions)."""

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
+from service.fastinit import fast_init
+
 __all__ = [
     "AgeRange",
     "Precision",
@@ -41,6 +43,7 @@ _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
 _NO_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(?:\.\d{1,9})?)?$")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TimeSpan:
     """The instants a FHIR time value can denote, both ends inclusive and time-zone aware."""
@@ -173,6 +176,7 @@ def fix_missing_offsets(value: object) -> tuple[object, bool]:
     return value, False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgeRange:
     """Completed years at the hook time; a partial birth date gives a range."""

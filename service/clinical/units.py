@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from service.fastinit import fast_init
+
 __all__ = [
     "ALBUMIN",
     "ALBUMIN_REFERENCE_G_PER_L",
@@ -96,6 +98,7 @@ def adjusted_calcium(calcium_mmol: Decimal, albumin_g_l: Decimal) -> Decimal:
     return calcium_mmol + _ADJUSTMENT_PER_G_PER_L * (ALBUMIN_REFERENCE_G_PER_L - albumin_g_l)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Measure:
     """A quantity compared in one unit: its name on a data note, and how a result's unit is read."""

@@ -19,6 +19,7 @@ from typing import Literal
 
 from service.clinical.patientdata import Item
 from service.clinical.recordparts import RecordPart
+from service.fastinit import fast_init
 
 __all__ = [
     "Citation",
@@ -63,6 +64,7 @@ def negate(value: Truth) -> Truth:
     return None if value is None else not value
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Citation:
     """A source of evidence: a short label for cards, the full reference for PlanDefinitions."""
@@ -74,6 +76,7 @@ class Citation:
     url: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RuleSpec:
     """Identity, evidence and inputs of one rule of docs/clinical/decision-table.md#rules."""
@@ -110,6 +113,7 @@ class RuleSpec:
     health_status_inputs: tuple[str, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """A piece of the patient's data that made a fact true, as a card lists it."""
@@ -121,6 +125,7 @@ class Evidence:
     value: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Fact:
     """A derived fact with the evidence for it, or why it could not be decided.
@@ -134,6 +139,7 @@ class Fact:
     unknown: tuple[str, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderPlan:
     """A draft ServiceRequest to suggest; codes are taken from ``valueset`` when present there."""
@@ -148,6 +154,7 @@ class OrderPlan:
     note: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Plan:
     """Everything a card will say, before it becomes a CDS Hooks Card."""
@@ -167,6 +174,7 @@ class Plan:
     order: OrderPlan | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """One rule's answer: its truth and, when true, the card it proposes."""

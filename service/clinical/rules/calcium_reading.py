@@ -24,6 +24,7 @@ from service.clinical.rules.gaps import unknown_reasons
 from service.clinical.selection import Selection, choose_all
 from service.clinical.snapshot import PatientSnapshot
 from service.clinical.units import ALBUMIN, CALCIUM, adjusted_calcium, albumin_g_per_l, calcium_mmol_per_l
+from service.fastinit import fast_init
 
 __all__ = [
     "CALCIUM_VALUESETS",
@@ -52,6 +53,7 @@ def format_mmol(value: Decimal) -> str:
     return f"{value.quantize(_HUNDREDTH, rounding=ROUND_DOWN)} mmol/L"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CalciumReading:
     """The calcium value the hypercalcaemia bands are applied to."""
@@ -63,6 +65,7 @@ class CalciumReading:
     evidence: tuple[Evidence, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CalciumFact:
     reading: CalciumReading | None

@@ -24,6 +24,7 @@ from service.clinical.rules.gaps import unknown_reasons, unread_parts
 from service.clinical.selection import Selection, choose, choose_all
 from service.clinical.snapshot import PatientSnapshot
 from service.clinical.units import BODY_WEIGHT, body_weight_kg
+from service.fastinit import fast_init
 
 __all__ = [
     "CANCER_ANY_GROUPS",
@@ -73,6 +74,7 @@ _FALSE = Fact(False)
 NG12_MIN_AGE = 40
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Facts:
     """The derived facts under the policy's windows, named as in docs/clinical/decision-table.md#derived-facts.
@@ -103,6 +105,7 @@ class Facts:
     age_40: Fact
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Given:
     """A rule's whole input: the snapshot, the team's policy, the derived facts."""
