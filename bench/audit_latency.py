@@ -1,8 +1,14 @@
 """What the audit trail's durability costs a hook call: p50 and p99 latency, in process and over loopback HTTP.
 
-    .venv/bin/python bench/audit_latency.py --fsync always     # this code, fdatasync before each answer
-    .venv/bin/python bench/audit_latency.py --fsync never      # this code, page cache only
-    PYTHONPATH=/path/to/older/checkout .venv/bin/python bench/audit_latency.py --label before
+From the repository root::
+
+    .venv/bin/python -m bench.audit_latency --fsync always     # this code, fdatasync before each answer
+    .venv/bin/python -m bench.audit_latency --fsync never      # this code, page cache only
+
+and an older checkout from its own root, this checkout's ``bench`` found through ``PYTHONPATH``::
+
+    cd /path/to/older/checkout
+    PYTHONPATH=/path/to/this/checkout /path/to/this/checkout/.venv/bin/python -m bench.audit_latency --label before
 
 Each run posts the scenario 01 hook call (``--calls`` times after ``--warmup`` calls, one
 at a time, each with its own ``hookInstance``) to a SQLite-backed service whose store and
@@ -10,14 +16,21 @@ spool live in a fresh temporary folder: first in process (httpx over ASGI, lifes
 started), then to ``python -m service serve`` on a loopback port. Latency is measured by
 the client around each call. Only public entry points are used (``create_app``, the
 ``MSCC_*`` environment, ``python -m service serve``), so the same script measures an
-older checkout put first on ``PYTHONPATH``; settings that checkout does not know are
-ignored by it.
+older checkout; settings that checkout does not know are ignored by it. Under ``-m`` the
+working directory comes first on the path: the ``service`` measured (in process, and by
+the server, started in the same folder) and the example call are that checkout's.
 """
 
 from __future__ import annotations
 
+# As a script (`python bench/audit_latency.py`) bench/ would be first on the path, and bench/http.py would
+# shadow the standard library's http for every library imported below.
+if not __package__:
+    raise SystemExit("run the benches as modules from the repository root: python -m bench.audit_latency")
+
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import socket
@@ -29,12 +42,7 @@ import time
 import uuid
 from pathlib import Path
 
-# bench/http.py shares its name with the standard library's ``http``: the script's folder goes
-# last on the path, not first, or every library that imports ``http`` would get the bench.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.append(str(Path(__file__).resolve().parent))
-
-import httpx  # noqa: E402
+import httpx
 
 _EXAMPLE = "profiles/examples/01-r1-neuro-urinary-retention.json"
 
@@ -99,7 +107,11 @@ async def _over_http(example: dict[str, object], folder: Path, fsync: str, calls
     env = {**os.environ, **_environment(folder, fsync)}
     log = (folder / "serve.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "service", "serve", "--port", str(port)],
+        cwd=_checkout(),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
@@ -118,6 +130,14 @@ async def _over_http(example: dict[str, object], folder: Path, fsync: str, calls
         log.close()
 
 
+def _checkout() -> Path:
+    """The root of the checkout whose ``service`` this process imports (found, not yet imported)."""
+    spec = importlib.util.find_spec("service")
+    if spec is None or spec.origin is None:
+        raise SystemExit("no `service` package on the path: run from a checkout's root")
+    return Path(spec.origin).resolve().parents[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fsync", choices=("always", "never"), default="always")
@@ -125,8 +145,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=40)
     args = parser.parse_args()
-    root = Path(os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] or Path(__file__).resolve().parents[1])
-    example = json.loads((root / _EXAMPLE).read_text(encoding="utf-8"))
+    example = json.loads((_checkout() / _EXAMPLE).read_text(encoding="utf-8"))
     label = args.label or f"fsync={args.fsync}"
     with tempfile.TemporaryDirectory(prefix="mscc-audit-bench-") as scratch:
         folder = Path(scratch)

@@ -1,8 +1,10 @@
 """Benchmark over loopback HTTP: the service against a floor app, interleaved, in one run.
 
+From the repository root::
+
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python bench/http.py             # prints Markdown tables (a few minutes)
-    .venv/bin/python bench/http.py --quick     # smoke test: small records, a few calls
+    .venv/bin/python -m bench.http             # prints Markdown tables (a few minutes)
+    .venv/bin/python -m bench.http --quick     # smoke test: small records, a few calls
 
 Two servers are started on free loopback ports, each as its own process group:
 
@@ -38,6 +40,11 @@ for both.
 
 from __future__ import annotations
 
+# As a script (`python bench/http.py`) bench/ would be first on the path, and bench/http.py would
+# shadow the standard library's http for every library imported below.
+if not __package__:
+    raise SystemExit("run the benches as modules from the repository root: python -m bench.http")
+
 import argparse
 import asyncio
 import contextlib
@@ -57,13 +64,10 @@ from typing import Any
 
 import orjson
 
+from bench import synthetic
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-# This file shares its name with the standard library's ``http``, which uvicorn and
-# starlette import: the script's folder goes last on the path, not first.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH] + [str(BENCH)]
-
-import synthetic  # noqa: E402 (after the path is set)
 
 SERVICE_PATH = "/cds-services/mscc-patient-view"
 EVALUATION_TIME = "org.mscc-cds.evaluation-time"
@@ -377,7 +381,7 @@ def service_server(folder: Path, workers: int | None) -> Server:
 
 
 def floor_server(workers: int) -> Server:
-    command = [sys.executable, str(Path(__file__).resolve()), "--serve-floor", "--floor-workers", str(workers)]
+    command = [sys.executable, "-m", "bench.http", "--serve-floor", "--floor-workers", str(workers)]
     return Server("floor", command, dict(os.environ))
 
 
@@ -427,7 +431,7 @@ async def measure_cell(servers: dict[str, Server], body: bytes, cell: Cell, call
 async def under_large_load(port: int, large: bytes, small: bytes, probes: int) -> dict[str, list[float]]:
     """``/livez`` and small-hook latencies on fresh connections while large hooks keep running."""
     running = True
-    seen = {"livez": [], "small": [], "large": []}
+    seen: dict[str, list[float]] = {"livez": [], "small": [], "large": []}
 
     async def keep_busy() -> None:
         connection = await Connection.open(port)

@@ -7,12 +7,17 @@ records of ``service.population.synthetic``. Then ``mscc-cds population`` runs i
 process per engine on the same export. Reported: wall time (Spark's start-up included),
 patients per second, the peak resident memory of the run's whole process tree (sampled
 every 0.1 s; for Spark: driver, JVM and Python workers), the scaling from the first size to
-the last, and whether the engines wrote byte-identical worklists. Usage::
+the last, and whether the engines wrote byte-identical worklists. Usage, from the repository root::
 
-    python bench/population.py [--sizes 1000 10000] [--engines local spark] [--work DIR] [--source synthea]
+    python -m bench.population [--sizes 1000 10000] [--engines local spark] [--work DIR] [--source synthea]
 """
 
 from __future__ import annotations
+
+# As a script (`python bench/population.py`) bench/ would be first on the path, and bench/http.py would
+# shadow the standard library's http for every library imported below.
+if not __package__:
+    raise SystemExit("run the benches as modules from the repository root: python -m bench.population")
 
 import argparse
 import subprocess
@@ -23,15 +28,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-# bench/http.py shares its name with the standard library's ``http``: the script's folder goes
-# last on the path, not first, or every library that imports ``http`` would get the bench.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.append(str(Path(__file__).resolve().parent))
+from service.population.exportwriter import write_export
+from service.population.synthea import DEFAULT_BUILD_DIR, build_base, load_base, synthea_population
+from service.population.synthetic import generate_population
 
-from service.population.exportwriter import write_export  # noqa: E402
-from service.population.synthea import DEFAULT_BUILD_DIR, build_base, load_base, synthea_population  # noqa: E402
-from service.population.synthetic import generate_population  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[1]
 AT = datetime.fromisoformat("2026-06-01T10:00:00+01:00")
 
 
@@ -61,7 +62,7 @@ def _run(export: Path, out: Path, engine: str) -> tuple[float, int]:
     command += ["--out", str(out), "--engine", engine]
     started = time.perf_counter()
     peak = 0
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
         while process.poll() is None:
             peak = max(peak, _tree_rss(process.pid))
             time.sleep(0.1)
@@ -145,7 +146,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.work:
         args.work.mkdir(parents=True, exist_ok=True)
-        print(report(measure(args.sizes, args.engines, args.work, args.source)))
+        print(report(measure(args.sizes, args.engines, args.work.resolve(), args.source)))
         return 0
     with tempfile.TemporaryDirectory(prefix="mscc-bench-population-") as work:
         print(report(measure(args.sizes, args.engines, Path(work), args.source)))

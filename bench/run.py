@@ -1,7 +1,7 @@
 """Benchmark: snapshot + rule evaluation against the orjson floor, in one run.
 
     python3 -m venv .venv-bench && .venv-bench/bin/pip install -e '.[bench]'
-    .venv-bench/bin/python bench/run.py            # prints a Markdown table
+    .venv-bench/bin/python -m bench.run            # prints a Markdown table, from the repository root
 
 For each record size the same bytes are parsed with ``orjson.loads`` (the floor: no
 Python service can read the data faster) and then screened: snapshot (select + validate
@@ -27,6 +27,11 @@ predictors.
 
 from __future__ import annotations
 
+# As a script (`python bench/run.py`) bench/ would be first on the path, and bench/http.py would
+# shadow the standard library's http for every library imported below.
+if not __package__:
+    raise SystemExit("run the benches as modules from the repository root: python -m bench.run")
+
 import argparse
 import gc
 import json
@@ -41,21 +46,17 @@ from typing import Any, TypeVar
 
 import orjson
 
-# bench/http.py shares its name with the standard library's ``http``: the script's folder goes
-# last on the path, not first, or every library that imports ``http`` would get the bench.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.append(str(Path(__file__).resolve().parent))
+from bench import synthetic
+from service.cli.serve import freeze_startup_heap
+from service.clinical.elements import RecurringValues
+from service.clinical.engine import ClinicalScreener
+from service.clinical.policy import ClinicalPolicy
+from service.clinical.valuesets import ValueSetLibrary
+from service.fhir.gather import bundle_resources
+from service.fhir.record import PatientRecord
+from service.settings import DEFAULT_PROFILES_DIR
 
-import synthetic  # noqa: E402 (after the path is set)
-from service.cli.serve import freeze_startup_heap  # noqa: E402
-from service.clinical.elements import RecurringValues  # noqa: E402
-from service.clinical.engine import ClinicalScreener  # noqa: E402
-from service.clinical.policy import ClinicalPolicy  # noqa: E402
-from service.clinical.valuesets import ValueSetLibrary  # noqa: E402
-from service.fhir.gather import bundle_resources  # noqa: E402
-from service.fhir.record import PatientRecord  # noqa: E402
-from service.settings import DEFAULT_PROFILES_DIR  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent / "out"
 Prepared = TypeVar("Prepared")
 
@@ -220,12 +221,12 @@ def main() -> int:
         print(json.dumps(measure(args.sizes, args.repeat, args.patients)))
         return 0
     synthetic.generate(OUT / "synthea", patients=args.patients)  # once, before the workers share the cache
-    command = [sys.executable, __file__, "--worker", "--repeat", str(args.repeat), "--patients", str(args.patients)]
-    command += ["--sizes", *map(str, args.sizes)]
+    command = [sys.executable, "-m", "bench.run", "--worker", "--repeat", str(args.repeat)]
+    command += ["--patients", str(args.patients), "--sizes", *map(str, args.sizes)]
     # A process's memory layout moves its timings by several per cent: each worker is a
     # fresh process, and the median of their results is reported.
     results = [
-        json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+        json.loads(subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout)
         for _ in range(args.workers)
     ]
     print(report(results, args.repeat))

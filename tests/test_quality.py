@@ -17,7 +17,7 @@ BIN = Path(sys.executable).parent
     [
         pytest.param([str(BIN / "ruff"), "format", "--check", "."], id="ruff-format"),
         pytest.param([str(BIN / "ruff"), "check", "."], id="ruff-lint"),
-        pytest.param([str(BIN / "mypy"), "--strict", "cds_hooks", "service"], id="mypy-strict"),
+        pytest.param([str(BIN / "mypy"), "--strict", "cds_hooks", "service", "bench"], id="mypy-strict"),
     ],
 )
 def test_quality_gate(command: list[str]) -> None:
