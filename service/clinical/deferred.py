@@ -40,7 +40,7 @@ from service.clinical.timing import TimeSpan, parse_time
 from service.clinical.units import reported_unit
 from service.fastinit import fast_init
 
-__all__ = ["DeferredResults", "Read", "raw_number", "raw_value", "raw_when"]
+__all__ = ["DeferredResults", "Read", "may_be_since", "raw_number", "raw_value", "raw_when"]
 
 _STRICT_TIME = re.compile(
     r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$"  # a (partial) date
@@ -51,24 +51,49 @@ _STRICT_TIME = re.compile(
 Read = Callable[[dict[str, Any], frozenset[str], Concept], Measurement | None]
 
 
+def _dating(resource: dict[str, Any]) -> tuple[tuple[object, ...], bool]:
+    """The raw values that date a result, and whether the validated reading is exactly the one value.
+
+    ``effective[x]`` when it is a dateTime or instant, else ``issued`` (exact); a Period's
+    start and end bound it (not exact: the reading spans them, and a coarse start such as
+    "2026" can end after the end); a Timing, or two types of ``effective[x]`` at once
+    (validation refuses those), give nothing.
+    """
+    if "effectivePeriod" in resource:
+        period = resource["effectivePeriod"]
+        return (
+            tuple(period[key] for key in ("start", "end") if key in period) if isinstance(period, dict) else ()
+        ), False
+    if "effectiveTiming" in resource:
+        return (), False
+    if "effectiveDateTime" in resource:
+        if "effectiveInstant" in resource:
+            return (), False
+        return (resource["effectiveDateTime"],), True
+    return (resource["effectiveInstant"] if "effectiveInstant" in resource else resource.get("issued"),), True
+
+
 def raw_when(resource: dict[str, Any], zone: tzinfo) -> TimeSpan | None:
     """When a result was taken, from the raw JSON, as the reader would read it once validated.
 
-    ``effective[x]`` when it is a dateTime or instant, else ``issued``; ``None`` when the
-    time is missing, ambiguous or not in a strict form (for which Python and
-    ``fhir.resources`` read the same instants).
+    ``None`` when the time is missing, not a single value (:func:`_dating`), or not in a
+    strict form (for which Python and ``fhir.resources`` read the same instants).
     """
-    if "effectivePeriod" in resource or "effectiveTiming" in resource:
-        return None
-    if "effectiveDateTime" in resource:
-        if "effectiveInstant" in resource:
-            return None  # two types of effective[x]: validation will refuse it
-        raw = resource["effectiveDateTime"]
-    else:
-        raw = resource["effectiveInstant"] if "effectiveInstant" in resource else resource.get("issued")
+    values, exact = _dating(resource)
+    raw = values[0] if exact else None
     if not isinstance(raw, str) or _STRICT_TIME.match(raw) is None:
         return None
     return parse_time(raw, zone)
+
+
+def may_be_since(resource: dict[str, Any], since: datetime, zone: tzinfo) -> bool:
+    """Whether a result may have been taken at ``since`` or later, from the raw JSON, before validation.
+
+    A pre-filter: a time that cannot be read here (none, a Timing, a malformed value) may
+    be recent, and goes on to validation, which reads or reports it.
+    """
+    spans = [parse_time(raw, zone) if isinstance(raw, str) else None for raw in _dating(resource)[0]]
+    return not spans or any(span is None or span.end >= since for span in spans)
 
 
 def raw_number(resource: dict[str, Any]) -> Decimal | None:

@@ -31,14 +31,14 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 
 from service.clinical.bodysites import body_site_class
-from service.clinical.deferred import DeferredResults, raw_when
+from service.clinical.deferred import DeferredResults, may_be_since, raw_when
 from service.clinical.elements import VALIDATION_ERRORS, ReadElements, RecurringValues
 from service.clinical.fhirimaging import IMAGING_TYPES, read_imaging
 from service.clinical.fhirraw import ReadContext, codings, mcode_kind, refers_to_patient, status_code
 from service.clinical.notes import Notes
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Measurement, SmokingStatus, SourceRef
 from service.clinical.selection import Selection
-from service.clinical.timing import TimeSpan, parse_time
+from service.clinical.timing import TimeSpan
 from service.clinical.units import Measure, reported_unit
 from service.clinical.valuesets import Terminology
 
@@ -301,21 +301,12 @@ class Reader:
             if _status(resource) not in _COUNTED_OBSERVATION:
                 return
             # The raw time ranks the result too: it is read once, here.
-            when = raw_when(resource, self._context.zone)
+            zone = self._context.zone
+            when = raw_when(resource, zone)
             since = self._measurement_since
-            if since is not None and (when.end < since if when else not self._may_be_since(resource, since)):
+            if since is not None and (when.end < since if when else not may_be_since(resource, since, zone)):
                 return
             self._results.offer(self._position, resource, groups, concept, when)
-
-    def _may_be_since(self, resource: dict[str, Any], since: datetime) -> bool:
-        # Cheap pre-filter on the raw date, before validation. Unparseable dates go on
-        # to validation, which reports them.
-        raw = resource.get("effectiveDateTime") or resource.get("effectiveInstant") or resource.get("issued")
-        period = resource.get("effectivePeriod")
-        if raw is None and isinstance(period, dict):
-            raw = period.get("end") or period.get("start")
-        span = parse_time(raw, self._context.zone) if isinstance(raw, str) else None
-        return span is None or span.end >= since
 
     def _counted(self, resource: dict[str, Any]) -> Any | None:
         if _status(resource) not in _COUNTED_OBSERVATION:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.clinical.deferred import raw_number, raw_value, raw_when
+from service.clinical.deferred import may_be_since, raw_number, raw_value, raw_when
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.resource_reader import Reader
 from service.clinical.rules.facts import weight_selections
@@ -297,6 +297,42 @@ def test_the_raw_time_is_the_time_the_reader_reads_once_validated(stamp: str, el
         assert reader.notes.render() and reader.notes.render()[0].startswith("Observation skipped")
         return
     assert raw_when(lab, AT.tzinfo or AT.astimezone().tzinfo) == read[0].when  # type: ignore[arg-type]
+
+
+@st.composite
+def dated_results(draw: st.DrawFn) -> dict[str, Any]:
+    """A calcium result dated every way FHIR allows (and some it does not), for the pre-filter."""
+
+    def when() -> str:
+        return draw(st.one_of(strict_times(), st.sampled_from(["2026-05-30T08:00:00", "garbage", "2026-02-30"])))
+
+    dating: dict[str, Any] = {}
+    for element in draw(st.sets(st.sampled_from(["effectiveDateTime", "effectiveInstant", "issued", "period"]))):
+        if element == "period":
+            dating["effectivePeriod"] = {key: when() for key in draw(st.sets(st.sampled_from(["start", "end"])))}
+        else:
+            dating[element] = when()
+    return observation(CALCIUM_MOLAR, value=2.5, unit="mmol/L", **dating)
+
+
+@settings(max_examples=300, deadline=None)
+@given(dated_results(), st.integers(0, 60))
+def test_the_raw_pre_filter_never_drops_a_result_taken_since(lab: Resource, days: int) -> None:
+    since = AT - timedelta(days=days)
+    reader = Reader(library(), AT, (Selection("any calcium", frozenset({"calcium-total-molar"}), "latest"),))
+    reader.read_all([lab], draft=False)
+    reader.finish()
+    if reader.measurements and reader.measurements[0].when.end >= since:
+        assert may_be_since(lab, since, AT.tzinfo)  # type: ignore[arg-type]
+
+
+def test_a_period_with_a_coarse_start_may_end_after_its_end() -> None:
+    # The reader spans a Period from its start's first instant to the later of the two
+    # ends: "2026" ends on 31 December. The pre-filter once read the end alone and dropped it.
+    period = {"start": "2026", "end": "2026-05-30T08:00:00Z"}
+    lab = observation(CALCIUM_MOLAR, value=2.5, unit="mmol/L", effectivePeriod=period)
+    assert may_be_since(lab, AT, AT.tzinfo)  # type: ignore[arg-type]
+    assert not may_be_since(lab, AT.replace(year=2027), AT.tzinfo)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
