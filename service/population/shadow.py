@@ -42,6 +42,7 @@ from service.clinical.rules.facts import measured_selections
 from service.clinical.rules.suppression import WHOLE_SPINE_MRI
 from service.clinical.timing import parse_time
 from service.clinical.valuesets import ValueSetLibrary
+from service.fhir.integrity import PatientReferences
 from service.fhir.record import Resource
 from service.population.export import ExportFolder, find_export
 from service.population.local import grouped_export
@@ -103,10 +104,14 @@ def recorded_at(resource: Resource, zone: tzinfo) -> datetime | None:
     return None
 
 
-def patient_events(library: ValueSetLibrary, resources: list[Resource], at: datetime) -> dict[str, list[datetime]]:
+def patient_events(
+    library: ValueSetLibrary, resources: list[Resource], at: datetime, patient_id: str, references: PatientReferences
+) -> dict[str, list[datetime]]:
     """When each event happened, by kind, as the hook's reader reads the record (no look-back limit)."""
     # Only findings and imaging are read here: the selections only tell results from findings.
-    reader = Reader(library, at, measured_selections(ClinicalPolicy()))
+    reader = Reader(
+        library, at, measured_selections(ClinicalPolicy()), patient_id=patient_id, names_patient=references.names
+    )
     reader.read_all(resources, draft=False)
     reader.finish()
     events: dict[str, list[datetime]] = {}
@@ -295,6 +300,7 @@ def _replay_patient(
     library: ValueSetLibrary,
     patient_id: str,
     resources: list[Resource],
+    references: PatientReferences,
 ) -> PatientResult:
     """Replay one patient into ``report``; its screening at the last time point."""
     showing: set[str] = set()
@@ -303,7 +309,7 @@ def _replay_patient(
     recorded = [(recorded_at(resource, report.start.tzinfo or UTC), resource) for resource in resources]
     for index, moment in enumerate(report.times):
         known = [resource for when, resource in recorded if when is None or when <= moment]
-        result = screen_patient(screener, patient_id, known, moment)
+        result = screen_patient(screener, patient_id, known, moment, references=references)
         if not result.screened:
             return result
         now = {row.rule for row in result.rows}
@@ -314,7 +320,7 @@ def _replay_patient(
             else:
                 report.new_cards[(monday(moment), rule)] += 1
         showing = now
-    events = patient_events(library, resources, report.times[-1])
+    events = patient_events(library, resources, report.times[-1], patient_id, references)
     spinal = sorted((when, rule) for rule, when in first_card.items() if rule in SPINAL_RULES)
     first_time, first_rule = spinal[0] if spinal else (None, None)
     for kind, times in events.items():
@@ -383,6 +389,7 @@ def run_shadow(
     report = ShadowReport(
         start, end, step, _time_points(start, end, step), folder, load_knowledge_version(settings.profiles_dir)
     )
+    references = folder.references()
     out_dir.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(prefix="mscc-shadow-") as scratch,
@@ -390,7 +397,7 @@ def run_shadow(
     ):
         progress.phase(f"Replaying {len(report.times)} time points", groups.patient_count(), "patients")
         for patient_id, resources in groups.patients():
-            report.tally.count_patient(_replay_patient(report, screener, library, patient_id, resources))
+            report.tally.count_patient(_replay_patient(report, screener, library, patient_id, resources, references))
             progress.advance()
     report.seconds = time.monotonic() - started
     _write_csv(report, out_dir)
