@@ -88,19 +88,26 @@ def test_every_patient_reference_form_names_its_patient(patient: str, history: s
         assert isinstance(line, PatientLine) and line.patient_id == patient, text
 
 
-@pytest.mark.parametrize(("focus_server", "rules"), [(SERVER, ["R1"]), ("https://other.example.org/fhir", [])])
-def test_a_findings_focus_is_read_by_the_exports_server_as_a_subject_is(
-    tmp_path: Path, focus_server: str, rules: list[str]
-) -> None:
-    # Lung cancer and a neurological sign whose focus is the patient as an absolute URL: the
-    # patient's sign only on the server the export came from.
-    export, out = tmp_path / "export", tmp_path / "out"
+def write_focus_export(export: Path, focus_server: str) -> None:
+    """An export from SERVER: lung cancer and a neurological sign whose focus is the patient at ``focus_server``."""
     export.mkdir()
     (export / "manifest.json").write_bytes(orjson.dumps({"request": f"{SERVER}/Patient/$export", "output": []}))
     focus = [{"reference": f"{focus_server}/Patient/{ME}"}]
     sign = observation(URINARY_RETENTION, SNOMED, effective=day_ago(1), valueBoolean=True, focus=focus)
     lines = [patient(patient_id=ME), condition(NSCLC), sign]
     (export / "Everything.ndjson").write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
-    assert main(["population", str(export), "--at", AT.isoformat(), "--out", str(out)]) == OK
-    rows = [orjson.loads(line) for line in (out / "worklist.ndjson").read_bytes().splitlines()]
-    assert [row["rule"] for row in rows] == rules
+
+
+def worklist_rules(export: Path, out: Path, *options: str) -> list[str]:
+    """The rule of each worklist row of ``population`` over ``export`` at AT."""
+    assert main(["population", str(export), "--at", AT.isoformat(), "--out", str(out), *options]) == OK
+    return [orjson.loads(line)["rule"] for line in (out / "worklist.ndjson").read_bytes().splitlines()]
+
+
+@pytest.mark.parametrize(("focus_server", "rules"), [(SERVER, ["R1"]), ("https://other.example.org/fhir", [])])
+def test_a_findings_focus_is_read_by_the_exports_server_as_a_subject_is(
+    tmp_path: Path, focus_server: str, rules: list[str]
+) -> None:
+    # The patient's sign only when its focus is on the server the export came from.
+    write_focus_export(tmp_path / "export", focus_server)
+    assert worklist_rules(tmp_path / "export", tmp_path / "out") == rules
