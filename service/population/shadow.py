@@ -104,14 +104,10 @@ def recorded_at(resource: Resource, zone: tzinfo) -> datetime | None:
     return None
 
 
-def patient_events(
-    library: ValueSetLibrary, resources: list[Resource], at: datetime, patient_id: str, references: PatientReferences
-) -> dict[str, list[datetime]]:
+def patient_events(library: ValueSetLibrary, resources: list[Resource], at: datetime) -> dict[str, list[datetime]]:
     """When each event happened, by kind, as the hook's reader reads the record (no look-back limit)."""
     # Only findings and imaging are read here: the selections only tell results from findings.
-    reader = Reader(
-        library, at, measured_selections(ClinicalPolicy()), patient_id=patient_id, names_patient=references.names
-    )
+    reader = Reader(library, at, measured_selections(ClinicalPolicy()))
     reader.read_all(resources, draft=False)
     reader.finish()
     events: dict[str, list[datetime]] = {}
@@ -320,7 +316,7 @@ def _replay_patient(
             else:
                 report.new_cards[(monday(moment), rule)] += 1
         showing = now
-    events = patient_events(library, resources, report.times[-1], patient_id, references)
+    events = patient_events(library, resources, report.times[-1])
     spinal = sorted((when, rule) for rule, when in first_card.items() if rule in SPINAL_RULES)
     first_time, first_rule = spinal[0] if spinal else (None, None)
     for kind, times in events.items():
