@@ -29,7 +29,6 @@ __all__ = [
     "ReadContext",
     "codings",
     "mcode_kind",
-    "refers_to_patient",
     "status_code",
     "validation_reason",
 ]
@@ -67,15 +66,6 @@ def status_code(concept: Any) -> str | None:
         if coding.code:
             return str(coding.code)
     return None
-
-
-def refers_to_patient(reference: Any, patient_id: str | None) -> bool:
-    """Whether a validated Reference names ``Patient/{patient_id}`` (relative, absolute or versioned)."""
-    text = getattr(reference, "reference", None)
-    if patient_id is None or not isinstance(text, str):
-        return False
-    text = text.split("/_history/", 1)[0]
-    return text == f"Patient/{patient_id}" or text.endswith(f"/Patient/{patient_id}")
 
 
 def mcode_kind(resource: dict[str, Any]) -> McodeKind | None:

@@ -34,7 +34,7 @@ from service.clinical.bodysites import body_site_class
 from service.clinical.deferred import DeferredResults, may_be_since, raw_when
 from service.clinical.elements import VALIDATION_ERRORS, ReadElements, RecurringValues
 from service.clinical.fhirimaging import IMAGING_TYPES, read_imaging
-from service.clinical.fhirraw import ReadContext, codings, mcode_kind, refers_to_patient, status_code
+from service.clinical.fhirraw import ReadContext, codings, mcode_kind, status_code
 from service.clinical.notes import Notes
 from service.clinical.patientdata import Concept, Finding, ImagingEvent, Measurement, SmokingStatus, SourceRef
 from service.clinical.selection import Selection
@@ -115,7 +115,10 @@ class Reader:
     (the same measurements, every defect in the notes). ``recurring``: where
     validated CodeableConcepts and Quantities are kept across hook calls
     (:class:`~service.clinical.elements.RecurringValues`). ``patient_id``: the patient a
-    finding's ``focus`` must name, if it has one. ``preliminary_findings``: whether a
+    finding's ``focus`` must name, if it has one, read by ``names_patient(reference,
+    patient_id)``: the hook's own reading of a reference
+    (:meth:`service.fhir.integrity.PatientReferences.names`); without both, a finding with a
+    focus is never the patient's. ``preliminary_findings``: whether a
     preliminary sign or symptom counts (:class:`ClinicalPolicy`). ``skip``: resources
     (by ``id()``) not to read, older copies of one read elsewhere
     (:func:`service.clinical.versions.superseded`).
@@ -132,11 +135,17 @@ class Reader:
         recurring: RecurringValues | None = None,
         every_result: bool = False,
         patient_id: str | None = None,
+        names_patient: Callable[[object, str], bool] | None = None,
         preliminary_findings: bool = True,
         skip: frozenset[int] = frozenset(),
     ) -> None:
         self._context = ReadContext(terminology, at, recurring)
-        self._patient_id = patient_id
+        # The raw focus, read as the hook reads a subject; without that reading it names no one.
+        self._names_the_patient: Callable[[object], bool] = (
+            (lambda reference: names_patient(reference, patient_id))
+            if names_patient is not None and patient_id is not None
+            else (lambda reference: False)
+        )
         self._finding_statuses = _COUNTED_OBSERVATION | {_PRELIMINARY} if preliminary_findings else _COUNTED_OBSERVATION
         #: ``id()`` of resources not to read: older copies of a resource read elsewhere
         self._skip = skip
@@ -328,8 +337,9 @@ class Reader:
         model = self._context.validate(_FINDING, resource)
         if model is None:
             return None
-        if model.focus and not all(refers_to_patient(focus, self._patient_id) for focus in model.focus):
-            # Observation.focus: the finding is about a fetus, a donor, a family member.
+        if model.focus and not all(map(self._names_the_patient, resource["focus"])):
+            # Observation.focus: the finding is about a fetus, a donor, a family member, or
+            # names no one it can be tied to (docs/clinical/data-quality.md#4-modifiers-and-focus).
             self.notes.add("Observation skipped: its focus is not the patient")
             return None
         return model

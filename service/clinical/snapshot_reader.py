@@ -25,6 +25,7 @@ from service.clinical.selection import reach
 from service.clinical.snapshot import PatientSnapshot, SnapshotResult
 from service.clinical.valuesets import Terminology
 from service.clinical.versions import superseded
+from service.fhir.integrity import PatientReferences
 from service.fhir.record import PatientRecord
 
 __all__ = ["build_snapshot", "imaging_horizon", "measurement_horizon"]
@@ -47,9 +48,12 @@ def build_snapshot(
     ``at`` is read as UTC. ``recurring``: the caller's cache of validated recurring values.
     ``every_result``: validate every numeric result, not only those that can be chosen;
     the snapshot is the same (a property test checks it), the notes report every defect.
+    A finding's ``focus`` is read by ``record.references``, the reading that decided whose
+    each resource is (without one: relative references only).
     """
     at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
     selections = measured_selections(policy)
+    references = record.references or PatientReferences(None)
     reader = Reader(
         valuesets,
         at,
@@ -59,6 +63,7 @@ def build_snapshot(
         recurring=recurring,
         every_result=every_result,
         patient_id=record.patient_id,
+        names_patient=references.names,
         preliminary_findings=policy.preliminary_findings_count,
         skip=superseded(record.all_resources()),
     )

@@ -141,6 +141,8 @@ class PatientDataGatherer:
         scope = PatientScope(
             context.patientId, request.fhir_server_base, [*chain.from_iterable(entries.values()), *drafts]
         )
+        # The snapshot reads whose a finding is (Observation.focus) as the scope reads whose a resource is.
+        record.references = scope.references
         for key, found in entries.items():
             own = self._keep_own(scope, record, key, [entry.resource for entry in found])
             if own is None:

@@ -17,7 +17,9 @@ calls it for both). The policy and its reasons are in docs/clinical/patient-inte
 :class:`PatientReferences` is the reading of a reference itself (which Patient, if any, a
 resource names); :class:`PatientScope` compares its answer with the context patient.
 Population screening groups a Bulk FHIR export by the same reading, so that a resource
-goes to a patient in an export exactly when the hook would keep it for that patient.
+goes to a patient in an export exactly when the hook would keep it for that patient; and
+the snapshot reader reads an Observation's ``focus`` by it (:meth:`PatientReferences.names`,
+carried on :attr:`~service.fhir.record.PatientRecord.references`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,14 @@ def _server_root(url: str) -> tuple[str, str, int | None, str] | None:
     return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme], parts.path.rstrip("/")
 
 
+def _against(named: str | Exclusion, patient_id: str) -> Exclusion | None:
+    """``None`` when ``named`` (:meth:`PatientReferences.named_by`) is ``patient_id``, else why not."""
+    # Exclusion is a StrEnum: compared as text, "unresolved-reference" would be a valid id.
+    if isinstance(named, Exclusion):
+        return named
+    return None if named == patient_id else Exclusion.ANOTHER_PATIENT
+
+
 class PatientReferences:
     """Which Patient a resource names, read as the hook reads it (see the module docstring).
 
@@ -81,10 +91,24 @@ class PatientReferences:
             return own if isinstance(own, str) and own else Exclusion.NO_PATIENT
         for element in ("subject", "patient"):
             if element in resource:
-                return self._reference(resource[element])
+                return self.named_by(resource[element])
         return Exclusion.NO_PATIENT
 
-    def _reference(self, reference: object) -> str | Exclusion:
+    def names(self, reference: object, patient_id: str) -> bool:
+        """Whether a raw Reference names the Patient ``patient_id``, read as a ``subject`` is.
+
+        The snapshot reader asks this of an Observation's ``focus``: the finding is the
+        patient's only when it is, so a focus that cannot be resolved is someone else's.
+        """
+        return _against(self.named_by(reference), patient_id) is None
+
+    def named_by(self, reference: object) -> str | Exclusion:
+        """The id of the Patient a raw Reference names, or why none can be named.
+
+        The one reading of a reference: a resource's ``subject`` (or ``patient``), and an
+        Observation's ``focus`` (:meth:`names`). ``ANOTHER_PATIENT``: it names something that is no
+        Patient; ``UNRESOLVED``: it cannot be tied to any Patient resource.
+        """
         text = reference.get("reference") if isinstance(reference, dict) else None
         if not isinstance(text, str) or not text:
             # identifier or display only: nothing ties it to a Patient resource
@@ -122,14 +146,16 @@ class PatientScope:
         self._id = patient_id
         self._references = PatientReferences(fhir_server, entries)
 
+    @property
+    def references(self) -> PatientReferences:
+        """The reading of references this scope applies; the snapshot reader reads ``focus`` by it."""
+        return self._references
+
     def exclusion(self, resource: Resource) -> Exclusion | None:
         """``None`` when ``resource`` is the context patient's, else why it is not."""
         if resource.get("resourceType") == "Patient":
             return None if resource.get("id") == self._id else Exclusion.ANOTHER_PATIENT
-        named = self._references.patient_of(resource)
-        if isinstance(named, Exclusion):
-            return named
-        return None if named == self._id else Exclusion.ANOTHER_PATIENT
+        return _against(self._references.patient_of(resource), self._id)
 
     def keep_own(
         self, key: str, resources: Iterable[Resource], part: RecordPart | None = None

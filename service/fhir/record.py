@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cds_hooks.prefetch import PrefetchState
 from service.clinical.recordparts import DataGap, Excluded
+
+if TYPE_CHECKING:  # service.fhir.integrity imports this module: at run time the import would be circular
+    from service.fhir.integrity import PatientReferences
 
 __all__ = ["PatientRecord", "Resource"]
 
@@ -31,6 +34,10 @@ class PatientRecord:
     fetched: dict[str, int] = field(default_factory=dict)
     #: resources dropped because they are not this patient's (service.fhir.integrity)
     excluded: list[Excluded] = field(default_factory=list)
+    #: how this call's references were read when its resources were kept (the request's
+    #: fhirServer and Bundle entries); the snapshot reads ``Observation.focus`` by the same.
+    #: ``None``: neither is known, only relative references name the patient
+    references: PatientReferences | None = None
 
     def all_resources(self) -> Iterator[Resource]:
         for resources in self.resources.values():

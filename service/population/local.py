@@ -43,10 +43,11 @@ def screen_local(
 ) -> Tally:
     """Screen every patient of ``folder`` at ``at``; rows go to ``sink``; the counts are returned."""
     tally = Tally()
+    references = folder.references()
     with grouped_export(folder, work_dir, tally, progress) as groups:
         progress.phase("Screening patients", groups.patient_count(), "patients")
         for patient_id, resources in groups.patients():
-            result = screen_patient(screener, patient_id, resources, at)
+            result = screen_patient(screener, patient_id, resources, at, references=references)
             tally.count_patient(result)
             sink.add(result.rows)
             progress.advance()

@@ -16,6 +16,7 @@ from typing import Any
 
 from service.clinical.deceased import is_deceased
 from service.clinical.outcome import CardBasis, Screener
+from service.fhir.integrity import PatientReferences
 from service.fhir.record import PatientRecord, Resource
 
 __all__ = ["PatientResult", "WorklistRow", "screen_patient"]
@@ -79,14 +80,21 @@ def _has_own_patient(patient_id: str, resources: Iterable[Resource]) -> bool:
     return any(item.get("resourceType") == "Patient" and item.get("id") == patient_id for item in resources)
 
 
-def screen_patient(screener: Screener, patient_id: str, resources: list[Resource], at: datetime) -> PatientResult:
-    """Screen one patient's resources at ``at`` with ``screener``, as the hook would."""
+def screen_patient(
+    screener: Screener, patient_id: str, resources: list[Resource], at: datetime, *, references: PatientReferences
+) -> PatientResult:
+    """Screen one patient's resources at ``at`` with ``screener``, as the hook would.
+
+    ``references``: the export's reading of references (:meth:`ExportFolder.references
+    <service.population.export.ExportFolder.references>`), which grouped the resources by
+    patient; the snapshot reads ``Observation.focus`` by it too.
+    """
     if not _has_own_patient(patient_id, resources):
         return PatientResult(patient_id, screened=False)
     by_type: dict[str, list[Resource]] = {}
     for resource in resources:
         by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
-    record = PatientRecord(patient_id=patient_id, resources=by_type)
+    record = PatientRecord(patient_id=patient_id, resources=by_type, references=references)
     if is_deceased(record.patient, at):
         return PatientResult(patient_id, screened=True, deceased=True)
     screening = screener.screen(record, at)

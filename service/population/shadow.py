@@ -42,6 +42,7 @@ from service.clinical.rules.facts import measured_selections
 from service.clinical.rules.suppression import WHOLE_SPINE_MRI
 from service.clinical.timing import parse_time
 from service.clinical.valuesets import ValueSetLibrary
+from service.fhir.integrity import PatientReferences
 from service.fhir.record import Resource
 from service.population.export import ExportFolder, find_export
 from service.population.local import grouped_export
@@ -295,6 +296,7 @@ def _replay_patient(
     library: ValueSetLibrary,
     patient_id: str,
     resources: list[Resource],
+    references: PatientReferences,
 ) -> PatientResult:
     """Replay one patient into ``report``; its screening at the last time point."""
     showing: set[str] = set()
@@ -303,7 +305,7 @@ def _replay_patient(
     recorded = [(recorded_at(resource, report.start.tzinfo or UTC), resource) for resource in resources]
     for index, moment in enumerate(report.times):
         known = [resource for when, resource in recorded if when is None or when <= moment]
-        result = screen_patient(screener, patient_id, known, moment)
+        result = screen_patient(screener, patient_id, known, moment, references=references)
         if not result.screened:
             return result
         now = {row.rule for row in result.rows}
@@ -383,6 +385,7 @@ def run_shadow(
     report = ShadowReport(
         start, end, step, _time_points(start, end, step), folder, load_knowledge_version(settings.profiles_dir)
     )
+    references = folder.references()
     out_dir.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(prefix="mscc-shadow-") as scratch,
@@ -390,7 +393,7 @@ def run_shadow(
     ):
         progress.phase(f"Replaying {len(report.times)} time points", groups.patient_count(), "patients")
         for patient_id, resources in groups.patients():
-            report.tally.count_patient(_replay_patient(report, screener, library, patient_id, resources))
+            report.tally.count_patient(_replay_patient(report, screener, library, patient_id, resources, references))
             progress.advance()
     report.seconds = time.monotonic() - started
     _write_csv(report, out_dir)

@@ -69,10 +69,12 @@ def _keyed_by_patient(pair: tuple[PatientLine | SkippedLine, int]) -> list[tuple
     return [(line.patient_id, (index, line.raw))] if isinstance(line, PatientLine) else []
 
 
-def _screen_group(screener: Any, at: datetime, group: tuple[str, Iterable[tuple[int, bytes]]]) -> PatientResult:
+def _screen_group(
+    screener: Any, at: datetime, references: PatientReferences, group: tuple[str, Iterable[tuple[int, bytes]]]
+) -> PatientResult:
     patient_id, lines = group
     resources = [orjson.loads(raw) for _, raw in sorted(lines)]
-    return screen_patient(screener.value, patient_id, resources, at)
+    return screen_patient(screener.value, patient_id, resources, at, references=references)
 
 
 def screen_spark(
@@ -106,7 +108,7 @@ def screen_spark(
         progress.advance(len(folder.files))
         kept = lines.flatMap(_keyed_by_patient)
         shared = context.broadcast(screener)
-        results = kept.groupByKey().map(partial(_screen_group, shared, at))
+        results = kept.groupByKey().map(partial(_screen_group, shared, at, folder.references()))
         progress.phase("Screening patients (Spark)", None, "patients")
         for result in results.toLocalIterator():
             tally.count_patient(result)

@@ -157,3 +157,38 @@ def test_another_patients_data_never_changes_this_patients_cards(
     assert "hx-foreign" not in json.dumps(cards) and "hx-other" not in json.dumps(cards)
     for card in cards if dropped else ():
         assert "Not used: " in card["detail"], (key, card["detail"][-600:])
+
+
+#: R1 from limb weakness recorded as an examination Observation (the findings key)
+NEURO_OBSERVATION = next(scenario for scenario in SCENARIOS if scenario.name.startswith("04-"))
+PATIENT_FULL_URL = "urn:uuid:3e718f4d-c041-4293-bd5a-8baf0e42d375"
+
+
+@pytest.mark.parametrize(
+    ("focus", "r1"),
+    [
+        (PATIENT_FULL_URL, True),
+        (f"{SERVER}/Patient/s04-patient/_history/2", True),
+        ("https://other.example.net/fhir/Patient/s04-patient", False),
+        ("urn:uuid:4f8290e5-d152-4304-ae6b-9cb01f53e486", False),
+    ],
+)
+def test_a_findings_focus_is_read_as_the_request_reads_a_subject(client: Client, focus: str, r1: bool) -> None:
+    # The Patient arrives as a Bundle entry with a urn:uuid fullUrl; the sign's focus names the
+    # patient in the request's own terms, or on another server, or by a urn:uuid nothing resolves.
+    request = copy.deepcopy(NEURO_OBSERVATION.request)
+    request["fhirServer"] = SERVER
+    patient = request["prefetch"]["patient"]
+    request["prefetch"]["patient"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"fullUrl": PATIENT_FULL_URL, "resource": patient}],
+    }
+    (entry,) = request["prefetch"]["findings"]["entry"]
+    entry["resource"]["focus"] = [{"reference": focus}]
+    client.clock.now = NEURO_OBSERVATION.reference_time
+    response = client.post(service_path(request["hook"]), request)
+    assert response.status_code == 200, response.text
+    cards = card_multiset(response.json()["cards"])
+    assert (cards == expected_multiset(NEURO_OBSERVATION)) is r1
+    assert (("R1", "critical") in cards) is r1

@@ -16,6 +16,7 @@ from service.clinical.outcome import Screening
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.recordparts import DataGap
 from service.clinical.valuesets import DEFAULT_VALUESETS_DIR, ValueSetLibrary, ValueSetRecord
+from service.fhir.integrity import PatientReferences
 from service.fhir.record import PatientRecord
 from service.prefetch import RECORD_PARTS
 
@@ -228,13 +229,18 @@ def record(
     birth_date: str | None = "1960-03-04",
     gaps: Iterable[str] = (),
     drafts: Iterable[Resource] = (),
+    references: PatientReferences | None = None,
 ) -> PatientRecord:
-    """A record holding the Patient and ``resources`` under one key, plus gaps of the named prefetch keys."""
+    """A record holding the Patient and ``resources`` under one key, plus gaps of the named prefetch keys.
+
+    ``references``: how the hook read the request's references (its fhirServer and Bundle entries).
+    """
     return PatientRecord(
         patient_id=PATIENT_ID,
         resources={"patient": [patient(birth_date)], "everything": list(resources)},
         draft_orders=list(drafts),
         gaps=[DataGap(key, "not prefetched and no fhirServer to query", part=RECORD_PARTS[key]) for key in gaps],
+        references=references,
     )
 
 

@@ -9,10 +9,15 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from service.clinical.policy import ClinicalPolicy
+from service.clinical.recordparts import Exclusion
 from service.clinical.snapshot import SnapshotResult
 from service.clinical.snapshot_reader import build_snapshot
+from service.fhir.integrity import PatientReferences, PatientScope
+from tests.references import ENTRIES, SERVER, my_references, references
 from tests.service.clinical.factories import (
     AT,
     CALCIUM_MOLAR,
@@ -48,8 +53,10 @@ def sign(**extra: Any) -> Resource:
     return {key: value for key, value in resource.items() if value is not None}
 
 
-def snap(*resources: Resource, policy: ClinicalPolicy | None = None) -> SnapshotResult:
-    return build_snapshot(record(*resources), AT, library(), policy or ClinicalPolicy())
+def snap(
+    *resources: Resource, policy: ClinicalPolicy | None = None, references: PatientReferences | None = None
+) -> SnapshotResult:
+    return build_snapshot(record(*resources, references=references), AT, library(), policy or ClinicalPolicy())
 
 
 def neuro(result: SnapshotResult) -> list[Any]:
@@ -157,18 +164,55 @@ def test_a_do_not_perform_order_is_no_imaging() -> None:
     assert cards_of(screen(record(condition(NSCLC), back_pain, allowed))) == []
 
 
+FOCUS_SKIPPED = "Observation skipped: its focus is not the patient"
+
+
 @pytest.mark.parametrize(
     ("focus", "counts"),
     [
         ([{"reference": f"Patient/{PATIENT_ID}"}], True),
-        ([{"reference": f"https://ehr.example.org/fhir/Patient/{PATIENT_ID}/_history/2"}], True),
+        ([{"reference": f"{SERVER}/Patient/{PATIENT_ID}/_history/2"}], True),
+        ([{"reference": ENTRIES[0].full_url}], True),  # the urn:uuid of the patient's own Bundle entry
         ([{"reference": "Patient/someone-else"}], False),
+        ([{"reference": ENTRIES[1].full_url}], False),  # another Patient's entry
+        ([{"reference": ENTRIES[2].full_url}], False),  # a Group's entry
+        ([{"reference": "urn:uuid:6f1c2a8e-0d4b-4c7e-9a51-3b2f7d9e8c10"}], False),  # no entry: unresolved
+        ([{"reference": f"https://other.example/fhir/Patient/{PATIENT_ID}"}], False),  # another server
         ([{"display": "Fetus"}], False),
         ([{"reference": f"Patient/{PATIENT_ID}"}, {"reference": "RelatedPerson/mother"}], False),
     ],
 )
 def test_a_finding_about_someone_else_is_not_the_patients(focus: list[dict[str, str]], counts: bool) -> None:
-    assert len(neuro(snap(sign(focus=focus)))) == int(counts)
+    # The request's fhirServer and Bundle entries, as the hook's scope read them.
+    result = snap(sign(focus=focus), references=PatientScope(PATIENT_ID, SERVER, ENTRIES).references)
+    assert len(neuro(result)) == int(counts)
+    assert (FOCUS_SKIPPED in result.notes) is not counts
+
+
+def test_a_focus_on_another_server_is_not_the_patient_even_with_the_patients_id() -> None:
+    # Regression: the focus check once took ".../Patient/{id}" on any server for the patient's.
+    elsewhere = sign(focus=[{"reference": f"https://other.example/fhir/Patient/{PATIENT_ID}"}])
+    assert neuro(snap(elsewhere)) == []
+    assert neuro(snap(elsewhere, references=PatientReferences(SERVER))) == []
+    # and without a fhirServer no absolute URL names the patient, as no subject does
+    assert neuro(snap(sign(focus=[{"reference": f"{SERVER}/Patient/{PATIENT_ID}"}]))) == []
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    # half the time every focus is a reference to the patient: drawn at random, rarely all of them would be
+    focus=st.one_of(
+        st.lists(my_references, min_size=1, max_size=2),
+        st.lists(st.one_of(my_references, references), min_size=1, max_size=3),
+    ),
+    server=st.sampled_from([SERVER, SERVER + "/", None]),
+)
+def test_a_focus_names_the_patient_exactly_when_a_subject_would(focus: list[object], server: str | None) -> None:
+    hook = PatientReferences(server, ENTRIES)
+    # The hook's classification of a resource whose subject is each reference.
+    named = [hook.patient_of({"resourceType": "Condition", "id": "c", "subject": item}) for item in focus]
+    expected = all(not isinstance(name, Exclusion) and name == PATIENT_ID for name in named)
+    assert len(neuro(snap(sign(focus=focus), references=hook))) == int(expected)
 
 
 # -- copies, versions, nesting -------------------------------------------------------------------

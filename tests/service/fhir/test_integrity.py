@@ -229,3 +229,19 @@ async def test_a_server_sending_only_other_patients_data_is_a_gap() -> None:
 def test_the_record_never_offers_another_patients_patient() -> None:
     record = PatientRecord(patient_id=ME, resources={"patient": [{**PATIENT, "id": "p-2"}]})
     assert record.patient is None
+
+
+async def test_the_record_carries_the_reading_that_kept_its_resources() -> None:
+    # The snapshot reads Observation.focus by it: one reading of references per hook call.
+    mine, theirs = "urn:uuid:0b4e5c1a-9d1e-4f60-8a2d-5e7c9b1f0a42", "urn:uuid:1c5f6d2b-ae2f-4071-9b3e-6f8dac20b153"
+    patients = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"fullUrl": mine, "resource": PATIENT}, {"fullUrl": theirs, "resource": {**PATIENT, "id": "p-2"}}],
+    }
+    record = await gather({"patient": patients, "conditions": searchset(MINE)}, Server({}))
+    assert record.references is not None
+    elsewhere = f"https://other.example.net/fhir/Patient/{ME}"
+    references = (mine, theirs, f"{SERVER}/Patient/{ME}", elsewhere)
+    names = [record.references.names({"reference": reference}, ME) for reference in references]
+    assert names == [True, False, True, False]

@@ -10,18 +10,31 @@ identifier or display only, none at all, and the ``subject``/``patient`` element
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from service.cli import main
+from service.cli.exitcodes import OK
 from service.clinical.recordparts import Exclusion
 from service.fhir.integrity import PatientReferences, PatientScope
 from service.population.export import LineProblem, PatientLine, SkippedLine, classify_line
+from tests.references import ME, SERVER, references
+from tests.service.clinical.factories import (
+    AT,
+    NSCLC,
+    SNOMED,
+    URINARY_RETENTION,
+    condition,
+    day_ago,
+    observation,
+    patient,
+)
 
-SERVER = "https://ehr.example.org/fhir"
-ME = "p1"
 ids = st.from_regex(r"\A[A-Za-z0-9\-.]{1,64}\Z")
 
 #: the population's reason for each of the hook's exclusions
@@ -30,28 +43,6 @@ REASON = {
     LineProblem.UNRESOLVED: Exclusion.UNRESOLVED,
     LineProblem.NOT_A_PATIENT: Exclusion.ANOTHER_PATIENT,
 }
-
-
-targets = st.sampled_from([ME, "p2", "a.b-3"])
-kinds = st.sampled_from(["Patient", "Patient", "Group", "Device", "Location"])
-histories = st.sampled_from(["", "/_history/3"])
-#: the text of a reference, in every shape an EHR or an exporter writes
-reference_texts = st.one_of(
-    st.builds(lambda k, t, h: f"{k}/{t}{h}", kinds, targets, histories),
-    st.builds(lambda k, t, h: f"{SERVER}/{k}/{t}{h}", kinds, targets, histories),
-    st.builds(lambda k, t: f"HTTPS://EHR.example.org:443/fhir/{k}/{t}", kinds, targets),
-    st.builds(lambda k, t: f"https://other.example.org/fhir/{k}/{t}", kinds, targets),
-    st.uuids().map(lambda u: f"urn:uuid:{u}"),
-    targets.map(lambda t: f"#{t}"),
-    kinds.map(lambda k: f"{k}/"),
-    st.just(""),
-)
-references = st.one_of(
-    reference_texts.map(lambda text: {"reference": text}),
-    reference_texts.map(lambda text: {"reference": text, "display": "Jane"}),
-    st.sampled_from([{"identifier": {"value": "MRN1"}}, {"display": "Jane"}, {}, None]),
-    reference_texts,
-)
 
 
 @st.composite
@@ -95,3 +86,28 @@ def test_every_patient_reference_form_names_its_patient(patient: str, history: s
             references=PatientReferences(SERVER),
         )
         assert isinstance(line, PatientLine) and line.patient_id == patient, text
+
+
+def write_focus_export(export: Path, focus_server: str) -> None:
+    """An export from SERVER: lung cancer and a neurological sign whose focus is the patient at ``focus_server``."""
+    export.mkdir()
+    (export / "manifest.json").write_bytes(orjson.dumps({"request": f"{SERVER}/Patient/$export", "output": []}))
+    focus = [{"reference": f"{focus_server}/Patient/{ME}"}]
+    sign = observation(URINARY_RETENTION, SNOMED, effective=day_ago(1), valueBoolean=True, focus=focus)
+    lines = [patient(patient_id=ME), condition(NSCLC), sign]
+    (export / "Everything.ndjson").write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+
+
+def worklist_rules(export: Path, out: Path, *options: str) -> list[str]:
+    """The rule of each worklist row of ``population`` over ``export`` at AT."""
+    assert main(["population", str(export), "--at", AT.isoformat(), "--out", str(out), *options]) == OK
+    return [orjson.loads(line)["rule"] for line in (out / "worklist.ndjson").read_bytes().splitlines()]
+
+
+@pytest.mark.parametrize(("focus_server", "rules"), [(SERVER, ["R1"]), ("https://other.example.org/fhir", [])])
+def test_a_findings_focus_is_read_by_the_exports_server_as_a_subject_is(
+    tmp_path: Path, focus_server: str, rules: list[str]
+) -> None:
+    # The patient's sign only when its focus is on the server the export came from.
+    write_focus_export(tmp_path / "export", focus_server)
+    assert worklist_rules(tmp_path / "export", tmp_path / "out") == rules

@@ -23,6 +23,8 @@ from service.cli import main
 from service.cli.exitcodes import OK
 from service.population.exportwriter import write_export
 from service.population.synthea import load_base, synthea_population
+from tests.references import SERVER
+from tests.service.population.test_population_grouping import worklist_rules, write_focus_export
 
 if not os.environ.get("CI"):
     pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install -e '.[spark]')")
@@ -89,3 +91,12 @@ def test_spark_and_local_write_the_same_worklist(spark: Any, tmp_path: Path) -> 
     }
     # the session the test started is the one the engine used, and it is still running
     assert spark.sparkContext.master == "local[2]"
+
+
+@pytest.mark.parametrize(("focus_server", "rules"), [(SERVER, ["R1"]), ("https://other.example.org/fhir", [])])
+def test_spark_reads_a_findings_focus_by_the_exports_server(
+    spark: Any, tmp_path: Path, focus_server: str, rules: list[str]
+) -> None:
+    # The executors screen with the export's reading of references, as the local engine does.
+    write_focus_export(tmp_path / "export", focus_server)
+    assert worklist_rules(tmp_path / "export", tmp_path / "out", "--engine", "spark") == rules
