@@ -42,9 +42,10 @@ from service.fastinit import fast_init
 
 __all__ = ["DeferredResults", "Read", "may_be_since", "raw_number", "raw_value", "raw_when"]
 
-_STRICT_TIME = re.compile(
-    r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$"  # a (partial) date
-    r"|^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})$"  # seconds and an offset
+# ASCII digits only, as FHIR's own expressions: ``\d`` would also take other scripts' digits.
+_STRICT_DATE = re.compile(r"[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2})?)?")  # a (partial) date
+_STRICT_DATE_TIME = re.compile(  # seconds and an offset
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
 )
 
 #: Reads (validates) one result; ``None`` when it is not usable, with a note.
@@ -81,7 +82,7 @@ def raw_when(resource: dict[str, Any], zone: tzinfo) -> TimeSpan | None:
     """
     values, exact = _dating(resource)
     raw = values[0] if exact else None
-    if not isinstance(raw, str) or _STRICT_TIME.match(raw) is None:
+    if not isinstance(raw, str) or (_STRICT_DATE if len(raw) <= 10 else _STRICT_DATE_TIME).fullmatch(raw) is None:
         return None
     return parse_time(raw, zone)
 

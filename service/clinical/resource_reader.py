@@ -183,7 +183,9 @@ class Reader:
 
     def read_all(self, resources: Iterable[object], *, draft: bool) -> None:
         """Select and read raw resources (``draft``: the hook's draft orders); never raises on malformed input."""
-        readers = self._draft_readers if draft else self._readers
+        self._read(resources, self._draft_readers if draft else self._readers)
+
+    def _read(self, resources: Iterable[object], readers: dict[str, Callable[[dict[str, Any]], None]]) -> None:
         skip = self._skip
         for resource in resources:
             self._position += 1
@@ -191,42 +193,40 @@ class Reader:
                 continue
             kind = resource.get("resourceType")
             read = readers.get(kind) if isinstance(kind, str) else None
-            if read is not None:
-                self._read_one(read, kind, resource)
+            if read is None:
+                pass
+            elif resource.get("modifierExtension"):
+                # A modifier changes what the resource means ("not", "planned", "family
+                # history"): one the service does not know could invert it, so it is not read.
+                self.notes.add(f"{kind} skipped: modifierExtension not understood")
+            else:
+                try:
+                    read(resource)
+                except VALIDATION_ERRORS as exc:
+                    # Data that is not valid R4B, met outside ReadContext.validate (which notes it
+                    # itself): skipped like an invalid resource. Any other exception is a bug in
+                    # the reader and propagates: it must not pass for "unreadable data".
+                    self.notes.add(f"{kind} skipped: unreadable ({type(exc).__name__})")
             if "contained" in resource:
                 self._contained(resource["contained"], readers)
-
-    def _read_one(self, read: Callable[[dict[str, Any]], None], kind: object, resource: dict[str, Any]) -> None:
-        if resource.get("modifierExtension"):
-            # A modifier changes what the resource means ("not", "planned", "family
-            # history"): one the service does not know could invert it, so it is not read.
-            self.notes.add(f"{kind} skipped: modifierExtension not understood")
-            return
-        try:
-            read(resource)
-        except VALIDATION_ERRORS as exc:
-            # Data that is not valid R4B, met outside ReadContext.validate (which notes it
-            # itself): skipped like an invalid resource. Any other exception is a bug in
-            # the reader and propagates: it must not pass for "unreadable data".
-            self.notes.add(f"{kind} skipped: unreadable ({type(exc).__name__})")
 
     def _contained(self, contained: object, readers: dict[str, Callable[[dict[str, Any]], None]]) -> None:
         """Observations and Conditions held inside another resource (a panel's ``hasMember``, a report's result).
 
         A contained resource has no id of its own outside its container: it is read
-        without one, so a card cites it but a suggestion never references it.
+        without one, so a card cites it but a suggestion never references it. Nor does it
+        hold resources of its own (FHIR forbids it): what it might hold is not read.
         """
         if not isinstance(contained, list):
             return
-        for inner in contained:
-            if not isinstance(inner, dict):
-                continue
-            kind = inner.get("resourceType")
-            if kind not in ("Observation", "Condition"):
-                continue
-            self._position += 1
-            local = {key: value for key, value in inner.items() if key not in ("id", "contained")}
-            self._read_one(readers[kind], kind, local)
+        self._read(
+            (
+                {key: value for key, value in inner.items() if key not in ("id", "contained")}
+                for inner in contained
+                if isinstance(inner, dict) and inner.get("resourceType") in ("Observation", "Condition")
+            ),
+            readers,
+        )
 
     def _patient(self, resource: dict[str, Any]) -> None:
         # Found on the main pass rather than by a pass of its own: see patient(). An id
