@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 from typing import Protocol
 
 from service.clinical.cards import render_card
@@ -131,6 +132,12 @@ def card_basis(plan: Plan) -> CardBasis:
     )
 
 
+@cache
+def _outcome(rule_id: str, version: str, result: RuleResult) -> RuleOutcome:
+    # Each rule has four outcomes, the same on every call: built once, not per hook call.
+    return RuleOutcome(rule_id, version, result)
+
+
 def new_uuid4() -> str:
     """A random (version 4) UUID as text: for cards and suggestions, several per hook call.
 
@@ -177,6 +184,6 @@ class ClinicalScreener:
             cards.append(
                 render_card(shown, snapshot, self._valuesets, self._new_uuid, review=review, style=self._order_actions)
             )
-        rules = [RuleOutcome(rule.id, rule.version, decision.outcomes.get(rule.id, "not_fired")) for rule in RULES]
+        rules = [_outcome(rule.id, rule.version, decision.outcomes.get(rule.id, "not_fired")) for rule in RULES]
         bases = [card_basis(plan) for plan in decision.plans]
         return Screening(cards=cards, rules=rules, notes=result.notes, bases=bases)
