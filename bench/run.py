@@ -12,17 +12,22 @@ floor measured in the same process are what to compare across machines. A proces
 memory layout moves its timings by several per cent, so ``--workers`` fresh processes
 measure and the table reports the median (and the range of the time ratio).
 
-Warm-cache timing, as ``timeit`` measures: the heap built before the timings is frozen
-(as ``mscc-cds serve`` freezes its startup heap, :func:`service.cli.serve.freeze_startup_heap`;
-here the generated patients and the record under test too), so the collection before
-each run walks only the garbage of the run before. Until 2026-11-24 that collection
-walked some 300,000 objects and evicted the CPU caches before every run, by an amount
-set by the size of the bench's own heap (the floor alone took 0.40 or 0.85 ms for the
-same bytes depending on what else was alive); at 100 resources that protocol gives about
-2.85-3.1x where this one gives 2.65-2.7x. A third timing column keeps a cold case in view: the
-floor and the screening each run after 64 MiB were written, more than the last-level
-cache holds. That evicts the data caches, not the instruction cache or the branch
-predictors.
+The floor and the screenings take turns, one run each per round, as a service parses a
+request and then screens it. Until 2026-12-05 the floor ran its ``--repeat`` runs back to
+back, then the screening its own: a parse that follows the same parse finds the memory it
+just freed laid out as it needs it, and took 0.54 ms where the same bytes take 0.72-0.76
+ms after a screening; the screening gains less from following itself (1.65-1.91 against
+1.71-2.09 ms). That protocol also let a machine that changed speed between the two blocks
+move the ratio: 3.08x and 3.55x for the same code minutes apart, where taking turns gives
+2.47-2.67x. Both protocols' figures, for the code before and after that day's changes,
+are in the README.
+
+The heap built before the timings is frozen (as ``mscc-cds serve`` freezes its startup
+heap, :func:`service.cli.serve.freeze_startup_heap`; here the generated patients and the
+record under test too), so the collection before each run walks only the garbage of the
+run before. A third timing column keeps a cold case in view: the floor and the screening
+each run after 64 MiB were written, more than the last-level cache holds. That evicts the
+data caches, not the instruction cache or the branch predictors.
 """
 
 from __future__ import annotations
@@ -70,29 +75,30 @@ def _evict_caches(buffer: bytearray) -> None:
     buffer[::64] = bytes(len(buffer) // 64)
 
 
-def _best_of(
-    repeat: int, setup: Callable[[], Prepared], action: Callable[[Prepared], Any], *, cold: bool = False
-) -> float:
-    """The shortest of ``repeat`` runs of ``action``, each given a fresh ``setup()`` made before timing.
+def _best_of(repeat: int, *timings: tuple[Callable[[], Any], Callable[[Any], Any]], cold: bool = False) -> list[float]:
+    """For each ``(setup, action)``, the shortest of ``repeat`` runs of ``action``, given a fresh ``setup()``.
 
-    ``cold``: the CPU caches are evicted before each run.
+    The timings take turns, one run each per round, so that a machine that speeds up or
+    slows down while they run (another process, the CPU's clock) moves all of them alike
+    and not the ratio between them. ``cold``: the CPU caches are evicted before each run.
     """
     # As timeit does, the collector is off while timing: a collection triggered by the
     # floor's millions of allocations would otherwise inflate the floor, not our code.
-    best = float("inf")
+    best = [float("inf")] * len(timings)
     eviction = bytearray(_EVICTION_BYTES) if cold else None
     for _ in range(repeat):
-        prepared = setup()
-        gc.collect()
-        if eviction is not None:
-            _evict_caches(eviction)
-        gc.disable()
-        try:
-            started = time.perf_counter()
-            action(prepared)
-            best = min(best, time.perf_counter() - started)
-        finally:
-            gc.enable()
+        for position, (setup, action) in enumerate(timings):
+            prepared = setup()
+            gc.collect()
+            if eviction is not None:
+                _evict_caches(eviction)
+            gc.disable()
+            try:
+                started = time.perf_counter()
+                action(prepared)
+                best[position] = min(best[position], time.perf_counter() - started)
+            finally:
+                gc.enable()
     return best
 
 
@@ -153,15 +159,14 @@ def measure(sizes: list[int], repeat: int, patients: int) -> dict[str, Any]:
         def same_bytes(data: bytes = data) -> bytes:
             return data
 
+        warm = _best_of(repeat, (same_bytes, orjson.loads), (seen_others, screen), (new, screen))
+        cold = _best_of(repeat, (same_bytes, orjson.loads), (seen_others, screen), cold=True)
         rows.append(
             {
                 "size": size,
                 "bytes": len(data),
-                "floor": _best_of(repeat, same_bytes, orjson.loads),
-                "screen": _best_of(repeat, seen_others, screen),
-                "new": _best_of(repeat, new, screen),
-                "floor_cold": _best_of(repeat, same_bytes, orjson.loads, cold=True),
-                "screen_cold": _best_of(repeat, seen_others, screen, cold=True),
+                **dict(zip(("floor", "screen", "new"), warm, strict=True)),
+                **dict(zip(("floor_cold", "screen_cold"), cold, strict=True)),
                 "floor_peak": _peak_bytes(same_bytes, orjson.loads),
                 "screen_peak": _peak_bytes(seen_others, screen),
                 "cards": sorted(card.indicator for card in screen(seen_others()).cards),
