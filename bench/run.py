@@ -15,12 +15,12 @@ measure and the table reports the median (and the range of the time ratio).
 The floor and the screenings take turns, one run each per round, as a service parses a
 request and then screens it. Until 2026-12-05 the floor ran its ``--repeat`` runs back to
 back, then the screening its own: a parse that follows the same parse finds the memory it
-just freed laid out as it needs it, and took 0.54 ms where the same bytes take 0.72-0.76
+just freed laid out as it needs it, and took 0.54 ms where the same bytes take 0.67-0.78
 ms after a screening; the screening gains less from following itself (1.65-1.91 against
 1.71-2.09 ms). That protocol also let a machine that changed speed between the two blocks
 move the ratio: 3.08x and 3.55x for the same code minutes apart, where taking turns gives
 2.47-2.67x. Both protocols' figures, for the code before and after that day's changes,
-are in the README.
+are in the README: at 100 resources the protocol, not the code, brought the ratio under 3x.
 
 The heap built before the timings is frozen (as ``mscc-cds serve`` freezes its startup
 heap, :func:`service.cli.serve.freeze_startup_heap`; here the generated patients and the

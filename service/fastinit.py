@@ -51,7 +51,9 @@ def fast_init(cls: _Class) -> _Class:
         if field.kw_only:
             raise TypeError(f"{cls.__name__}.{field.name}: fast_init does not support keyword-only fields")
         setter, default, factory = f"_set_{position}", f"_default_{position}", f"_factory_{position}"
-        namespace[setter] = cls.__dict__[field.name].__set__
+        # The slot may be a base class's (a dataclass inheriting fields keeps their slots there).
+        slot = next(klass.__dict__[field.name] for klass in cls.__mro__ if field.name in klass.__dict__)
+        namespace[setter] = slot.__set__
         if field.default is not dataclasses.MISSING:
             namespace[default] = field.default
         if field.default_factory is not dataclasses.MISSING:

@@ -27,7 +27,8 @@ the elements themselves.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol, cast, get_args
+from types import UnionType
+from typing import Any, Protocol, Union, cast, get_args, get_origin
 
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
@@ -58,8 +59,10 @@ def _validator(annotation: object) -> Validator:
     # The adapter's own SchemaValidator: TypeAdapter.validate_python only forwards to it,
     # and the extra Python call ran for every element of every resource read.
     validator: Validator = TypeAdapter(cast(Any, annotation)).validator
-    # A single (optional) time reads its common forms itself (service.clinical.timevalidator).
-    kind = next((_TIME_KINDS[arg] for arg in (annotation, *get_args(annotation)) if arg in _TIME_KINDS), None)
+    # A single time, or an optional one, reads its common forms itself (service.clinical.timevalidator);
+    # a list of times is left to its own validator.
+    single = (annotation, *(get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()))
+    kind = next((_TIME_KINDS[arg] for arg in single if arg in _TIME_KINDS), None)
     return TimeValidator(kind, validator) if kind is not None else validator
 
 

@@ -193,13 +193,11 @@ class Reader:
                 continue
             kind = resource.get("resourceType")
             read = readers.get(kind) if isinstance(kind, str) else None
-            if read is None:
-                pass
-            elif resource.get("modifierExtension"):
+            if read is not None and resource.get("modifierExtension"):
                 # A modifier changes what the resource means ("not", "planned", "family
                 # history"): one the service does not know could invert it, so it is not read.
                 self.notes.add(f"{kind} skipped: modifierExtension not understood")
-            else:
+            elif read is not None:
                 try:
                     read(resource)
                 except VALIDATION_ERRORS as exc:

@@ -26,9 +26,11 @@ __all__ = ["TimeKind", "TimeValidator"]
 
 TimeKind = Literal["date", "dateTime", "instant"]
 
-_WHOLE_DATE = re.compile(r"\d{4}-(?:0[1-9]|1[0-2])-\d{2}")
+# ASCII digits, as FHIR's own expressions (``\d`` would take other scripts' digits too).
+_WHOLE_DATE = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])-[0-9]{2}")
 _DATE_TIME = re.compile(
-    r"\d{4}-(?:0[1-9]|1[0-2])-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-](?:(?:0\d|1[0-3]):[0-5]\d|14:00))"
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
 )
 
 

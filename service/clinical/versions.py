@@ -63,12 +63,17 @@ def _newer(first: dict[str, Any], second: dict[str, Any]) -> bool:
     """Whether ``first`` is a later version than ``second`` (met after it in the record)."""
     first_meta, second_meta = _meta(first), _meta(second)
     versions = (first_meta.get("versionId"), second_meta.get("versionId"))
-    if all(isinstance(version, str) and version.isdigit() for version in versions) and versions[0] != versions[1]:
+    # ASCII digits only: "²".isdigit() is true, and int() refuses it.
+    if all(_whole_number(version) for version in versions) and versions[0] != versions[1]:
         return int(str(versions[0])) > int(str(versions[1]))
     updated = [parse_time(meta.get("lastUpdated"), UTC) for meta in (first_meta, second_meta)]
     if updated[0] is not None and updated[1] is not None and updated[0].start != updated[1].start:
         return updated[0].start > updated[1].start
     return False
+
+
+def _whole_number(version: object) -> bool:
+    return isinstance(version, str) and version.isascii() and version.isdigit()
 
 
 def _meta(resource: dict[str, Any]) -> dict[str, Any]:

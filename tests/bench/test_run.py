@@ -13,4 +13,4 @@ def test_timings_take_turns_one_run_each_per_round() -> None:
 
     best = _best_of(3, timing("floor"), timing("screen"), timing("new"))  # type: ignore[arg-type]
     assert calls == ["floor", "screen", "new"] * 3
-    assert len(best) == 3 and all(0 <= seconds < 1 for seconds in best)
+    assert len(best) == 3

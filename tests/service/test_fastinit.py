@@ -45,13 +45,13 @@ def test_the_clinical_value_classes_use_it() -> None:
     assert {"TimeSpan", "Finding", "Measurement", "Fact", "Plan", "PatientSnapshot", "RuleOutcome"} <= names
 
 
-def _arguments(cls: type) -> dict[str, object]:
-    """A distinct object for every parameter, defaults left out half the time (by position)."""
-    arguments: dict[str, object] = {}
-    for position, parameter in enumerate(list(inspect.signature(cls.__dict__["__init__"]).parameters.values())[1:]):
-        if parameter.default is inspect.Parameter.empty or position % 2 == 0:
-            arguments[parameter.name] = () if parameter.name in ("findings", "gaps", "excluded") else object()
-    return arguments
+def _arguments(init: object) -> list[tuple[str, object]]:
+    """A distinct object for every parameter of ``init``, in order; ``()`` where a tuple is iterated at once."""
+    parameters = list(inspect.signature(init, follow_wrapped=False).parameters.values())[1:]  # type: ignore[arg-type]
+    return [
+        (parameter.name, () if parameter.name in ("findings", "gaps", "excluded") else object())
+        for parameter in parameters
+    ]
 
 
 def _state(instance: object) -> dict[str, object]:
@@ -61,15 +61,41 @@ def _state(instance: object) -> dict[str, object]:
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__qualname__)
 def test_same_parameters_and_same_instance_as_the_dataclass_init(cls: type) -> None:
     fast, original = cls.__dict__["__init__"], cls.__dict__["__init__"].__wrapped__
-    assert inspect.signature(fast) == inspect.signature(original)
-    arguments = _arguments(cls)
-    built: object = object.__new__(cls)
-    expected: object = object.__new__(cls)
-    fast(built, **arguments)
-    original(expected, **arguments)
-    assert _state(built) == _state(expected)
+    # follow_wrapped=False: inspect would otherwise read both signatures from the original.
+    assert _parameters(inspect.signature(fast, follow_wrapped=False)) == _parameters(inspect.signature(original))
+    arguments = _arguments(original)
+    calls = [
+        ([value for _, value in arguments], {}),  # every argument by position
+        ([], dict(arguments)),  # every argument by name
+        # the defaults left out: only the parameters without one
+        ([], {name: value for name, value in arguments if _required(original, name)}),
+    ]
+    for positional, named in calls:
+        built: object = object.__new__(cls)
+        expected: object = object.__new__(cls)
+        fast(built, *positional, **named)
+        original(expected, *positional, **named)
+        assert _state(built) == _state(expected)
     with pytest.raises(FrozenInstanceError):
         setattr(built, dataclasses.fields(cls)[0].name, None)
+
+
+def _parameters(signature: inspect.Signature) -> list[tuple[str, object, object, str]]:
+    """Name, kind, annotation and default of each parameter; each side's own marker for a default factory."""
+    return [
+        (
+            item.name,
+            item.kind,
+            item.annotation,
+            "<factory>" if repr(item.default) == "<factory>" else repr(item.default),
+        )
+        for item in signature.parameters.values()
+    ]
+
+
+def _required(init: object, name: str) -> bool:
+    parameter = inspect.signature(init).parameters[name]  # type: ignore[arg-type]
+    return parameter.default is inspect.Parameter.empty
 
 
 def test_instances_pickle_and_hash_as_before() -> None:
@@ -99,6 +125,21 @@ def test_defaults_factories_and_post_init() -> None:
         Sample()  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         Sample(1, third=3)  # type: ignore[call-arg]
+
+
+def test_a_subclass_sets_its_base_classes_fields_too() -> None:
+    @fast_init
+    @dataclass(frozen=True, slots=True)
+    class Base:
+        first: int
+
+    @fast_init
+    @dataclass(frozen=True, slots=True)
+    class Derived(Base):
+        second: int = 2
+
+    assert (Derived(1).first, Derived(1).second, Derived(1, 3).second) == (1, 2, 3)
+    assert Derived(1) == Derived(first=1, second=2)
 
 
 @pytest.mark.parametrize("kind", ["not frozen", "no slots", "init var", "class var", "keyword only"])

@@ -125,7 +125,13 @@ class FailingScreener:
 
 
 @pytest.mark.parametrize(
-    "death", [{"deceasedBoolean": True}, {"deceasedDateTime": "2026-05-31"}, {"deceasedDateTime": "2026"}]
+    "death",
+    [
+        {"deceasedBoolean": True},
+        {"deceasedDateTime": "2026-05-31"},
+        {"deceasedDateTime": "2026"},
+        {"deceasedDateTime": "2026-05-31T10:00:00"},  # no offset: read as UTC, as everywhere
+    ],
 )
 async def test_a_deceased_patient_is_not_screened_and_the_audit_says_why(death: dict[str, object]) -> None:
     audit = RecordingAudit()
@@ -142,7 +148,19 @@ async def test_a_deceased_patient_is_not_screened_and_the_audit_says_why(death: 
 
 
 @pytest.mark.parametrize(
-    "alive", [{"deceasedBoolean": False}, {"deceasedDateTime": "2027-01-01"}, {"deceasedDateTime": "not a date"}]
+    "alive",
+    [
+        {"deceasedBoolean": False},
+        {"deceasedDateTime": "2027-01-01"},
+        {"deceasedDateTime": "not a date"},
+        # Not FHIR dateTimes, though Python's lenient parsers read them as past dates: they
+        # once withheld every card from a living patient.
+        {"deceasedDateTime": "20200101"},
+        {"deceasedDateTime": "2020-W01"},
+        {"deceasedDateTime": "\uff12\uff10\uff12\uff10"},
+        {"deceasedDateTime": "2020\n"},
+        {"deceasedDateTime": ["2020"]},
+    ],
 )
 async def test_a_living_patient_is_screened(alive: dict[str, object]) -> None:
     audit = RecordingAudit()

@@ -47,6 +47,8 @@ _VALUES = st.one_of(
     st.builds(lambda year, month: f"{year}-{month}", _YEARS, _two(0, 13)),
     st.text(max_size=40),
     st.sampled_from(["2018-02-12 18:26:23Z", "20180212", "2018-W06", "2018-02-12T18:26Z", "2018-02-12T18:26:23+0100"]),
+    # other scripts' digits (Arabic-Indic, fullwidth) in each place
+    st.sampled_from(["\u0662\u0660\u0661\u0668-02-12", "2018-02-1\uff12", "2018-02-12T18:26:2\u0663Z"]),
 )
 
 
