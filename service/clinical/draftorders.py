@@ -28,6 +28,7 @@ from service.clinical.patientdata import Concept
 from service.clinical.rules.base import Priority
 from service.clinical.valuesets import Terminology
 from service.fastinit import fast_init
+from service.fhir.integrity import PatientReferences
 from service.fhir.record import PatientRecord, Resource
 
 __all__ = [
@@ -111,7 +112,9 @@ def _patient_resources(record: PatientRecord) -> frozenset[str]:
 def read_draft_orders(record: PatientRecord, terminology: Terminology, at: datetime) -> tuple[DraftOrder, ...]:
     """The spine imaging orders among the drafts this hook call decides on, in Bundle order."""
     context = ReadContext(terminology, at)
-    patient = f"Patient/{record.patient_id}"
+    # Whose order it is, read as the hook read every subject (service.fhir.integrity); without
+    # the hook's reading, only a relative reference names the patient.
+    references = record.references or PatientReferences(None)
     known: frozenset[str] | None = None
     drafts: list[DraftOrder] = []
     for resource in _decided(record):
@@ -124,11 +127,11 @@ def read_draft_orders(record: PatientRecord, terminology: Terminology, at: datet
         order = context.validate(_ELEMENTS, resource)
         if order is None or order.id is None or order.status in _CLOSED:
             continue
-        if order.subject is None or order.subject.reference != patient:
+        if not references.names(resource.get("subject"), record.patient_id):
             continue  # not this patient's order: never act on it
         if known is None:
             known = _patient_resources(record)
-        references = tuple(
+        reasons = tuple(
             dict.fromkeys(
                 reason.reference
                 for reason in order.reasonReference or ()
@@ -142,7 +145,7 @@ def read_draft_orders(record: PatientRecord, terminology: Terminology, at: datet
                 groups=groups,
                 priority=_priority(order.priority),
                 reason_codes=tuple(deepcopy(resource.get("reasonCode") or ())),
-                reason_references=references,
+                reason_references=reasons,
                 resource=deepcopy(resource),
             )
         )

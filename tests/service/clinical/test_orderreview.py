@@ -13,6 +13,8 @@ from service.clinical.engine import ClinicalScreener
 from service.clinical.policy import ClinicalPolicy
 from service.clinical.suggestions import OrderActions
 from service.clinical.valuesets import ValueSetLibrary
+from service.fhir.bundle import Entry
+from service.fhir.integrity import PatientReferences
 from service.fhir.record import PatientRecord
 from tests.service.clinical.factories import (
     AT,
@@ -46,12 +48,14 @@ def _screen(
     selections: tuple[str, ...] | None = None,
     style: OrderActions = "spec",
     valuesets: ValueSetLibrary | None = None,
+    references: PatientReferences | None = None,
 ) -> list[Card]:
     record = PatientRecord(
         patient_id=PATIENT_ID,
         resources={"patient": [{"resourceType": "Patient", "id": PATIENT_ID}], "conditions": list(resources)},
         draft_orders=drafts,
         selections=selections,
+        references=references,
     )
     screener = ClinicalScreener(valuesets or library(), ClinicalPolicy(), order_actions=style)
     return list(screener.screen(record, AT).cards)
@@ -220,6 +224,23 @@ def test_another_patients_draft_is_never_acted_on() -> None:
     draft = _draft(MRI_LUMBAR, subject={"reference": "Patient/someone-else"})
     (card,) = _screen(*_r1(), drafts=[draft])
     assert _types(card) == [["create"]]
+
+
+def test_whose_draft_it_is_is_read_as_the_hook_reads_a_subject() -> None:
+    # The same reading of references as every other resource (service.fhir.integrity): an
+    # absolute reference on the request's FHIR server or the Patient entry's urn:uuid names
+    # the patient; the same id on another server does not.
+    server = "https://ehr.example/fhir"
+    entry = Entry({"resourceType": "Patient", "id": PATIENT_ID}, "urn:uuid:5d1f0c0e-8a35-4d4e-9d0a-0c7c4a1f2b3c")
+    references = PatientReferences(server, [entry])
+    for subject, acted_on in (
+        (f"{server}/Patient/{PATIENT_ID}", True),
+        ("urn:uuid:5d1f0c0e-8a35-4d4e-9d0a-0c7c4a1f2b3c", True),
+        (f"https://other.example/fhir/Patient/{PATIENT_ID}", False),
+    ):
+        draft = _draft(MRI_LUMBAR, subject={"reference": subject})
+        (card,) = _screen(*_r1(), drafts=[draft], references=references)
+        assert _types(card) == ([["delete", "create"]] if acted_on else [["create"]]), subject
 
 
 def test_cards_without_an_order_are_not_reviewed() -> None:
