@@ -114,10 +114,9 @@ class Reader:
     are not validated. ``every_result``: validate every numeric result in the horizon
     (the same measurements, every defect in the notes). ``recurring``: where
     validated CodeableConcepts and Quantities are kept across hook calls
-    (:class:`~service.clinical.elements.RecurringValues`). ``patient_id``: the patient a
-    finding's ``focus`` must name, if it has one, read by ``names_patient(reference,
-    patient_id)``: the hook's own reading of a reference
-    (:meth:`service.fhir.integrity.PatientReferences.names`); without both, a finding with a
+    (:class:`~service.clinical.elements.RecurringValues`). ``names_patient``: whether a
+    finding's raw ``focus`` reference names the patient, read as the hook reads a subject
+    (:meth:`service.fhir.integrity.PatientReferences.names`); without it, a finding with a
     focus is never the patient's. ``preliminary_findings``: whether a
     preliminary sign or symptom counts (:class:`ClinicalPolicy`). ``skip``: resources
     (by ``id()``) not to read, older copies of one read elsewhere
@@ -134,18 +133,13 @@ class Reader:
         imaging_horizon: timedelta | None = None,
         recurring: RecurringValues | None = None,
         every_result: bool = False,
-        patient_id: str | None = None,
-        names_patient: Callable[[object, str], bool] | None = None,
+        names_patient: Callable[[object], bool] | None = None,
         preliminary_findings: bool = True,
         skip: frozenset[int] = frozenset(),
     ) -> None:
         self._context = ReadContext(terminology, at, recurring)
-        # The raw focus, read as the hook reads a subject; without that reading it names no one.
-        self._names_the_patient: Callable[[object], bool] = (
-            (lambda reference: names_patient(reference, patient_id))
-            if names_patient is not None and patient_id is not None
-            else (lambda reference: False)
-        )
+        # Without the hook's reading of references, a focus names no one.
+        self._names_the_patient: Callable[[object], bool] = names_patient or (lambda reference: False)
         self._finding_statuses = _COUNTED_OBSERVATION | {_PRELIMINARY} if preliminary_findings else _COUNTED_OBSERVATION
         #: ``id()`` of resources not to read: older copies of a resource read elsewhere
         self._skip = skip

@@ -62,8 +62,7 @@ def build_snapshot(
         imaging_horizon=imaging_horizon(policy),
         recurring=recurring,
         every_result=every_result,
-        patient_id=record.patient_id,
-        names_patient=references.names,
+        names_patient=lambda reference: references.names(reference, record.patient_id),
         preliminary_findings=policy.preliminary_findings_count,
         skip=superseded(record.all_resources()),
     )
